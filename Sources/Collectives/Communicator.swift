@@ -1,0 +1,58 @@
+/// A failure reported by a collective operation, naming the call and the rank.
+public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
+    /// The operation that failed, e.g. `MPI_Allreduce`.
+    public let call: String
+    /// The rank that saw the failure.
+    public let rank: Int
+    /// The library's explanation.
+    public let message: String
+
+    /// Describes the failure of `call` on `rank`.
+    public init(call: String, rank: Int, message: String) {
+        self.call = call
+        self.rank = rank
+        self.message = message
+    }
+
+    public var description: String { "\(call) failed on rank \(rank): \(message)" }
+}
+
+/// The collective operations data-parallel training needs (DESIGN.md §5).
+///
+/// Every rank calls the same operations in the same order. Sums are reduced in a fixed
+/// order by the implementation, so every rank receives bit-identical results.
+public protocol Communicator: AnyObject, Sendable {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// The number of ranks.
+    var size: Int { get }
+    /// Sums `count` floats element-wise over all ranks, in place.
+    func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
+    /// Sums `count` doubles element-wise over all ranks, in place.
+    func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws
+    /// Copies `count` floats from `root` to every rank.
+    func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
+    /// Copies `count` bytes from `root` to every rank.
+    func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws
+    /// Gathers a variable number of floats from every rank onto every rank, in rank order.
+    func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float]
+    /// Waits until every rank has arrived.
+    func barrier() throws
+    /// Ends the whole job with `code` (every rank), after printing `message` on this one.
+    func abort(code: Int32, message: String) -> Never
+}
+
+/// Whether this is rank 0, the rank that evaluates, prints and writes files.
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes `text` to the standard error stream with one `write(2)` call.
+func writeStandardError(_ text: String) {
+    var t = text
+    t.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+}

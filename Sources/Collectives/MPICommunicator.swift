@@ -1,0 +1,117 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The communicator over MPI_COMM_WORLD; every call is checked and a failure names the
+/// call, the rank and MPI's error string.
+///
+/// MPI is initialised once per process (thread-safe against concurrent tests) and never
+/// finalised by tests; `finalize()` is for the executable's exit path.
+public final class MPICommunicator: Communicator, @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+
+    private static let lock = NSLockish()
+
+    /// Initialises MPI if needed and attaches to MPI_COMM_WORLD.
+    public init() throws {
+        MPICommunicator.lock.withLock {
+            var initialized: Int32 = 0
+            MPI_Initialized(&initialized)
+            if initialized == 0 {
+                var provided: Int32 = 0
+                MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+                MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return())
+            }
+        }
+        var r: Int32 = 0
+        var s: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_rank(cmpi_comm_world(), &r), "MPI_Comm_rank", rank: -1)
+        try MPICommunicator.check(MPI_Comm_size(cmpi_comm_world(), &s), "MPI_Comm_size", rank: Int(r))
+        rank = Int(r)
+        size = Int(s)
+    }
+
+    /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
+    /// or any launcher environment at all.
+    public static var launchedByMPI: Bool {
+        getenv("OMPI_COMM_WORLD_SIZE") != nil || getenv("PMIX_RANK") != nil || getenv("PMI_RANK") != nil
+    }
+
+    static func check(_ code: Int32, _ call: String, rank: Int) throws {
+        guard code != cmpi_success() else { return }
+        var buffer = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &buffer, &length)
+        let message = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw CommunicatorError(call: call, rank: rank, message: message)
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard size > 1, count > 0 else { return }
+        try Self.check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_float(), cmpi_sum(), cmpi_comm_world()),
+                       "MPI_Allreduce", rank: rank)
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {
+        guard size > 1, count > 0 else { return }
+        try Self.check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_double(), cmpi_sum(), cmpi_comm_world()),
+                       "MPI_Allreduce", rank: rank)
+    }
+
+    public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
+        guard size > 1, count > 0 else { return }
+        try Self.check(MPI_Bcast(buffer, Int32(count), cmpi_float(), Int32(root), cmpi_comm_world()), "MPI_Bcast", rank: rank)
+    }
+
+    public func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws {
+        guard size > 1, count > 0 else { return }
+        try Self.check(MPI_Bcast(buffer, Int32(count), cmpi_uint8(), Int32(root), cmpi_comm_world()), "MPI_Bcast", rank: rank)
+    }
+
+    public func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float] {
+        guard size > 1 else { return Array(UnsafeBufferPointer(start: send, count: count)) }
+        var counts = [Int32](repeating: 0, count: size)
+        var mine = Int32(count)
+        try Self.check(MPI_Allgather(&mine, 1, cmpi_int32(), &counts, 1, cmpi_int32(), cmpi_comm_world()),
+                       "MPI_Allgather", rank: rank)
+        var displs = [Int32](repeating: 0, count: size)
+        for i in 1..<size { displs[i] = displs[i - 1] + counts[i - 1] }
+        var out = [Float](repeating: 0, count: Int(displs[size - 1] + counts[size - 1]))
+        try Self.check(MPI_Allgatherv(send, mine, cmpi_float(), &out, counts, displs, cmpi_float(), cmpi_comm_world()),
+                       "MPI_Allgatherv", rank: rank)
+        return out
+    }
+
+    public func barrier() throws {
+        guard size > 1 else { return }
+        try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier", rank: rank)
+    }
+
+    public func abort(code: Int32, message: String) -> Never {
+        writeStandardError("rank \(rank): \(message)\n")
+        MPI_Abort(cmpi_comm_world(), code)
+        exit(code)
+    }
+
+    /// Finalises MPI at the end of the program.
+    public static func finalize() {
+        var initialized: Int32 = 0
+        var finalized: Int32 = 0
+        MPI_Initialized(&initialized)
+        MPI_Finalized(&finalized)
+        if initialized != 0 && finalized == 0 { MPI_Finalize() }
+    }
+}
+
+/// A minimal pthread mutex (Collectives does not import Foundation).
+final class NSLockish: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}

@@ -1,0 +1,67 @@
+import CBLAS
+
+/// Whether a `gemm` operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    case none, transposed
+}
+
+/// General matrix multiply on row-major Float32 matrices, the only caller of `cblas_sgemm`.
+///
+/// ```
+/// C = alpha · op(A) · op(B) + beta · C
+/// op(A): (M, K)   op(B): (K, N)   C: (M, N)
+/// ```
+/// `lda`, `ldb`, `ldc` are the row strides of the matrices as stored.
+@inline(__always)
+public func gemm(
+    _ transA: Transpose, _ transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(
+        CblasRowMajor,
+        transA == .none ? CblasNoTrans : CblasTrans,
+        transB == .none ? CblasNoTrans : CblasTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The plain triple-loop reference for `gemm` (same contract), accumulating in Double; for tests.
+public func naiveGemm(
+    _ transA: Transpose, _ transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                sum += Double(av) * Double(bv)
+            }
+            let old: Float = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = Float(Double(alpha) * sum) + old
+        }
+    }
+}
+
+/// OpenBLAS's thread count.
+public enum BLASThreads {
+    /// Sets how many threads OpenBLAS uses for each call.
+    public static func set(_ n: Int) {
+        precondition(n >= 1, "BLAS thread count must be at least 1, got \(n)")
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// How many threads OpenBLAS uses now.
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}

@@ -1,0 +1,54 @@
+/// The loss attached to a task's output.
+public enum TaskType: String, Sendable, Codable, CaseIterable {
+    /// Binary classification: the output is a logit, the loss binary cross-entropy.
+    case classification
+    /// Regression: the output is the prediction, the loss mean squared error.
+    case regression
+}
+
+/// Per-task losses on a column of a (B, T) logit matrix, each returning the *sum* of the
+/// per-sample losses and writing `scale × ∂(sum)/∂logit` (the caller passes `1 / B_global`).
+public enum Losses {
+    /// Binary cross-entropy on logits, stable for any finite logit.
+    ///
+    /// ```
+    /// ℓ(z, y) = max(z, 0) - z·y + log(1 + e^-|z|)
+    /// ∂ℓ/∂z  = σ(z) - y
+    /// ```
+    /// - logits, labels, dLogits: column `task` of (B, T) row-major matrices.
+    /// - Returns: Σ_b ℓ(z_b, y_b), accumulated in Double.
+    @inline(__always)
+    public static func binaryCrossEntropyWithLogits(
+        logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, dLogits: UnsafeMutablePointer<Float>,
+        batch b: Int, tasks t: Int, task: Int, scale: Float
+    ) -> Double {
+        var total = 0.0
+        for i in 0..<b {
+            let z = logits[i * t + task]
+            let y = labels[i * t + task]
+            let az = z >= 0 ? z : -z
+            total += Double(max(z, 0) - z * y + ScalarMath.log1p(ScalarMath.exp(-az)))
+            dLogits[i * t + task] = (ScalarMath.sigmoid(z) - y) * scale
+        }
+        return total
+    }
+
+    /// Squared error on raw outputs.
+    ///
+    /// ```
+    /// ℓ(z, y) = (z - y)²      ∂ℓ/∂z = 2 (z - y)
+    /// ```
+    @inline(__always)
+    public static func squaredError(
+        outputs: UnsafePointer<Float>, labels: UnsafePointer<Float>, dOutputs: UnsafeMutablePointer<Float>,
+        batch b: Int, tasks t: Int, task: Int, scale: Float
+    ) -> Double {
+        var total = 0.0
+        for i in 0..<b {
+            let d = outputs[i * t + task] - labels[i * t + task]
+            total += Double(d * d)
+            dOutputs[i * t + task] = 2 * d * scale
+        }
+        return total
+    }
+}

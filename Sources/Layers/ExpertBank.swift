@@ -1,0 +1,135 @@
+import Kernels
+
+/// K experts of identical MLP shape over the same input, computed together.
+///
+/// ```
+/// E_k = MLP_k(x)                 x: (B, in)   E: (B, K·H), expert k in columns k·H ..< (k+1)·H
+/// ```
+/// Layer 0 of all experts is one GEMM against the stacked weight `(K·H_1, in)` (one wide
+/// product instead of K narrow ones); deeper layers are one GEMM per expert on column
+/// slices of the same buffers. Tensors: `<name>.<l>.weight` `(K, H_l, H_{l-1})` and
+/// `<name>.<l>.bias` `(K, H_l)`; expert k's slice of layer l is `weight[k]`.
+public struct ExpertBank: Sendable {
+    /// Input width.
+    public let inputSize: Int
+    /// Number of experts, K.
+    public let numExperts: Int
+    /// Each expert's hidden widths; the last is H, the expert output width.
+    public let units: [Int]
+    /// The activation after every layer (experts end with it too, as in MMoE and PLE).
+    public let activation: Activation
+    let weights: [TensorID]
+    let biases: [TensorID]
+
+    /// The width of one expert's output, H.
+    public var outputSize: Int { units[units.count - 1] }
+
+    /// Declares the stacked tensors in `layout`.
+    public init(_ name: String, inputSize: Int, numExperts: Int, units: [Int], activation: Activation = .relu,
+                role: ParameterRole, layout: ParameterLayout) {
+        precondition(numExperts >= 1 && !units.isEmpty, "ExpertBank \(name) needs experts and units, got \(numExperts), \(units)")
+        self.inputSize = inputSize
+        self.numExperts = numExperts
+        self.units = units
+        self.activation = activation
+        var w: [TensorID] = []
+        var b: [TensorID] = []
+        var width = inputSize
+        for (l, h) in units.enumerated() {
+            let bound = 1 / Float(width).squareRoot()
+            w.append(layout.declare("\(name).\(l).weight", shape: [numExperts, h, width], role: role,
+                                    initializer: .uniform(bound: bound)))
+            b.append(layout.declare("\(name).\(l).bias", shape: [numExperts, h], role: role,
+                                    initializer: .uniform(bound: bound)))
+            width = h
+        }
+        weights = w
+        biases = b
+    }
+
+    /// Allocates the per-layer outputs and gradient scratch for up to `batch` rows.
+    public func makeCache(batch: Int) -> ExpertBankCache { ExpertBankCache(bank: self, batch: batch) }
+
+    /// Runs all experts; the result is `cache.output` (B, K·H).
+    public func forward(input x: UnsafePointer<Float>, ldx: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
+        precondition(batch <= cache.capacity, "batch \(batch) exceeds the expert cache's \(cache.capacity)")
+        let k = numExperts
+        var input = x
+        var inWidth = inputSize
+        for (l, h) in units.enumerated() {
+            let out = cache.outputs[l].base
+            let w = params[weights[l]]
+            if l == 0 {
+                gemm(.none, .transposed, m: batch, n: k * h, k: inWidth,
+                     a: input, lda: ldx, b: w, ldb: inWidth, beta: 0, c: out, ldc: k * h)
+            } else {
+                for e in 0..<k {
+                    gemm(.none, .transposed, m: batch, n: h, k: inWidth,
+                         a: input + e * inWidth, lda: k * inWidth, b: w + e * h * inWidth, ldb: inWidth,
+                         beta: 0, c: out + e * h, ldc: k * h)
+                }
+            }
+            Ops.addRowVector(out, rows: batch, cols: k * h, ldx: k * h, bias: params[biases[l]])
+            activation.forward(out, count: batch * k * h)
+            input = UnsafePointer(out)
+            inWidth = h
+        }
+    }
+
+    /// Back-propagates `dOutput` (B, K·H), overwritten as scratch; adds parameter gradients
+    /// and writes (or adds) `dInput` (B, in) when given.
+    public func backward(dOutput: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, ldx: Int,
+                         dInput: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool = false,
+                         batch: Int, params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
+        let k = numExperts
+        var dy = dOutput
+        for l in stride(from: units.count - 1, through: 0, by: -1) {
+            let h = units[l]
+            let inWidth = l == 0 ? inputSize : units[l - 1]
+            activation.backward(output: cache.outputs[l].base, gradient: dy, count: batch * k * h)
+            Ops.addColumnSums(dy, rows: batch, cols: k * h, ldy: k * h, into: grads[biases[l]])
+            let w = params[weights[l]]
+            let dw = grads[weights[l]]
+            if l == 0 {
+                // dW (K·H, in) += dyᵀ x;  dx = dy W.
+                gemm(.transposed, .none, m: k * h, n: inWidth, k: batch,
+                     a: dy, lda: k * h, b: x, ldb: ldx, beta: 1, c: dw, ldc: inWidth)
+                if let dInput {
+                    gemm(.none, .none, m: batch, n: inWidth, k: k * h,
+                         a: dy, lda: k * h, b: w, ldb: inWidth, beta: accumulateInput ? 1 : 0, c: dInput, ldc: lddx)
+                }
+            } else {
+                let prev = UnsafePointer(cache.outputs[l - 1].base)
+                let dPrev = cache.gradients[l - 1].base
+                for e in 0..<k {
+                    gemm(.transposed, .none, m: h, n: inWidth, k: batch,
+                         a: dy + e * h, lda: k * h, b: prev + e * inWidth, ldb: k * inWidth,
+                         beta: 1, c: dw + e * h * inWidth, ldc: inWidth)
+                    gemm(.none, .none, m: batch, n: inWidth, k: h,
+                         a: dy + e * h, lda: k * h, b: w + e * h * inWidth, ldb: inWidth,
+                         beta: 0, c: dPrev + e * inWidth, ldc: k * inWidth)
+                }
+                dy = dPrev
+            }
+        }
+    }
+}
+
+/// The per-batch buffers of an `ExpertBank`.
+public final class ExpertBankCache: @unchecked Sendable {
+    /// The largest batch these buffers hold.
+    public let capacity: Int
+    /// Output of layer l for all experts: (B, K·H_l).
+    public let outputs: [FloatBuffer]
+    /// Gradient scratch for layer l's output (all but the last): (B, K·H_l).
+    public let gradients: [FloatBuffer]
+
+    init(bank: ExpertBank, batch: Int) {
+        capacity = batch
+        outputs = bank.units.map { FloatBuffer(count: batch * bank.numExperts * $0) }
+        gradients = bank.units.dropLast().map { FloatBuffer(count: batch * bank.numExperts * $0) }
+    }
+
+    /// All experts' outputs (B, K·H).
+    public var output: UnsafeMutablePointer<Float> { outputs[outputs.count - 1].base }
+}

@@ -1,0 +1,169 @@
+import Kernels
+
+/// Which gradient a parameter belongs to: the trunk every task shares, or one task's own.
+public enum ParameterRole: Hashable, Sendable {
+    /// Shared by all tasks (a bottom MLP, MMoE's experts, PLE's shared experts, embeddings).
+    case shared
+    /// Owned by task `t` (its tower, its gate, its specific experts).
+    case task(Int)
+}
+
+/// How a tensor's initial values are drawn.
+public enum Initializer: Sendable, Equatable {
+    /// All zeros.
+    case zeros
+    /// All ones.
+    case ones
+    /// Uniform in [-bound, bound].
+    case uniform(bound: Float)
+    /// Normal with mean 0 and the given standard deviation.
+    case normal(std: Float)
+}
+
+/// A handle to one named tensor of a `ParameterLayout`.
+public struct TensorID: Hashable, Sendable {
+    /// The tensor's position in declaration order.
+    public let index: Int
+}
+
+/// One named tensor of the parameter arena.
+public struct TensorSpec: Sendable, Equatable {
+    /// A dotted name, e.g. `experts.0.weight` or `towers.1.2.bias`.
+    public let name: String
+    /// The shape, outermost first (a linear weight is `(out, in)`, as in PyTorch).
+    public let shape: [Int]
+    /// Shared or task-specific.
+    public let role: ParameterRole
+    /// How its values start.
+    public let initializer: Initializer
+    /// Where it starts in the arena (valid after `finalize`).
+    public internal(set) var offset: Int
+    /// The number of floats.
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// The ordered layout of a model's dense parameters in one contiguous Float32 arena.
+///
+/// Shared tensors come first, then task 0's, task 1's, … (declaration order within each),
+/// so the shared part is `0..<sharedCount` and each task's part is one contiguous range:
+/// per-task gradient arenas for shared parameters and per-task learning rates are then
+/// plain slices. Gradients and Adam's `m`, `v` use the same layout.
+public final class ParameterLayout: @unchecked Sendable {
+    /// Every tensor, in declaration order (`TensorID.index` indexes this).
+    public private(set) var tensors: [TensorSpec] = []
+    /// The number of tasks the roles refer to.
+    public let numTasks: Int
+    /// The total number of floats (valid after `finalize`).
+    public private(set) var count = 0
+    /// The number of shared floats, which occupy `0..<sharedCount`.
+    public private(set) var sharedCount = 0
+    /// Task t's floats occupy `taskRanges[t]`.
+    public private(set) var taskRanges: [Range<Int>] = []
+    /// Whether `finalize` has run.
+    public private(set) var isFinalized = false
+    private var offsetTable: UnsafeMutablePointer<Int>?
+
+    /// Creates an empty layout for `numTasks` tasks.
+    public init(numTasks: Int) {
+        precondition(numTasks >= 1, "a layout needs at least one task, got \(numTasks)")
+        self.numTasks = numTasks
+    }
+
+    deinit { offsetTable?.deallocate() }
+
+    /// Declares a tensor; its offset is assigned by `finalize`.
+    public func declare(_ name: String, shape: [Int], role: ParameterRole, initializer: Initializer) -> TensorID {
+        precondition(!isFinalized, "cannot declare \(name) after finalize")
+        precondition(shape.allSatisfy { $0 > 0 }, "tensor \(name) has a non-positive dimension: \(shape)")
+        if case .task(let t) = role {
+            precondition(t >= 0 && t < numTasks, "tensor \(name) names task \(t) of \(numTasks)")
+        }
+        precondition(!tensors.contains { $0.name == name }, "tensor \(name) declared twice")
+        tensors.append(TensorSpec(name: name, shape: shape, role: role, initializer: initializer, offset: -1))
+        return TensorID(index: tensors.count - 1)
+    }
+
+    /// Assigns offsets: shared tensors first, then each task's in order.
+    public func finalize() {
+        precondition(!isFinalized, "finalize called twice")
+        var next = 0
+        func place(_ match: (ParameterRole) -> Bool) {
+            for i in tensors.indices where match(tensors[i].role) {
+                tensors[i].offset = next
+                next += tensors[i].count
+            }
+        }
+        place { $0 == .shared }
+        sharedCount = next
+        for t in 0..<numTasks {
+            let start = next
+            place { $0 == .task(t) }
+            taskRanges.append(start..<next)
+        }
+        count = next
+        let table = UnsafeMutablePointer<Int>.allocate(capacity: max(tensors.count, 1))
+        for (i, spec) in tensors.enumerated() { table[i] = spec.offset }
+        offsetTable = table
+        isFinalized = true
+    }
+
+    /// The offsets of every tensor, indexed by `TensorID.index` (stable after `finalize`).
+    public var offsets: UnsafePointer<Int> {
+        precondition(isFinalized, "layout used before finalize")
+        return UnsafePointer(offsetTable!)
+    }
+
+    /// The tensor with this name, if any.
+    public func tensor(named name: String) -> TensorSpec? { tensors.first { $0.name == name } }
+
+    /// The specification of a tensor.
+    public subscript(id: TensorID) -> TensorSpec { tensors[id.index] }
+
+    /// Draws every tensor's initial values into `params` from `rng`, in declaration order.
+    public func initialize(_ params: FloatBuffer, rng: inout SeededRandom) {
+        precondition(isFinalized && params.count == count, "initialize needs a finalized layout and \(count) floats, got \(params.count)")
+        for spec in tensors {
+            let p = params.base + spec.offset
+            switch spec.initializer {
+            case .zeros: p.update(repeating: 0, count: spec.count)
+            case .ones: p.update(repeating: 1, count: spec.count)
+            case .uniform(let bound):
+                for i in 0..<spec.count { p[i] = (2 * rng.nextFloat() - 1) * bound }
+            case .normal(let std):
+                for i in 0..<spec.count { p[i] = Float(rng.nextGaussian()) * std }
+            }
+        }
+    }
+
+    /// A view of `buffer` laid out as this layout (parameters, gradients, or optimizer state).
+    public func view(_ buffer: FloatBuffer) -> ArenaView {
+        precondition(buffer.count == count, "view needs \(count) floats, got \(buffer.count)")
+        return ArenaView(shared: buffer.base, task: buffer.base, sharedCount: sharedCount, offsets: offsets)
+    }
+
+    /// A gradient view whose shared tensors land in `shared` (a per-task shared arena of
+    /// `sharedCount` floats) and whose task tensors land in `full` (a whole arena).
+    public func view(shared: UnsafeMutablePointer<Float>, full: FloatBuffer) -> ArenaView {
+        precondition(full.count == count, "view needs \(count) floats, got \(full.count)")
+        return ArenaView(shared: shared, task: full.base, sharedCount: sharedCount, offsets: offsets)
+    }
+}
+
+/// Resolves tensor handles to pointers into an arena laid out by a `ParameterLayout`.
+public struct ArenaView {
+    /// Base for shared tensors (offsets below `sharedCount`).
+    public let shared: UnsafeMutablePointer<Float>
+    /// Base for task tensors (offsets from `sharedCount` up; indexed by the full offset).
+    public let task: UnsafeMutablePointer<Float>
+    /// The size of the shared part.
+    public let sharedCount: Int
+    /// Offsets by tensor index.
+    public let offsets: UnsafePointer<Int>
+
+    /// The first float of a tensor.
+    @inline(__always)
+    public subscript(id: TensorID) -> UnsafeMutablePointer<Float> {
+        let o = offsets[id.index]
+        return o < sharedCount ? shared + o : task + o
+    }
+}

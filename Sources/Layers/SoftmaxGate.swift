@@ -1,0 +1,90 @@
+import Kernels
+
+/// A softmax gate over K experts, as in MMoE (Ma et al., KDD 2018, §4.2) and PLE.
+///
+/// ```
+/// g(x) = softmax(x W_gᵀ)         x: (B, in)   W_g: (K, in)   g: (B, K)
+/// ```
+/// No bias, following the paper's `softmax(W_g x)`.
+public struct SoftmaxGate: Sendable {
+    /// The gate's linear map.
+    public let linear: Linear
+
+    /// Number of experts the gate weighs.
+    public var numExperts: Int { linear.outputSize }
+
+    /// Declares `<name>.weight` in `layout`.
+    public init(_ name: String, inputSize: Int, numExperts: Int, role: ParameterRole, layout: ParameterLayout) {
+        linear = Linear(name, inputSize: inputSize, outputSize: numExperts, role: role, bias: false, layout: layout)
+    }
+
+    /// Writes the gate weights `g` (B, K).
+    @inline(__always)
+    public func forward(output g: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, ldx: Int, batch: Int,
+                        params: ArenaView) {
+        linear.forward(output: g, ldy: numExperts, input: x, ldx: ldx, batch: batch, params: params)
+        Ops.softmaxRows(g, rows: batch, cols: numExperts)
+    }
+
+    /// Given `dG` (B, K) (overwritten), adds the weight gradient and adds into `dInput`.
+    @inline(__always)
+    public func backward(dGate dg: UnsafeMutablePointer<Float>, gate g: UnsafePointer<Float>,
+                         input x: UnsafePointer<Float>, ldx: Int,
+                         dInput: UnsafeMutablePointer<Float>?, lddx: Int, batch: Int,
+                         params: ArenaView, grads: ArenaView) {
+        Ops.softmaxRowsBackward(output: g, gradient: dg, rows: batch, cols: numExperts)
+        linear.backward(dInput: dInput, lddx: lddx, accumulateInput: true, dOutput: dg, lddy: numExperts,
+                        input: x, ldx: ldx, batch: batch, params: params, grads: grads)
+    }
+}
+
+/// Mixes expert outputs with gate weights, and its backward pass.
+///
+/// ```
+/// y[b] = Σ_k g[b,k] · E[b, k]                E: (B, K·H)   g: (B, K)   y: (B, H)
+/// dE[b, k] += g[b,k] · dy[b]                 dg[b,k] = ⟨E[b, k], dy[b]⟩
+/// ```
+public enum ExpertMixture {
+    /// Writes `y` (B, H) with row stride `ldy`. `expertStride` is the row stride of `E`.
+    @inline(__always)
+    public static func forward(output y: UnsafeMutablePointer<Float>, ldy: Int, experts e: UnsafePointer<Float>,
+                               expertStride: Int, gate g: UnsafePointer<Float>,
+                               batch: Int, numExperts k: Int, width h: Int) {
+        for b in 0..<batch {
+            let yr = y + b * ldy
+            let er = e + b * expertStride
+            let gr = g + b * k
+            let g0 = gr[0]
+            for j in 0..<h { yr[j] = g0 * er[j] }
+            for x in 1..<max(k, 1) {
+                let gx = gr[x]
+                let ex = er + x * h
+                for j in 0..<h { yr[j] += gx * ex[j] }
+            }
+        }
+    }
+
+    /// Adds into `dE` (B, K·H) and writes `dG` (B, K).
+    @inline(__always)
+    public static func backward(dExperts de: UnsafeMutablePointer<Float>, dGate dg: UnsafeMutablePointer<Float>,
+                                dOutput dy: UnsafePointer<Float>, lddy: Int,
+                                experts e: UnsafePointer<Float>, expertStride: Int, gate g: UnsafePointer<Float>,
+                                batch: Int, numExperts k: Int, width h: Int) {
+        for b in 0..<batch {
+            let dyr = dy + b * lddy
+            let er = e + b * expertStride
+            let der = de + b * expertStride
+            for x in 0..<k {
+                let gx = g[b * k + x]
+                let ex = er + x * h
+                let dex = der + x * h
+                var dot: Float = 0
+                for j in 0..<h {
+                    dot += ex[j] * dyr[j]
+                    dex[j] += gx * dyr[j]
+                }
+                dg[b * k + x] = dot
+            }
+        }
+    }
+}

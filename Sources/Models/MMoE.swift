@@ -1,0 +1,116 @@
+import Kernels
+import Layers
+
+/// Multi-gate Mixture-of-Experts: K shared experts, and per task a softmax gate over
+/// them and a tower.
+///
+/// ```
+/// x = input(ids, dense)                          (B, F·E + D)
+/// E_k = Expert_k(x)                              (B, H) for k in 0..<K
+/// g_t = softmax(x W_tᵀ)                          (B, K)
+/// f_t = Σ_k g_t[k] · E_k                         (B, H)
+/// logit_t = Tower_t(f_t)                         (B, 1)
+/// ```
+/// Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
+/// Mixture-of-Experts", KDD 2018, §4.2, eq. 5–6. Shared: the embeddings and `experts.*`;
+/// task t: `gates.<t>.*` and `towers.<t>.*`.
+public final class MMoE: MultiTaskModel, @unchecked Sendable {
+    public let kind = "mmoe"
+    public let taskTypes: [TaskType]
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public let input: ModelInput
+    /// The K experts.
+    public let experts: ExpertBank
+    /// One gate per task.
+    public let gates: [SoftmaxGate]
+    /// The task towers.
+    public let towers: TaskTowers
+    private var expertCache: ExpertBankCache?
+    private var gateOut: [FloatBuffer] = []
+    private var mixed: [FloatBuffer] = []
+    private var dMixed = FloatBuffer(count: 0)
+    private var dGate = FloatBuffer(count: 0)
+    private var dExperts = FloatBuffer(count: 0)
+    private var logitBuffer = FloatBuffer(count: 0)
+    private var capacity = 0
+
+    /// Builds the model.
+    /// - expertUnits: each expert's widths;  towerUnits: each tower's hidden widths.
+    public init(features: Features, expertUnits: [Int], numExperts: Int, numTasks: Int,
+                towerUnits: [Int] = [], taskTypes: [TaskType]? = nil,
+                expertActivation: Activation = .relu, towerActivation: Activation = .relu,
+                embeddingInitStd: Float = 1e-4) {
+        let types = taskTypes ?? Array(repeating: .classification, count: numTasks)
+        precondition(types.count == numTasks, "\(types.count) task types for \(numTasks) tasks")
+        self.taskTypes = types
+        layout = ParameterLayout(numTasks: numTasks)
+        input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
+        experts = ExpertBank("experts", inputSize: features.inputWidth, numExperts: numExperts, units: expertUnits,
+                             activation: expertActivation, role: .shared, layout: layout)
+        let layout = self.layout
+        gates = (0..<numTasks).map {
+            SoftmaxGate("gates.\($0)", inputSize: features.inputWidth, numExperts: numExperts, role: .task($0),
+                        layout: layout)
+        }
+        towers = TaskTowers(inputSize: experts.outputSize, units: towerUnits, activation: towerActivation,
+                            numTasks: numTasks, layout: layout)
+        layout.finalize()
+        parameters = FloatBuffer(count: layout.count)
+    }
+
+    public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
+
+    public func prepare(batch: Int) {
+        input.prepare(batch: batch)
+        towers.prepare(batch: batch)
+        guard batch > capacity else { return }
+        capacity = batch
+        let k = experts.numExperts
+        let h = experts.outputSize
+        expertCache = experts.makeCache(batch: batch)
+        gateOut = (0..<numTasks).map { _ in FloatBuffer(count: batch * k) }
+        mixed = (0..<numTasks).map { _ in FloatBuffer(count: batch * h) }
+        dMixed = FloatBuffer(count: batch * h)
+        dGate = FloatBuffer(count: batch * k)
+        dExperts = FloatBuffer(count: batch * k * h)
+        logitBuffer = FloatBuffer(count: batch * numTasks)
+    }
+
+    public func forward(sparse: UnsafePointer<Int32>, dense: UnsafePointer<Float>, batch: Int, params: ArenaView) {
+        precondition(batch <= capacity, "batch \(batch) exceeds prepared \(capacity)")
+        let k = experts.numExperts
+        let h = experts.outputSize
+        input.forward(sparse: sparse, dense: dense, batch: batch)
+        let x = UnsafePointer(input.x.base)
+        experts.forward(input: x, ldx: input.width, batch: batch, params: params, cache: expertCache!)
+        for t in 0..<numTasks {
+            gates[t].forward(output: gateOut[t].base, input: x, ldx: input.width, batch: batch, params: params)
+            ExpertMixture.forward(output: mixed[t].base, ldy: h, experts: expertCache!.output, expertStride: k * h,
+                                  gate: gateOut[t].base, batch: batch, numExperts: k, width: h)
+            towers.forward(task: t, input: mixed[t].base, ldh: h, batch: batch, params: params, logits: logits)
+        }
+    }
+
+    public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
+                         embeddingGrad: SparseRowGradient) {
+        let k = experts.numExperts
+        let h = experts.outputSize
+        let x = UnsafePointer(input.x.base)
+        dExperts.base.update(repeating: 0, count: batch * k * h)
+        input.dx.base.update(repeating: 0, count: batch * input.width)
+        for t in 0..<numTasks {
+            towers.backward(task: t, dLogits: dLogits, input: mixed[t].base, ldh: h, dInput: dMixed.base, lddx: h,
+                            accumulateInput: false, batch: batch, params: params, grads: grads)
+            ExpertMixture.backward(dExperts: dExperts.base, dGate: dGate.base, dOutput: dMixed.base, lddy: h,
+                                   experts: expertCache!.output, expertStride: k * h, gate: gateOut[t].base,
+                                   batch: batch, numExperts: k, width: h)
+            gates[t].backward(dGate: dGate.base, gate: gateOut[t].base, input: x, ldx: input.width,
+                              dInput: input.dx.base, lddx: input.width, batch: batch, params: params, grads: grads)
+        }
+        experts.backward(dOutput: dExperts.base, input: x, ldx: input.width, dInput: input.dx.base,
+                         lddx: input.width, accumulateInput: true, batch: batch, params: params, grads: grads,
+                         cache: expertCache!)
+        input.backward(batch: batch, into: embeddingGrad)
+    }
+}

@@ -1,0 +1,96 @@
+import Kernels
+import Layers
+
+/// A multi-task model with hand-written forward and backward passes over a parameter arena.
+///
+/// The trainer owns the arenas (parameters, gradients, optimizer state) laid out by
+/// `layout`, and the embedding tables live in `input.embeddings`. A step is:
+/// `forward` → `loss` (fills dLogits) → `backward` (adds into the gradients).
+public protocol MultiTaskModel: AnyObject, Sendable {
+    /// A short name of the architecture (`mmoe`, `shared_bottom`, …).
+    var kind: String { get }
+    /// Loss type of each of the T tasks.
+    var taskTypes: [TaskType] { get }
+    /// The layout of the dense parameters.
+    var layout: ParameterLayout { get }
+    /// The dense parameters, laid out by `layout`.
+    var parameters: FloatBuffer { get }
+    /// The embedding input.
+    var input: ModelInput { get }
+    /// The model's outputs after `forward`: one logit (or regression value) per task, (B, T).
+    var logits: UnsafeMutablePointer<Float> { get }
+
+    /// Allocates every per-batch buffer for up to `batch` rows (no-op when already large enough).
+    func prepare(batch: Int)
+
+    /// Computes `logits` (B, T). - sparse: (B, F) ids;  dense: (B, D).
+    func forward(sparse: UnsafePointer<Int32>, dense: UnsafePointer<Float>, batch: Int, params: ArenaView)
+
+    /// Back-propagates `dLogits` (B, T) (may be overwritten): adds the dense parameter
+    /// gradients into `grads` and the embedding gradients into `embeddingGrad`.
+    func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
+                  embeddingGrad: SparseRowGradient)
+}
+
+extension MultiTaskModel {
+    /// T, the number of tasks.
+    public var numTasks: Int { taskTypes.count }
+    /// The embedding tables.
+    public var embeddings: FieldEmbeddings { input.embeddings }
+    /// The features the model reads.
+    public var features: Features { input.features }
+    /// A view of `parameters` for `forward` and `backward`.
+    public var parameterView: ArenaView { layout.view(parameters) }
+
+    /// Draws the initial dense parameters, then the embeddings, from `rng`.
+    public func initialize(rng: inout SeededRandom) {
+        layout.initialize(parameters, rng: &rng)
+        embeddings.initialize(rng: &rng)
+    }
+
+    /// Draws the initial parameters from a generator seeded with `seed`.
+    public func initialize(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        initialize(rng: &rng)
+    }
+
+    /// The shared and task-specific dense tensors (DESIGN.md §2); embeddings are shared.
+    public func sharedTaskLayers() -> (shared: [TensorSpec], task: [[TensorSpec]]) {
+        let shared = layout.tensors.filter { $0.role == .shared }
+        let task = (0..<numTasks).map { t in layout.tensors.filter { $0.role == .task(t) } }
+        return (shared, task)
+    }
+
+    /// Per-task losses of the last `forward` against `labels` (B, T).
+    ///
+    /// ```
+    /// lossSums[t] = Σ_b ℓ_t(logit[b,t], y[b,t])        dLogits[b,t] = scale · ∂ℓ_t/∂logit[b,t]
+    /// ```
+    /// Classification tasks use binary cross-entropy on logits, regression tasks squared error.
+    public func loss(labels: UnsafePointer<Float>, batch: Int, scale: Float,
+                     dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>) {
+        let t = numTasks
+        for task in 0..<t {
+            switch taskTypes[task] {
+            case .classification:
+                lossSums[task] = Losses.binaryCrossEntropyWithLogits(
+                    logits: logits, labels: labels, dLogits: dLogits, batch: batch, tasks: t, task: task, scale: scale)
+            case .regression:
+                lossSums[task] = Losses.squaredError(
+                    outputs: logits, labels: labels, dOutputs: dLogits, batch: batch, tasks: t, task: task, scale: scale)
+            }
+        }
+    }
+
+    /// Each task's prediction from the last `forward`, (B, T): a probability for
+    /// classification tasks, the raw value for regression tasks.
+    public func predictions(batch: Int, into out: UnsafeMutablePointer<Float>) {
+        let t = numTasks
+        for b in 0..<batch {
+            for task in 0..<t {
+                let z = logits[b * t + task]
+                out[b * t + task] = taskTypes[task] == .classification ? ScalarMath.sigmoid(z) : z
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Kernels
+import Layers
+
+/// Shared-Bottom multi-task model: one MLP all tasks share, then a tower per task.
+///
+/// ```
+/// x = input(ids, dense)                      (B, F·E + D)
+/// h = MLP_bottom(x)                          (B, H)
+/// logit_t = Tower_t(h)                       (B, 1) for each task t
+/// ```
+/// Caruana, "Multitask Learning", Machine Learning 28, 1997. Shared: the embeddings and
+/// `bottom.*`; task t: `towers.<t>.*`.
+public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
+    public let kind = "shared_bottom"
+    public let taskTypes: [TaskType]
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public let input: ModelInput
+    /// The shared bottom MLP.
+    public let bottom: MLP
+    /// The task towers.
+    public let towers: TaskTowers
+    private var bottomCache: MLPCache?
+    private var dH = FloatBuffer(count: 0)
+    private var logitBuffer = FloatBuffer(count: 0)
+    private var capacity = 0
+
+    /// Builds the model.
+    /// - hiddenUnits: the bottom MLP's widths;  taskHiddenUnits: each tower's hidden widths.
+    public init(features: Features, hiddenUnits: [Int], taskHiddenUnits: [Int], numTasks: Int,
+                taskTypes: [TaskType]? = nil, activation: Activation = .relu, embeddingInitStd: Float = 1e-4) {
+        precondition(!hiddenUnits.isEmpty, "SharedBottom needs at least one hidden layer")
+        let types = taskTypes ?? Array(repeating: .classification, count: numTasks)
+        precondition(types.count == numTasks, "\(types.count) task types for \(numTasks) tasks")
+        self.taskTypes = types
+        layout = ParameterLayout(numTasks: numTasks)
+        input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
+        bottom = MLP("bottom", inputSize: features.inputWidth, units: hiddenUnits, activation: activation,
+                     role: .shared, layout: layout)
+        towers = TaskTowers(inputSize: bottom.outputSize, units: taskHiddenUnits, activation: activation,
+                            numTasks: numTasks, layout: layout)
+        layout.finalize()
+        parameters = FloatBuffer(count: layout.count)
+    }
+
+    public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
+
+    public func prepare(batch: Int) {
+        input.prepare(batch: batch)
+        towers.prepare(batch: batch)
+        guard batch > capacity else { return }
+        capacity = batch
+        bottomCache = bottom.makeCache(batch: batch)
+        dH = FloatBuffer(count: batch * bottom.outputSize)
+        logitBuffer = FloatBuffer(count: batch * numTasks)
+    }
+
+    public func forward(sparse: UnsafePointer<Int32>, dense: UnsafePointer<Float>, batch: Int, params: ArenaView) {
+        precondition(batch <= capacity, "batch \(batch) exceeds prepared \(capacity)")
+        input.forward(sparse: sparse, dense: dense, batch: batch)
+        bottom.forward(input: input.x.base, ldx: input.width, batch: batch, params: params, cache: bottomCache!)
+        let h = bottomCache!.output
+        for t in 0..<numTasks {
+            towers.forward(task: t, input: h, ldh: bottom.outputSize, batch: batch, params: params, logits: logits)
+        }
+    }
+
+    public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
+                         embeddingGrad: SparseRowGradient) {
+        let h = bottomCache!.output
+        let width = bottom.outputSize
+        for t in 0..<numTasks {
+            towers.backward(task: t, dLogits: dLogits, input: h, ldh: width, dInput: dH.base, lddx: width,
+                            accumulateInput: t > 0, batch: batch, params: params, grads: grads)
+        }
+        bottom.backward(dOutput: dH.base, input: input.x.base, ldx: input.width, dInput: input.dx.base,
+                        lddx: input.width, batch: batch, params: params, grads: grads, cache: bottomCache!)
+        input.backward(batch: batch, into: embeddingGrad)
+    }
+}

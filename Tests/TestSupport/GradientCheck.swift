@@ -1,0 +1,77 @@
+import Kernels
+
+/// The agreement of an analytic gradient with central finite differences.
+public struct GradientCheck: CustomStringConvertible, Sendable {
+    /// Largest |analytic − numeric| over the checked entries.
+    public var maxAbsError: Double = 0
+    /// ‖analytic − numeric‖ / max(‖analytic‖ + ‖numeric‖, tiny) over the checked entries.
+    public var relativeError: Double = 0
+    /// How many entries were checked.
+    public var checked = 0
+    /// Entries skipped because the loss is not smooth there (a ReLU kink inside ±h).
+    public var skipped = 0
+    /// The worst entry, for the failure message.
+    public var worst = ""
+
+    public var description: String {
+        "checked \(checked), skipped \(skipped), relative error \(relativeError), max abs error \(maxAbsError) \(worst)"
+    }
+}
+
+/// Compares `analytic[i]` with `(L(p + h e_i) − L(p − h e_i)) / 2h` for each index.
+///
+/// Float32 forward passes make the numeric side noisy by about eps·|L| / h, so callers
+/// compare the relative error of the whole checked vector, not single entries.
+/// For piecewise-linear losses (ReLU networks), pass `kinkTolerance`: where the one-sided
+/// slopes disagree by more than that (a kink within ±h, since the pieces are linear), the
+/// entry is skipped and counted in `skipped`.
+public func checkGradient(
+    parameters p: UnsafeMutablePointer<Float>, indices: [Int], analytic: (Int) -> Float,
+    h: Float = 1e-2, kinkTolerance: Double? = nil, label: String = "", loss: () -> Double
+) -> GradientCheck {
+    let base = loss()
+    var result = GradientCheck()
+    var diff2 = 0.0, a2 = 0.0, n2 = 0.0
+    for i in indices {
+        let old = p[i]
+        p[i] = old + h
+        let plus = loss()
+        p[i] = old - h
+        let minus = loss()
+        p[i] = old
+        let numeric = (plus - minus) / (2 * Double(h))
+        let forwardSlope = (plus - base) / Double(h)
+        let backwardSlope = (base - minus) / Double(h)
+        if let kinkTolerance, abs(forwardSlope - backwardSlope) > kinkTolerance {
+            result.skipped += 1
+            continue
+        }
+        let a = Double(analytic(i))
+        let d = abs(a - numeric)
+        if d > result.maxAbsError {
+            result.maxAbsError = d
+            result.worst = "(\(label)[\(i)]: analytic \(a), numeric \(numeric))"
+        }
+        diff2 += d * d
+        a2 += a * a
+        n2 += numeric * numeric
+        result.checked += 1
+    }
+    result.relativeError = diff2.squareRoot() / max(a2.squareRoot() + n2.squareRoot(), 1e-12)
+    return result
+}
+
+/// `count` distinct indices below `bound`, drawn with `rng` (all of them when `count ≥ bound`).
+public func sampleIndices(_ count: Int, below bound: Int, rng: inout SeededRandom) -> [Int] {
+    if count >= bound { return Array(0..<bound) }
+    var all = Array(0..<bound)
+    rng.shuffle(&all)
+    return Array(all.prefix(count)).sorted()
+}
+
+/// A buffer of `count` values uniform in [-scale, scale).
+public func randomBuffer(_ count: Int, scale: Float = 1, rng: inout SeededRandom) -> FloatBuffer {
+    let b = FloatBuffer(count: count)
+    for i in 0..<count { b.base[i] = (2 * rng.nextFloat() - 1) * scale }
+    return b
+}
