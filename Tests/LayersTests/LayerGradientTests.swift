@@ -63,8 +63,8 @@ struct LayerGradientTests {
                       layout: layout)
         layout.finalize()
         let cache = mlp.makeCache(batch: b)
-        // ReLU makes the loss piecewise linear: skip entries whose ±h straddles a kink
-        // (one-sided slopes differ by more than Float32 noise, ~1e-5 here).
+        // ReLU makes the loss piecewise linear: where ±h straddles a kink (one-sided slopes
+        // differ by more than Float32 noise, ~1e-5 here) the one-sided slope judges.
         checkLayer(layout: layout, inputCount: b * i, outputCount: b, seed: 22,
                    kinkTolerance: activation == .relu ? 2e-4 : nil,
                    forward: { p, x in
