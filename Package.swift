@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Kernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Evaluation"),
-        .target(name: "Datasets"),
+        .target(name: "Datasets", dependencies: ["Kernels"]),
         .target(name: "Collectives", dependencies: ["CMPI"]),
         .target(name: "Training", dependencies: [
             "Kernels", "Layers", "Models", "Evaluation", "Datasets", "Collectives",
@@ -43,13 +43,14 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Evaluation"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Evaluation", "Kernels"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RecHub", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RecHub", "TestSupport", "MallocCounter"]),
         .testTarget(name: "RecHubCLITests", dependencies: ["RecHubCLI"]),
     ]
 )

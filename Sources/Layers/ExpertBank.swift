@@ -56,7 +56,8 @@ public struct ExpertBank: Sendable {
         let k = numExperts
         var input = x
         var inWidth = inputSize
-        for (l, h) in units.enumerated() {
+        for l in 0..<units.count {  // index loop: `enumerated()` allocates in debug builds
+            let h = units[l]
             let out = cache.outputs[l].base
             let w = params[weights[l]]
             if l == 0 {

@@ -57,7 +57,8 @@ public struct MLP: Sendable {
         precondition(batch <= cache.capacity, "batch \(batch) exceeds the MLP cache's \(cache.capacity)")
         var input = x
         var ld = ldx
-        for (l, layer) in layers.enumerated() {
+        for l in 0..<layers.count {  // index loop: `enumerated()` allocates in debug builds
+            let layer = layers[l]
             let out = cache.outputs[l].base
             layer.forward(output: out, ldy: layer.outputSize, input: input, ldx: ld, batch: batch, params: params)
             activation(of: l).forward(out, count: batch * layer.outputSize)

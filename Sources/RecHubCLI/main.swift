@@ -1,1 +1,3 @@
-print("rechub")
+import ArgumentParser
+
+await RecHubCommand.main()

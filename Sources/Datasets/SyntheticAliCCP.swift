@@ -1,0 +1,270 @@
+import Foundation
+import Kernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A synthetic data set in Ali-CCP's exact column layout, drawn from a planted ground truth, so
+/// that the oracle AUC of each task is known (DESIGN.md §6).
+///
+/// The world: users and items with Zipf–Mandelbrot popularity, user profile fields (121…129) and
+/// favourites (109_14 category, 110_14 shop, 127_14 brand, 150_14 intention node) fixed per user,
+/// item attributes (206 category, 207 shop, 216 brand, 210 node of the category) fixed per item,
+/// user-group × item-attribute cross ids (508, 509, 702, 853), a scenario field (301), per-user
+/// activity levels (D109_14 … D150_14) and per-impression affinities (D508 … D853, mostly 0,
+/// high when the item matches the user's favourite). A share of impressions (`personalization`)
+/// shows an item of the user's favourite category.
+///
+/// The truth, a function of the written columns only:
+///
+/// ```
+/// z_ctr = b_c + Σ_f w_f[id_f] + Σ_d λ_d p_d(user attrs) q_d(item attrs) + Σ_j c_j φ_j(dense)
+/// z_cvr = b_v + (the same form with other weights; correlation `taskCorrelation` with z_ctr)
+/// pCTR = σ(z_ctr),  pCVR = σ(z_cvr),  pCTCVR = pCTR · pCVR
+/// click ~ Bernoulli(pCTR),  purchase ~ click · Bernoulli(pCVR)
+/// ```
+///
+/// `p` and `q` are 6-dimensional latent factors summed from the embeddings of the user's profile
+/// fields and favourite category and of the item's category, brand and node: the user × item
+/// interaction a model with embeddings can learn. Most of the logit variance sits in low and
+/// medium cardinality fields, dense features and the latent term; the per-id residuals of user
+/// (101) and item (205) carry only 5 %. Each component's variance is normalised on a calibration
+/// sample, the logit scaled to standard deviation `clickSignal` / `purchaseSignal`, and the
+/// intercepts solved so that the mean pCTR is `clickRate` and the click-weighted mean pCVR is
+/// `purchaseRateGivenClick`. Everything is deterministic given `seed`.
+public struct SyntheticAliCCP: Sendable {
+    /// How much data to make and how it behaves.
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// Rows of `train.csv`.
+        public var trainRows: Int
+        /// Rows of `val.csv`.
+        public var validationRows: Int
+        /// Rows of `test.csv`.
+        public var testRows: Int
+        /// Seed of everything (world, calibration, every split).
+        public var seed: UInt64
+        /// Vocabulary scale in (0, 1]: every vocabulary larger than 4 shrinks to `max(4, V · scale)`.
+        public var scale: Double
+        /// Target mean pCTR over impressions.
+        public var clickRate: Double
+        /// Target P(purchase | click).
+        public var purchaseRateGivenClick: Double
+        /// Standard deviation of the CTR logit around its intercept (sets the oracle click AUC).
+        public var clickSignal: Double
+        /// Standard deviation of the CVR logit around its intercept.
+        public var purchaseSignal: Double
+        /// Correlation between the CTR and CVR logits (shared versus task-specific factors).
+        public var taskCorrelation: Double
+        /// Zipf exponent of user and item popularity.
+        public var zipfExponent: Double
+        /// Share of impressions that show an item of the user's favourite category.
+        public var personalization: Double
+
+        /// Creates a configuration; the defaults give CTR 4 %, CVR 8 % of clicks.
+        public init(trainRows: Int = 500_000, validationRows: Int = 100_000, testRows: Int = 100_000,
+                    seed: UInt64 = 2024, scale: Double = 1.0, clickRate: Double = 0.04,
+                    purchaseRateGivenClick: Double = 0.08, clickSignal: Double = 1.0,
+                    purchaseSignal: Double = 1.0, taskCorrelation: Double = 0.5,
+                    zipfExponent: Double = 1.1, personalization: Double = 0.3) {
+            self.trainRows = trainRows
+            self.validationRows = validationRows
+            self.testRows = testRows
+            self.seed = seed
+            self.scale = scale
+            self.clickRate = clickRate
+            self.purchaseRateGivenClick = purchaseRateGivenClick
+            self.clickSignal = clickSignal
+            self.purchaseSignal = purchaseSignal
+            self.taskCorrelation = taskCorrelation
+            self.zipfExponent = zipfExponent
+            self.personalization = personalization
+        }
+
+        /// Checks ranges; a bad value is a programmer or config error reported by name.
+        func check() {
+            precondition(trainRows >= 0 && validationRows >= 0 && testRows >= 0,
+                         "row counts must be non-negative: \(trainRows), \(validationRows), \(testRows)")
+            precondition(scale > 0 && scale <= 1, "scale must be in (0, 1], got \(scale)")
+            precondition(clickRate > 0 && clickRate < 1, "clickRate must be in (0, 1), got \(clickRate)")
+            precondition(purchaseRateGivenClick > 0 && purchaseRateGivenClick < 1,
+                         "purchaseRateGivenClick must be in (0, 1), got \(purchaseRateGivenClick)")
+            precondition(clickSignal >= 0 && purchaseSignal >= 0,
+                         "signals must be non-negative: \(clickSignal), \(purchaseSignal)")
+            precondition(taskCorrelation >= -1 && taskCorrelation <= 1,
+                         "taskCorrelation must be in [-1, 1], got \(taskCorrelation)")
+            precondition(zipfExponent > 0, "zipfExponent must be positive, got \(zipfExponent)")
+            precondition(personalization >= 0 && personalization <= 1,
+                         "personalization must be in [0, 1], got \(personalization)")
+        }
+    }
+
+    /// The three splits; each has its own random stream, all from the same world.
+    public enum Split: String, Sendable, CaseIterable, Codable {
+        case train, validation, test
+
+        /// The CSV file name (`train.csv`, `val.csv`, `test.csv`).
+        public var fileName: String {
+            switch self {
+            case .train: return "train.csv"
+            case .validation: return "val.csv"
+            case .test: return "test.csv"
+            }
+        }
+
+        /// The split's random stream id.
+        var stream: UInt64 {
+            switch self {
+            case .train: return 1
+            case .validation: return 2
+            case .test: return 3
+            }
+        }
+    }
+
+    /// The planted truth of one split, row-aligned with its file.
+    public struct GroundTruth: Sendable {
+        /// True P(click), (N).
+        public var pCTR: [Float]
+        /// True P(click and purchase) = pCTR · pCVR, (N).
+        public var pCTCVR: [Float]
+        /// Sampled click labels, 0 or 1, (N).
+        public var clicks: [Float]
+        /// Sampled purchase labels, 0 or 1 (1 only where click is 1), (N).
+        public var purchases: [Float]
+
+        /// Number of rows N.
+        public var count: Int { pCTR.count }
+        /// Share of rows with a click.
+        public var clickRate: Double { Double(clicks.reduce(0, +)) / Double(max(count, 1)) }
+        /// Share of rows with a purchase.
+        public var purchaseRate: Double { Double(purchases.reduce(0, +)) / Double(max(count, 1)) }
+        /// Share of clicked rows with a purchase.
+        public var purchaseRateGivenClick: Double {
+            Double(purchases.reduce(0, +)) / Double(max(clicks.reduce(0, +), 1))
+        }
+    }
+
+    /// The truths of the three splits written by `writeCSVs`.
+    public struct Output: Sendable {
+        /// Truth of `train.csv`.
+        public var train: GroundTruth
+        /// Truth of `val.csv`.
+        public var validation: GroundTruth
+        /// Truth of `test.csv`.
+        public var test: GroundTruth
+    }
+
+    /// Ali-CCP's header, in file order.
+    public static let header: [String] = [
+        "click", "purchase", "101", "121", "122", "124", "125", "126", "127", "128", "129", "205", "206", "207",
+        "210", "216", "508", "509", "702", "853", "301", "109_14", "110_14", "127_14", "150_14", "D109_14",
+        "D110_14", "D127_14", "D150_14", "D508", "D509", "D702", "D853",
+    ]
+
+    /// The schema of the generated files (labels `click`, `purchase`; Ali-CCP's `D` rule), without
+    /// vocabulary sizes.
+    public static var schema: DatasetSchema {
+        DatasetSchema.aliCCPRule(header: header, labels: ["click", "purchase"])
+    }
+
+    /// The configuration this world was built from.
+    public let configuration: Configuration
+    /// The planted world, shared by all copies.
+    let world: World
+
+    /// The true vocabulary size of each sparse field (F = 23, header order).
+    public var vocabularySizes: [Int] { world.population.vocabulary }
+
+    /// Builds the world and calibrates it (deterministic in `configuration.seed`).
+    public init(_ configuration: Configuration = Configuration()) {
+        configuration.check()
+        self.configuration = configuration
+        self.world = World(configuration)
+    }
+
+    /// Writes `train.csv`, `val.csv` and `test.csv` into `directory` (created if needed) and
+    /// returns each split's truth.
+    public func writeCSVs(to directory: URL) throws(DatasetError) -> Output {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotWrite(file: directory.path, reason: "\(error)")
+        }
+        let c = configuration
+        return Output(
+            train: try writeCSV(.train, rows: c.trainRows, to: directory.appendingPathComponent(Split.train.fileName)),
+            validation: try writeCSV(.validation, rows: c.validationRows,
+                                     to: directory.appendingPathComponent(Split.validation.fileName)),
+            test: try writeCSV(.test, rows: c.testRows, to: directory.appendingPathComponent(Split.test.fileName)))
+    }
+
+    /// Writes `rows` rows of `split` as a CSV at `url` and returns their truth.
+    public func writeCSV(_ split: Split, rows: Int, to url: URL) throws(DatasetError) -> GroundTruth {
+        let writer = try CSVByteWriter(path: url.path)
+        try writer.append(Self.header.joined(separator: ",") + "\n")
+        var truth = GroundTruth(pCTR: [], pCTCVR: [], clicks: [], purchases: [])
+        truth.pCTR.reserveCapacity(rows); truth.pCTCVR.reserveCapacity(rows)
+        truth.clicks.reserveCapacity(rows); truth.purchases.reserveCapacity(rows)
+        let ids = UnsafeMutablePointer<Int32>.allocate(capacity: Population.fieldCount)
+        let dense = UnsafeMutablePointer<Int32>.allocate(capacity: Population.denseCount)
+        defer { ids.deallocate(); dense.deallocate() }
+        var rng = SeededRandom.derived(seed: configuration.seed, stream: split.stream)
+        for _ in 0..<rows {
+            let (pCTR, pCVR) = world.drawRow(&rng, ids: ids, dense: dense)
+            let click = rng.nextDouble() < pCTR
+            let purchase = click && rng.nextDouble() < pCVR
+            try writer.reserveRow()
+            writer.append(byte: click ? 0x31 : 0x30)
+            writer.append(byte: 0x2C)
+            writer.append(byte: purchase ? 0x31 : 0x30)
+            for f in 0..<Population.fieldCount {
+                writer.append(byte: 0x2C)
+                writer.append(nonNegative: Int(ids[f]))
+            }
+            for d in 0..<Population.denseCount {
+                writer.append(byte: 0x2C)
+                writer.append(hundredThousandths: Int(dense[d]))
+            }
+            writer.append(byte: 0x0A)
+            truth.pCTR.append(Float(pCTR))
+            truth.pCTCVR.append(Float(pCTR * pCVR))
+            truth.clicks.append(click ? 1 : 0)
+            truth.purchases.append(purchase ? 1 : 0)
+        }
+        try writer.flush()
+        return truth
+    }
+
+    /// Generates `rows` rows of `split` straight into memory: the same rows, bit for bit, that
+    /// `writeCSV` writes and `CSVReader` reads back with `vocabularySizes`.
+    public func generate(_ split: Split, rows: Int) -> (dataset: TabularDataset, truth: GroundTruth) {
+        let (nF, nD) = (Population.fieldCount, Population.denseCount)
+        let sparse = TabularDataset.allocateColumn(Int32.self, count: rows * nF)
+        let dense = TabularDataset.allocateColumn(Float.self, count: rows * nD)
+        let labels = TabularDataset.allocateColumn(Float.self, count: rows * 2)
+        let units = UnsafeMutablePointer<Int32>.allocate(capacity: nD)
+        defer { units.deallocate() }
+        var truth = GroundTruth(pCTR: [Float](repeating: 0, count: rows), pCTCVR: [Float](repeating: 0, count: rows),
+                                clicks: [Float](repeating: 0, count: rows), purchases: [Float](repeating: 0, count: rows))
+        var rng = SeededRandom.derived(seed: configuration.seed, stream: split.stream)
+        for r in 0..<rows {
+            let (pCTR, pCVR) = world.drawRow(&rng, ids: sparse + r * nF, dense: units)
+            let click = rng.nextDouble() < pCTR
+            let purchase = click && rng.nextDouble() < pCVR
+            for d in 0..<nD { dense[r * nD + d] = Float(units[d]) / 100_000 }
+            labels[2 * r] = click ? 1 : 0
+            labels[2 * r + 1] = purchase ? 1 : 0
+            truth.pCTR[r] = Float(pCTR)
+            truth.pCTCVR[r] = Float(pCTR * pCVR)
+            truth.clicks[r] = click ? 1 : 0
+            truth.purchases[r] = purchase ? 1 : 0
+        }
+        let dataset = TabularDataset(schema: Self.schema, count: rows, vocabularySizes: world.population.vocabulary,
+                                     oovCounts: Array(repeating: 0, count: nF), sparse: sparse, dense: dense,
+                                     labels: labels, backing: .heap(sparse, dense, labels))
+        return (dataset, truth)
+    }
+}
+

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import RecHub
+
+/// `rechub bench`: training throughput against what `cblas_sgemm` reaches in the same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training samples/s, the dense layers' GFLOP/s, sgemm's GFLOP/s and peak memory.",
+        discussion: """
+            Defaults are the tutorial's MMoE: 8 experts of [256, 128], towers [64, 32], 23 sparse
+            fields × 16 + 8 dense, batch 1024, one BLAS thread, on generated Ali-CCP-shaped data.
+            The model's FLOPs are 6 × (weights of its matrices) per sample: forward, and the
+            backward products for the weights and for the inputs.
+            """)
+
+    @Option(help: "mmoe or shared_bottom.") var model: String = "mmoe"
+    @Option(name: .customLong("expert-units"), help: "MMoE expert widths (or SharedBottom bottom widths).") var expertUnits: String = "256,128"
+    @Option(name: .customLong("num-experts"), help: "MMoE experts.") var numExperts: Int = 8
+    @Option(name: .customLong("tower-units"), help: "Tower widths.") var towerUnits: String = "64,32"
+    @Option(name: .customLong("embedding-dim"), help: "Embedding width.") var embeddingDim: Int = 16
+    @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int = 1024
+    @Option(help: "BLAS threads.") var threads: Int = 1
+    @Option(help: "Timed training steps.") var steps: Int = 40
+    @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
+    @Option(help: "Generated rows to train on.") var rows: Int = 200_000
+    @Option(help: "Vocabulary scale of the generated data (1 = 500k items).") var scale: Double = 1.0
+    @Option(name: .customLong("embedding-update"), help: "lazy or dense.") var embeddingUpdate: String = "lazy"
+    @Flag(help: "Print one JSON line instead of text.") var json = false
+
+    func parseUnits(_ s: String, _ flag: String) throws -> [Int] {
+        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("\(flag) expects positive integers separated by commas, got '\(s)'")
+        }
+        return v.map { $0! }
+    }
+
+    func validate() throws {
+        guard ["mmoe", "shared_bottom"].contains(model) else { throw ValidationError("--model must be mmoe or shared_bottom") }
+        _ = try parseUnits(expertUnits, "--expert-units")
+        _ = try parseUnits(towerUnits, "--tower-units")
+        guard batchSize > 0, threads > 0, steps > 0, warmup >= 0, rows >= batchSize else {
+            throw ValidationError("need batch-size, threads, steps > 0 and rows ≥ batch-size")
+        }
+        guard EmbeddingUpdate(rawValue: embeddingUpdate) != nil else { throw ValidationError("--embedding-update must be lazy or dense") }
+        guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1]") }
+    }
+
+    /// Best GFLOP/s of `cblas_sgemm` on (M, N, K) = (2048, 512, 256) over 15 repetitions.
+    static func sgemmGFLOPs() -> Double {
+        let m = 2048, n = 512, k = 256
+        var rng = SeededRandom(seed: 1)
+        let a = FloatBuffer((0..<(m * k)).map { _ in rng.nextFloat() - 0.5 })
+        let b = FloatBuffer((0..<(k * n)).map { _ in rng.nextFloat() - 0.5 })
+        let c = FloatBuffer(count: m * n)
+        var best = Double.infinity
+        for _ in 0..<15 {
+            let t0 = monotonicSeconds()
+            gemm(.none, .none, m: m, n: n, k: k, a: a.base, lda: k, b: b.base, ldb: n, beta: 0, c: c.base, ldc: n)
+            best = min(best, monotonicSeconds() - t0)
+        }
+        return 2.0 * Double(m * n * k) / best / 1e9
+    }
+
+    /// Peak resident memory of this process in MiB.
+    static func peakRSSMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    func run() throws {
+        Runtime.run(nil) {
+            BLASThreads.set(threads)
+            let t0 = monotonicSeconds()
+            let gen = SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
+            let (data, _) = gen.generate(.train, rows: rows)
+            let genSeconds = monotonicSeconds() - t0
+            let schema = data.schema
+            let features = Features(sparseNames: schema.sparse, vocabularySizes: data.vocabularySizes,
+                                    embeddingDim: embeddingDim, denseNames: schema.dense)
+            let units = try parseUnits(expertUnits, "--expert-units")
+            let towers = try parseUnits(towerUnits, "--tower-units")
+            let net: any MultiTaskModel = model == "mmoe"
+                ? MMoE(features: features, expertUnits: units, numExperts: numExperts, numTasks: 2, towerUnits: towers)
+                : SharedBottom(features: features, hiddenUnits: units, taskHiddenUnits: towers, numTasks: 2)
+            net.initialize(seed: 1)
+            let trainer = MTLTrainer(model: net, optimizer: Adam(embeddingUpdate: EmbeddingUpdate(rawValue: embeddingUpdate)!),
+                                     epochs: 1, batchSize: batchSize)
+            let order = trainer.permutation(epoch: 1, count: data.count)
+            var losses = [0.0, 0.0]
+            let perEpoch = data.count / batchSize
+            func step(_ s: Int) throws {
+                let lo = (s % perEpoch) * batchSize
+                try order.withUnsafeBufferPointer {
+                    try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: $0[lo..<(lo + batchSize)]),
+                                          losses: &losses)
+                }
+            }
+            for s in 0..<warmup { try step(s) }
+            var stepTimes: [Double] = []
+            let start = monotonicSeconds()
+            for s in 0..<steps {
+                let a = monotonicSeconds()
+                try step(warmup + s)
+                stepTimes.append(monotonicSeconds() - a)
+            }
+            let elapsed = monotonicSeconds() - start
+            let sgemm = Self.sgemmGFLOPs()
+            let matrixWeights = net.layout.tensors.filter { $0.shape.count >= 2 }.reduce(0) { $0 + $1.count }
+            let flopsPerSample = 6.0 * Double(matrixWeights)
+            let samplesPerSecond = Double(steps * batchSize) / elapsed
+            let modelGFLOPs = flopsPerSample * samplesPerSecond / 1e9
+            let median = stepTimes.sorted()[stepTimes.count / 2]
+            let rss = Self.peakRSSMiB()
+            if json {
+                let o: [String: Any] = [
+                    "model": model, "expert_units": units, "num_experts": numExperts, "tower_units": towers,
+                    "embedding_dim": embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+                    "rows": rows, "vocabulary": data.vocabularySizes.reduce(0, +),
+                    "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
+                    "mflop_per_sample": flopsPerSample / 1e6, "model_gflops": modelGFLOPs, "sgemm_gflops": sgemm,
+                    "fraction_of_sgemm": modelGFLOPs / sgemm, "peak_rss_mib": rss, "final_loss": losses,
+                ]
+                let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+                print(String(decoding: d, as: UTF8.self))
+            } else {
+                print("bench \(model) experts \(numExperts)x\(units) towers \(towers) E=\(embeddingDim) "
+                      + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) threads \(threads)")
+                print(String(format: "data: %d rows, %d ids over %d fields (generated in %.1f s)", data.count,
+                             data.vocabularySizes.reduce(0, +), features.numSparse, genSeconds))
+                print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms)", samplesPerSecond, steps,
+                             median * 1000))
+                print(String(format: "model: %.2f MFLOP/sample -> %.1f GFLOP/s", flopsPerSample / 1e6, modelGFLOPs))
+                print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
+                             100 * modelGFLOPs / sgemm))
+                print(String(format: "peak RSS: %.0f MiB   last losses: %.4f %.4f", rss, losses[0], losses[1]))
+            }
+        }
+    }
+}

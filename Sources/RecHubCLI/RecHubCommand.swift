@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `rechub`: train, generate data and benchmark multi-task recommendation models.
+struct RecHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rechub",
+        abstract: "Multi-task recommendation models (SharedBottom, MMoE) trained data-parallel over MPI.",
+        discussion: """
+            Run alone for a single process, or under mpirun for data-parallel training:
+              rechub train --config Configs/default.yaml
+              mpirun -np 2 rechub train --config Configs/default.yaml
+            """,
+        subcommands: [TrainCommand.self, GenerateCommand.self, BenchCommand.self],
+        defaultSubcommand: nil)
+}

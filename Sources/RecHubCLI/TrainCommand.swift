@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import RecHub
+
+/// `rechub train`: one training run from a YAML config (or the built-in default).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a multi-task model from a YAML config.",
+        discussion: "Without --config, runs the built-in default job (Configs/default.yaml).")
+
+    @Option(name: .long, help: "YAML config file (see Configs/).")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set epochs=2 or --set data.train=x.csv.", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(name: .long, help: "Print the resolved configuration source and exit.")
+    var printConfig = false
+
+    func loadConfig() throws -> TrainConfig {
+        var root: ConfigNode
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ConfigError(file: config, key: "-", message: "cannot read the file")
+            }
+            root = try ConfigNode.parse(yaml: text, file: config)
+        } else {
+            root = try ConfigNode.parse(yaml: defaultConfigYAML, file: "built-in default config")
+        }
+        for o in overrides { root = try root.setting(o) }
+        return try TrainConfig.parse(root)
+    }
+
+    func run() throws {
+        let comm = try Runtime.communicator()
+        Runtime.run(comm) {
+            let cfg = try loadConfig()
+            if printConfig {
+                if comm.isRoot { print(config.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" } ?? defaultConfigYAML) }
+                return
+            }
+            _ = try TrainingJob(config: cfg, communicator: comm).run()
+        }
+    }
+}

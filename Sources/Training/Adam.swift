@@ -1,0 +1,138 @@
+import Kernels
+import Layers
+
+/// How embedding rows are updated.
+public enum EmbeddingUpdate: String, Sendable, Codable, CaseIterable {
+    /// Row-wise lazy Adam: only the rows a step touched move, and only their moments decay
+    /// (PyTorch's `SparseAdam` semantics, plus weight decay on the touched rows).
+    case lazy
+    /// Dense Adam over every row, untouched rows seeing a zero gradient: exact parity with
+    /// `torch.optim.Adam` on `nn.Embedding`, at a cost proportional to the vocabulary.
+    case dense
+}
+
+/// Adam as PyTorch's `torch.optim.Adam` defines it (L2 weight decay added to the gradient,
+/// bias-corrected moments), with per-segment learning rates and lazy embedding rows.
+///
+/// ```
+/// g ← g + λ·θ
+/// m ← m + (1 − β₁)(g − m)             v ← β₂·v + (1 − β₂)·g²
+/// θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+/// ```
+/// Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1.
+public final class Adam: @unchecked Sendable {
+    /// The base learning rate (shared parameters and embeddings, and tasks without their own).
+    public var learningRate: Float
+    /// First-moment decay β₁.
+    public let beta1: Float
+    /// Second-moment decay β₂.
+    public let beta2: Float
+    /// ε added to the denominator.
+    public let epsilon: Float
+    /// L2 weight decay λ (added to the gradient, as in `torch.optim.Adam`).
+    public let weightDecay: Float
+    /// How embedding rows are updated.
+    public let embeddingUpdate: EmbeddingUpdate
+    /// Steps taken so far, t.
+    public internal(set) var step = 0
+    /// First moments of the dense parameters (empty until `bind`).
+    public private(set) var m = FloatBuffer(count: 0)
+    /// Second moments of the dense parameters.
+    public private(set) var v = FloatBuffer(count: 0)
+    /// First moments of the embedding rows.
+    public private(set) var embeddingM = FloatBuffer(count: 0)
+    /// Second moments of the embedding rows.
+    public private(set) var embeddingV = FloatBuffer(count: 0)
+
+    /// Creates the optimizer; state is allocated when the trainer binds it to a model.
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, embeddingUpdate: EmbeddingUpdate = .lazy) {
+        precondition(learningRate >= 0 && weightDecay >= 0, "Adam needs lr ≥ 0 and weight decay ≥ 0")
+        precondition(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas must lie in [0, 1)")
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.embeddingUpdate = embeddingUpdate
+    }
+
+    /// Allocates zeroed moments for `parameterCount` dense floats and `embeddingCount` embedding floats.
+    public func bind(parameterCount: Int, embeddingCount: Int) {
+        m = FloatBuffer(count: parameterCount)
+        v = FloatBuffer(count: parameterCount)
+        embeddingM = FloatBuffer(count: embeddingCount)
+        embeddingV = FloatBuffer(count: embeddingCount)
+        step = 0
+    }
+
+    /// Advances t by one; call once per optimizer step, before the updates.
+    public func beginStep() { step += 1 }
+
+    @inline(__always)
+    private func corrections(lr: Float) -> (stepSize: Float, bc2Sqrt: Float) {
+        let t = Double(step)
+        let bc1 = 1 - _pow(Double(beta1), t)
+        let bc2 = 1 - _pow(Double(beta2), t)
+        return (Float(Double(lr) / bc1), Float(bc2.squareRoot()))
+    }
+
+    /// Updates `params[range]` from `grads[range]` with learning rate `lr`.
+    public func update(params: FloatBuffer, grads: FloatBuffer, range: Range<Int>, lr: Float) {
+        guard !range.isEmpty else { return }
+        precondition(step > 0, "call beginStep() before update")
+        precondition(range.upperBound <= m.count, "range \(range) outside \(m.count) bound floats")
+        let (stepSize, bc2Sqrt) = corrections(lr: lr)
+        let b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
+        let p = params.base, g = grads.base, mm = m.base, vv = v.base
+        for i in range {
+            var gi = g[i]
+            if wd != 0 { gi += wd * p[i] }
+            mm[i] += (1 - b1) * (gi - mm[i])
+            vv[i] = vv[i] * b2 + (1 - b2) * gi * gi
+            p[i] -= stepSize * mm[i] / (vv[i].squareRoot() / bc2Sqrt + eps)
+        }
+    }
+
+    /// Updates the embedding rows from the sparse gradient: the touched rows (lazy) or all rows (dense).
+    public func updateEmbeddings(_ embeddings: FieldEmbeddings, gradient: SparseRowGradient, lr: Float) {
+        precondition(step > 0, "call beginStep() before updateEmbeddings")
+        let (stepSize, bc2Sqrt) = corrections(lr: lr)
+        let b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
+        let e = embeddings.dim
+        let w = embeddings.weights.base, mm = embeddingM.base, vv = embeddingV.base
+        @inline(__always) func updateRow(_ row: Int, _ g: UnsafePointer<Float>?) {
+            let base = row * e
+            for j in 0..<e {
+                let i = base + j
+                var gi: Float = g?[j] ?? 0
+                if wd != 0 { gi += wd * w[i] }
+                mm[i] += (1 - b1) * (gi - mm[i])
+                vv[i] = vv[i] * b2 + (1 - b2) * gi * gi
+                w[i] -= stepSize * mm[i] / (vv[i].squareRoot() / bc2Sqrt + eps)
+            }
+        }
+        switch embeddingUpdate {
+        case .lazy:
+            for s in 0..<gradient.count {
+                updateRow(Int(gradient.rows[s]), gradient.values.base + s * e)
+            }
+        case .dense:
+            for row in 0..<embeddings.rowCount {
+                if let s = gradient.slot(of: Int32(row)) {
+                    updateRow(row, gradient.values.base + s * e)
+                } else {
+                    updateRow(row, nil)
+                }
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) private func _pow(_ a: Double, _ b: Double) -> Double { Glibc.pow(a, b) }
+#else
+import Foundation
+@inline(__always) private func _pow(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }
+#endif

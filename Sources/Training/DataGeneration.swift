@@ -1,0 +1,67 @@
+import Datasets
+import Evaluation
+import Foundation
+
+/// What generating a data set produced: where it is and how good a perfect model could be.
+public struct GenerationReport: Sendable, Codable, Equatable {
+    /// The folder holding `train.csv`, `val.csv`, `test.csv` and `truth.json`.
+    public var directory: String
+    /// Generator settings.
+    public var rows: [String: Int]
+    /// Seed and vocabulary scale.
+    public var seed: UInt64
+    /// Vocabulary scale.
+    public var scale: Double
+    /// Oracle AUC (the AUC of the true probabilities) per split and task:
+    /// `oracleAUC["test"]["click"]`; purchase is scored as pCTCVR over all impressions.
+    public var oracleAUC: [String: [String: Double]]
+    /// Observed click rate and purchase rate per split.
+    public var rates: [String: [String: Double]]
+    /// Whether existing files were reused.
+    public var reused: Bool
+
+    /// The test split's oracle AUC of `task`, if known.
+    public func oracle(_ task: String, split: String = "test") -> Double? { oracleAUC[split]?[task] }
+}
+
+/// Writes an Ali-CCP-shaped data set with a planted ground truth into `config.directory`,
+/// or reuses the one already there when its `truth.json` records the same settings.
+public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport {
+    let dir = URL(fileURLWithPath: config.directory)
+    let truthURL = dir.appendingPathComponent("truth.json")
+    let rows = ["train": config.trainRows, "val": config.validationRows, "test": config.testRows]
+    if let data = try? Data(contentsOf: truthURL),
+       var old = try? JSONDecoder().decode(GenerationReport.self, from: data),
+       old.rows == rows, old.seed == config.seed, old.scale == config.scale,
+       ["train.csv", "val.csv", "test.csv"].allSatisfy({
+           FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
+       }) {
+        old.reused = true
+        old.directory = config.directory
+        return old
+    }
+    do {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    } catch {
+        throw ConfigError(file: "data.generate", key: "dir", message: "cannot create \(config.directory): \(error.localizedDescription)")
+    }
+    let generator = SyntheticAliCCP(.init(trainRows: config.trainRows, validationRows: config.validationRows,
+                                          testRows: config.testRows, seed: config.seed, scale: config.scale))
+    let output = try generator.writeCSVs(to: dir)
+    var oracle: [String: [String: Double]] = [:]
+    var rates: [String: [String: Double]] = [:]
+    for (name, truth) in [("train", output.train), ("val", output.validation), ("test", output.test)] {
+        oracle[name] = [
+            "click": rocAUC(scores: truth.pCTR, labels: truth.clicks) ?? .nan,
+            "purchase": rocAUC(scores: truth.pCTCVR, labels: truth.purchases) ?? .nan,
+        ]
+        rates[name] = ["click": truth.clickRate, "purchase": truth.purchaseRate,
+                       "purchase_given_click": truth.purchaseRateGivenClick]
+    }
+    let report = GenerationReport(directory: config.directory, rows: rows, seed: config.seed, scale: config.scale,
+                                  oracleAUC: oracle, rates: rates, reused: false)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(report).write(to: truthURL, options: .atomic)
+    return report
+}

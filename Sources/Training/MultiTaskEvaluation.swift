@@ -1,0 +1,98 @@
+import Datasets
+import Evaluation
+import Kernels
+import Models
+
+/// One task's metrics over a whole split.
+public struct TaskMetrics: Sendable, Equatable {
+    /// The task's name (its label column).
+    public var task: String
+    /// Exact ROC AUC; nil when the split holds one class only (or for regression tasks).
+    public var auc: Double?
+    /// Mean binary cross-entropy, clipped as scikit-learn does (nil for regression tasks).
+    public var logLoss: Double?
+    /// Mean squared error (regression tasks only).
+    public var mse: Double?
+    /// Samples scored.
+    public var count: Int
+    /// Positive labels among them (classification tasks).
+    public var positives: Int
+
+    /// "auc 0.7312 logloss 0.1543" or "auc undefined (one class) …".
+    public var summary: String {
+        if let mse { return "mse \(format(mse, 6))" }
+        let a = auc.map { format($0, 4) } ?? "undefined (one class)"
+        return "auc \(a) logloss \(logLoss.map { format($0, 5) } ?? "-")"
+    }
+}
+
+/// Formats `x` with `digits` decimals (no Foundation needed in hot paths; used for reports).
+func format(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return "\(x)" }
+    var p = 1.0
+    for _ in 0..<digits { p *= 10 }
+    let r = (abs(x) * p).rounded()
+    let whole = Int(r / p)
+    var frac = String(Int(r.truncatingRemainder(dividingBy: p)))
+    while frac.count < digits { frac = "0" + frac }
+    return (x < 0 && r != 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + frac : "")
+}
+
+/// Per-task predictions of `model` over every row of `dataset`, (N, T) row-major.
+public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096) -> [Float] {
+    let n = dataset.count, t = model.numTasks
+    let f = dataset.sparseFieldCount, d = dataset.denseCount
+    precondition(f == model.features.numSparse && d == model.features.numDense,
+                 "dataset has \(f) sparse / \(d) dense columns, model expects \(model.features.numSparse) / \(model.features.numDense)")
+    let b = max(1, min(batchSize, n))
+    model.prepare(batch: b)
+    let sparse = Int32Buffer(count: b * f)
+    let dense = FloatBuffer(count: b * d)
+    let labels = FloatBuffer(count: b * max(dataset.taskCount, 1))
+    var rows = [Int](repeating: 0, count: b)
+    var out = [Float](repeating: 0, count: n * t)
+    var start = 0
+    while start < n {
+        let count = min(b, n - start)
+        for i in 0..<count { rows[i] = start + i }
+        rows.withUnsafeBufferPointer { r in
+            dataset.gather(rows: UnsafeBufferPointer(rebasing: r[0..<count]), sparse: sparse.base, dense: dense.base,
+                           labels: labels.base)
+        }
+        model.forward(sparse: sparse.base, dense: dense.base, batch: count, params: model.parameterView)
+        out.withUnsafeMutableBufferPointer { o in
+            model.predictions(batch: count, into: o.baseAddress! + start * t)
+        }
+        start += count
+    }
+    return out
+}
+
+/// Per-task AUC and LogLoss (MSE for regression tasks) of `model` on a whole split, exactly.
+///
+/// Task t is scored against the dataset's label column t; `taskNames` defaults to the
+/// dataset's label names.
+public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
+                              taskNames: [String]? = nil) -> [TaskMetrics] {
+    let t = model.numTasks
+    precondition(dataset.taskCount == t, "dataset has \(dataset.taskCount) labels, model \(t) tasks")
+    let names = taskNames ?? dataset.schema.labels
+    let predictions = predictMultiTask(model, dataset, batchSize: batchSize)
+    let n = dataset.count
+    var results: [TaskMetrics] = []
+    var column = [Float](repeating: 0, count: n)
+    for task in 0..<t {
+        for i in 0..<n { column[i] = predictions[i * t + task] }
+        let labels = dataset.labels(task: task)
+        if model.taskTypes[task] == .regression {
+            results.append(TaskMetrics(task: names[task], auc: nil, logLoss: nil,
+                                       mse: meanSquaredError(predictions: column, labels: labels),
+                                       count: n, positives: 0))
+        } else {
+            let m = binaryMetrics(scores: column, labels: labels)
+            results.append(TaskMetrics(task: names[task], auc: m.auc, logLoss: m.logLoss, mse: nil,
+                                       count: m.count, positives: m.positives))
+        }
+    }
+    return results
+}

@@ -1,0 +1,227 @@
+import Kernels
+import Models
+
+/// The model architectures a config can name.
+public enum ModelKind: String, Sendable, CaseIterable {
+    case sharedBottom = "shared_bottom"
+    case mmoe
+}
+
+/// Where the data comes from: CSV files in the Ali-CCP layout, or a generated data set.
+public struct DataConfig: Sendable {
+    /// Training CSV (required unless `generate` is given).
+    public var train: String?
+    /// Validation CSV, evaluated after each epoch.
+    public var validation: String?
+    /// Test CSV, evaluated at the end.
+    public var test: String?
+    /// Label columns, in task order.
+    public var labels: [String] = ["click", "purchase"]
+    /// Sparse columns; nil = Ali-CCP's rule (every non-label column not starting with `D`).
+    public var sparse: [String]?
+    /// Dense columns; nil = Ali-CCP's rule (columns starting with `D`).
+    public var dense: [String]?
+    /// Vocabulary size per sparse column; nil = max id + 1 of the training file.
+    public var vocabularySizes: [Int]?
+    /// Whether to keep a binary cache of parsed CSVs.
+    public var cache = true
+    /// Where to put caches when the CSV's folder is not writable (default: beside the CSV, else none).
+    public var cacheDirectory: String?
+    /// Generate Ali-CCP-shaped data before training (files are reused when already there).
+    public var generate: GenerateConfig?
+
+    /// Ali-CCP's defaults: labels click and purchase, the `D` rule, caching on.
+    public init() {}
+}
+
+/// Settings of the synthetic Ali-CCP generator when a config asks for generated data.
+public struct GenerateConfig: Sendable, Equatable {
+    /// Training rows.
+    public var trainRows = 400_000
+    /// Validation rows.
+    public var validationRows = 50_000
+    /// Test rows.
+    public var testRows = 50_000
+    /// Generator seed.
+    public var seed: UInt64 = 7
+    /// Vocabulary scale in (0, 1] (1 = about 100k users and 500k items).
+    public var scale = 0.2
+    /// Output folder.
+    public var directory = "runs/data/generated"
+
+    /// The defaults: 400k/50k/50k rows at scale 0.2, seed 7.
+    public init() {}
+}
+
+/// A training run, as read from a YAML config (snake_case keys, see `Configs/`).
+public struct TrainConfig: Sendable {
+    /// The architecture.
+    public var model: ModelKind = .mmoe
+    /// Seed of parameter initialisation and data order.
+    public var seed: UInt64 = 2022
+    /// The data.
+    public var data = DataConfig()
+    /// Task types, one per label (default: all classification).
+    public var taskTypes: [TaskType]?
+    /// Embedding width E.
+    public var embeddingDim = 16
+    /// Standard deviation of the initial embedding values.
+    public var embeddingInitStd: Float = 1e-4
+    /// MMoE: each expert's widths.
+    public var expertUnits = [256, 128]
+    /// MMoE: number of experts K.
+    public var numExperts = 8
+    /// Tower hidden widths (MMoE `tower_units`; SharedBottom `task_hidden_units`).
+    public var towerUnits = [64, 32]
+    /// SharedBottom: the bottom MLP's widths.
+    public var hiddenUnits = [256, 128]
+    /// Hidden activation of experts, bottoms and towers.
+    public var activation: Activation = .relu
+    /// Adam's base learning rate.
+    public var learningRate: Float = 1e-3
+    /// L2 weight decay.
+    public var weightDecay: Float = 0
+    /// Adam β₁.
+    public var adamBeta1: Float = 0.9
+    /// Adam β₂.
+    public var adamBeta2: Float = 0.999
+    /// Adam ε.
+    public var adamEpsilon: Float = 1e-8
+    /// Lazy (touched rows) or dense embedding updates.
+    public var embeddingUpdate: EmbeddingUpdate = .lazy
+    /// Global batch size.
+    public var batchSize = 1024
+    /// Epochs.
+    public var epochs = 1
+    /// Fixed task weights.
+    public var taskWeights: [Float]?
+    /// Learning rate of each task's own parameters, by task name.
+    public var taskSpecificLR: [String: Float] = [:]
+    /// BLAS threads per rank (0 = cores ÷ ranks).
+    public var threads = 0
+    /// Where metrics are written.
+    public var outputDirectory = "runs/default"
+    /// Plain progress lines every this many steps (when not on a terminal).
+    public var logEvery = 100
+    /// Rows per scoring batch.
+    public var evaluationBatchSize = 4096
+
+    /// The built-in defaults: MMoE of the tutorial's shape on generated Ali-CCP-shaped data.
+    public init() {}
+
+    /// Keys that only some models read, and which.
+    static let modelKeys: [String: [ModelKind]] = [
+        "expert_units": [.mmoe], "num_experts": [.mmoe], "tower_units": [.mmoe],
+        "hidden_units": [.sharedBottom], "task_hidden_units": [.sharedBottom],
+    ]
+
+    /// Parses a config document (after `--set` overrides), checking every key and value.
+    public static func parse(_ root: ConfigNode) throws -> TrainConfig {
+        var c = TrainConfig()
+        let r = try ConfigReader(root)
+        if let name = try r.string("model") {
+            guard let kind = ModelKind(rawValue: name) else {
+                throw r.fail("model", r.raw("model"),
+                             "unknown model '\(name)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            c.model = kind
+        }
+        for (key, kinds) in modelKeys.sorted(by: { $0.key < $1.key }) where r.has(key) && !kinds.contains(c.model) {
+            throw r.fail(key, r.raw(key), "not used by model '\(c.model.rawValue)' (used by \(kinds.map(\.rawValue).joined(separator: ", ")))")
+        }
+        c.seed = UInt64(try r.int("seed", Int(c.seed), in: 0...Int.max))
+        if let d = try r.section("data") { c.data = try parseData(d) }
+        c.taskTypes = try r.list("task_types", "classification or regression") { TaskType(rawValue: $0) }
+        c.embeddingDim = try r.int("embedding_dim", c.embeddingDim, in: 1...4096)
+        c.embeddingInitStd = Float(try r.double("embedding_init_std", Double(c.embeddingInitStd), in: 0...10))
+        switch c.model {
+        case .mmoe:
+            c.expertUnits = try r.units("expert_units", c.expertUnits)
+            c.numExperts = try r.int("num_experts", c.numExperts, in: 1...1024)
+            c.towerUnits = try r.units("tower_units", c.towerUnits)
+        case .sharedBottom:
+            c.hiddenUnits = try r.units("hidden_units", c.hiddenUnits)
+            c.towerUnits = try r.units("task_hidden_units", c.towerUnits)
+        }
+        if c.model == .mmoe && c.expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
+        if c.model == .sharedBottom && c.hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
+        if let a = try r.string("activation") {
+            guard let act = Activation(rawValue: a), act != .identity || true else {
+                throw r.fail("activation", r.raw("activation"), "expected one of relu, sigmoid, tanh, identity")
+            }
+            c.activation = act
+        }
+        c.learningRate = Float(try r.double("learning_rate", Double(c.learningRate), in: 0...10))
+        c.weightDecay = Float(try r.double("weight_decay", Double(c.weightDecay), in: 0...10))
+        c.adamBeta1 = Float(try r.double("adam_beta1", Double(c.adamBeta1), in: 0...0.999999))
+        c.adamBeta2 = Float(try r.double("adam_beta2", Double(c.adamBeta2), in: 0...0.999999))
+        c.adamEpsilon = Float(try r.double("adam_epsilon", Double(c.adamEpsilon), in: 0...1))
+        if let u = try r.string("embedding_update") {
+            guard let v = EmbeddingUpdate(rawValue: u) else {
+                throw r.fail("embedding_update", r.raw("embedding_update"), "expected lazy or dense")
+            }
+            c.embeddingUpdate = v
+        }
+        c.batchSize = try r.int("batch_size", c.batchSize, in: 1...(1 << 22))
+        c.epochs = try r.int("epochs", c.epochs, in: 0...100_000)
+        c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
+        if let lr = try r.section("task_specific_lr") {
+            for task in c.data.labels where lr.has(task) {
+                c.taskSpecificLR[task] = Float(try lr.double(task, 0, in: 0...10))
+            }
+            try lr.finish(known: c.data.labels)
+        }
+        c.threads = try r.int("threads", c.threads, in: 0...1024)
+        c.outputDirectory = try r.string("output_dir", c.outputDirectory)!
+        c.logEvery = try r.int("log_every", c.logEvery, in: 1...Int.max)
+        c.evaluationBatchSize = try r.int("eval_batch_size", c.evaluationBatchSize, in: 1...(1 << 22))
+        try r.finish(known: Array(modelKeys.keys))
+        let t = c.data.labels.count
+        if let types = c.taskTypes, types.count != t {
+            throw r.fail("task_types", r.raw("task_types"), "has \(types.count) entries for \(t) labels \(c.data.labels)")
+        }
+        if let w = c.taskWeights, w.count != t {
+            throw r.fail("task_weights", r.raw("task_weights"), "has \(w.count) entries for \(t) labels \(c.data.labels)")
+        }
+        return c
+    }
+
+    static func parseData(_ d: ConfigReader) throws -> DataConfig {
+        var data = DataConfig()
+        data.train = try d.string("train")
+        data.validation = try d.string("val")
+        data.test = try d.string("test")
+        if let labels = try d.list("labels", "column names", { $0.isEmpty ? nil : $0 }) {
+            guard !labels.isEmpty else { throw d.fail("labels", d.raw("labels"), "needs at least one label column") }
+            data.labels = labels
+        }
+        data.sparse = try d.list("sparse", "column names") { $0.isEmpty ? nil : $0 }
+        data.dense = try d.list("dense", "column names") { $0.isEmpty ? nil : $0 }
+        data.vocabularySizes = try d.list("vocabulary_sizes", "positive integers") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        data.cache = try d.bool("cache", data.cache)
+        data.cacheDirectory = try d.string("cache_dir")
+        if let g = try d.section("generate") {
+            var gen = GenerateConfig()
+            gen.trainRows = try g.int("rows", gen.trainRows, in: 1...100_000_000)
+            gen.validationRows = try g.int("val_rows", gen.validationRows, in: 1...100_000_000)
+            gen.testRows = try g.int("test_rows", gen.testRows, in: 1...100_000_000)
+            gen.seed = UInt64(try g.int("seed", Int(gen.seed), in: 0...Int.max))
+            gen.scale = try g.double("scale", gen.scale, in: 1e-6...1)
+            gen.directory = try g.string("dir", gen.directory)!
+            try g.finish()
+            data.generate = gen
+            let base = gen.directory.hasSuffix("/") ? gen.directory : gen.directory + "/"
+            data.train = data.train ?? base + "train.csv"
+            data.validation = data.validation ?? base + "val.csv"
+            data.test = data.test ?? base + "test.csv"
+        }
+        try d.finish()
+        if data.train == nil {
+            throw d.fail("train", nil, "missing: give data.train (a CSV) or data.generate")
+        }
+        if let s = data.sparse, let v = data.vocabularySizes, s.count != v.count {
+            throw d.fail("vocabulary_sizes", d.raw("vocabulary_sizes"), "has \(v.count) entries for \(s.count) sparse columns")
+        }
+        return data
+    }
+}

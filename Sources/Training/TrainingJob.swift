@@ -1,0 +1,180 @@
+import Collectives
+import Datasets
+import Evaluation
+import Foundation
+import Kernels
+import Models
+
+/// The result of a training run.
+public struct JobResult: Sendable {
+    /// One record per epoch.
+    public var history: [EpochRecord]
+    /// Test metrics per task (rank 0; empty without a test split).
+    public var test: [TaskMetrics]
+    /// The generated data's report, when the config generated data.
+    public var generation: GenerationReport?
+    /// Wall time of the whole job.
+    public var seconds: Double
+}
+
+/// A whole run from a `TrainConfig`: data (generated if asked), model, training,
+/// validation each epoch, test at the end, and `metrics.json` in the output folder.
+public struct TrainingJob {
+    /// The run's settings.
+    public let config: TrainConfig
+    /// The ranks taking part.
+    public let communicator: any Communicator
+    /// Where rank 0's report lines go.
+    public var log: (String) -> Void = { printLine($0) }
+
+    /// Prepares a run.
+    public init(config: TrainConfig, communicator: any Communicator = LocalCommunicator()) {
+        self.config = config
+        self.communicator = communicator
+    }
+
+    func say(_ s: String) { if communicator.isRoot { log(s) } }
+
+    /// The schema of a CSV under this config: labels, then sparse and dense columns.
+    public func schema(for url: URL) throws -> DatasetSchema {
+        let header = try CSVReader.header(of: url)
+        let d = config.data
+        let kinds: [LabelKind] = (config.taskTypes ?? Array(repeating: .classification, count: d.labels.count))
+            .map { $0 == .classification ? .binary : .real }
+        var schema: DatasetSchema
+        switch (d.sparse, d.dense) {
+        case let (s?, de?):
+            schema = DatasetSchema(labels: d.labels, labelKinds: kinds, sparse: s, dense: de)
+        case let (nil, de?):
+            schema = DatasetSchema.explicitDense(header: header, labels: d.labels, dense: de, labelKinds: kinds)
+        case let (s?, nil):
+            let taken = Set(d.labels).union(s)
+            schema = DatasetSchema(labels: d.labels, labelKinds: kinds, sparse: s,
+                                   dense: header.filter { !taken.contains($0) })
+        case (nil, nil):
+            schema = DatasetSchema.aliCCPRule(header: header, labels: d.labels, labelKinds: kinds)
+        }
+        schema.vocabularySizes = d.vocabularySizes
+        return schema
+    }
+
+    /// Loads one CSV through the binary cache (when enabled).
+    public func load(_ path: String, schema: DatasetSchema, vocabulary: [Int]?) throws -> TabularDataset {
+        let url = URL(fileURLWithPath: path)
+        let cache = DatasetCache(directory: config.data.cacheDirectory.map { URL(fileURLWithPath: $0) },
+                                 isEnabled: config.data.cache)
+        let (dataset, _) = try cache.load(url, schema: schema, vocabulary: vocabulary)
+        return dataset
+    }
+
+    /// Builds the configured model over `features`.
+    public func makeModel(features: Features) -> any MultiTaskModel {
+        let t = config.data.labels.count
+        switch config.model {
+        case .mmoe:
+            return MMoE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
+                        numTasks: t, towerUnits: config.towerUnits, taskTypes: config.taskTypes,
+                        expertActivation: config.activation, towerActivation: config.activation,
+                        embeddingInitStd: config.embeddingInitStd)
+        case .sharedBottom:
+            return SharedBottom(features: features, hiddenUnits: config.hiddenUnits, taskHiddenUnits: config.towerUnits,
+                                numTasks: t, taskTypes: config.taskTypes, activation: config.activation,
+                                embeddingInitStd: config.embeddingInitStd)
+        }
+    }
+
+    /// Runs the job.
+    public func run() throws -> JobResult {
+        let start = monotonicSeconds()
+        let threads = config.threads > 0 ? config.threads : max(1, ProcessInfo.processInfo.activeProcessorCount / communicator.size)
+        BLASThreads.set(threads)
+        var generation: GenerationReport?
+        if let gen = config.data.generate {
+            if communicator.isRoot {
+                let t0 = monotonicSeconds()
+                let report = try generateAliCCP(gen)
+                generation = report
+                say((report.reused ? "reusing" : "generated") + " data in \(gen.directory) "
+                    + "(\(gen.trainRows)/\(gen.validationRows)/\(gen.testRows) rows, scale \(gen.scale), "
+                    + "\(format(monotonicSeconds() - t0, 1)) s); oracle test AUC "
+                    + ["click", "purchase"].map { "\($0) \(format(report.oracle($0) ?? .nan, 4))" }.joined(separator: " "))
+            }
+            try communicator.barrier()
+        }
+        let d = config.data
+        let trainURL = URL(fileURLWithPath: d.train!)
+        let schema = try schema(for: trainURL)
+        let t0 = monotonicSeconds()
+        let train = try load(d.train!, schema: schema, vocabulary: d.vocabularySizes)
+        let vocab = train.vocabularySizes
+        let validation = try d.validation.map { try load($0, schema: schema, vocabulary: vocab) }
+        let test = try d.test.map { try load($0, schema: schema, vocabulary: vocab) }
+        say("loaded \(train.count) train" + (validation.map { ", \($0.count) val" } ?? "")
+            + (test.map { ", \($0.count) test" } ?? "") + " rows in \(format(monotonicSeconds() - t0, 1)) s; "
+            + "\(schema.sparse.count) sparse fields (\(vocab.reduce(0, +)) ids), \(schema.dense.count) dense; "
+            + "out-of-vocabulary ids: val \(validation?.oovCounts.reduce(0, +) ?? 0), test \(test?.oovCounts.reduce(0, +) ?? 0)")
+        let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
+                                denseNames: schema.dense)
+        let model = makeModel(features: features)
+        model.initialize(seed: config.seed)
+        say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
+            + "values; batch \(config.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
+        let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
+                             epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
+                             embeddingUpdate: config.embeddingUpdate)
+        let trainer = MTLTrainer(model: model, optimizer: optimizer, epochs: config.epochs, batchSize: config.batchSize,
+                                 taskWeights: config.taskWeights,
+                                 taskSpecificLR: d.labels.map { config.taskSpecificLR[$0] },
+                                 communicator: communicator, seed: config.seed)
+        trainer.evaluationBatchSize = config.evaluationBatchSize
+        trainer.log = log
+        trainer.progress = communicator.isRoot ? ProgressLine(plainEvery: config.logEvery) : nil
+        let history = try trainer.fit(train: train, validation: validation)
+        var testMetrics: [TaskMetrics] = []
+        if communicator.isRoot, let test {
+            testMetrics = evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: d.labels)
+            var line = "test  " + testMetrics.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
+            if let generation {
+                line += "  |  oracle " + d.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
+                    .joined(separator: " ")
+            }
+            say(line)
+        }
+        let result = JobResult(history: history, test: testMetrics, generation: generation,
+                               seconds: monotonicSeconds() - start)
+        if communicator.isRoot { try writeMetrics(result) }
+        say("done in \(format(result.seconds, 1)) s; metrics in \(config.outputDirectory)/metrics.json")
+        return result
+    }
+
+    /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
+    func writeMetrics(_ r: JobResult) throws {
+        let dir = URL(fileURLWithPath: config.outputDirectory)
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError(file: "config", key: "output_dir", message: "cannot create \(config.outputDirectory): \(error.localizedDescription)")
+        }
+        func metricsJSON(_ m: [TaskMetrics]) -> [[String: Any]] {
+            m.map { x in
+                var o: [String: Any] = ["task": x.task, "count": x.count]
+                if let a = x.auc { o["auc"] = a }
+                if let l = x.logLoss { o["logloss"] = l; o["positives"] = x.positives }
+                if let e = x.mse { o["mse"] = e }
+                return o
+            }
+        }
+        var root: [String: Any] = [
+            "model": config.model.rawValue,
+            "seconds": r.seconds,
+            "epochs": r.history.map { e in
+                ["epoch": e.epoch, "train_loss": e.trainLoss, "seconds": e.seconds,
+                 "samples_per_second": e.samplesPerSecond, "validation": metricsJSON(e.validation)] as [String: Any]
+            },
+            "test": metricsJSON(r.test),
+        ]
+        if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
+        let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: dir.appendingPathComponent("metrics.json"), options: .atomic)
+    }
+}

@@ -1,0 +1,117 @@
+import Collectives
+import Datasets
+import Evaluation
+import Kernels
+import MallocCounter
+import Models
+import Testing
+import Training
+
+/// The trainer: learning, determinism, data slicing, task weights, no allocation per step.
+struct MTLTrainerTests {
+    @Test(arguments: ["mmoe", "shared_bottom"])
+    func lossFallsAndAUCRises(kind: String) throws {
+        let generator = SyntheticAliCCP(.init(trainRows: 30_000, validationRows: 10_000, testRows: 1, seed: 3,
+                                              scale: 0.01))
+        let train = generator.generate(.train, rows: 30_000).dataset
+        let (val, truth) = generator.generate(.validation, rows: 10_000)
+        let oracle = rocAUC(scores: truth.pCTR, labels: truth.clicks)!
+        let model: any MultiTaskModel = kind == "mmoe" ? TrainerFixtures.mmoe(train) : TrainerFixtures.sharedBottom(train)
+        let before = evaluateMultiTask(model, val)
+        let trainer = MTLTrainer(model: model, optimizer: Adam(learningRate: 5e-3), epochs: 2, batchSize: 256, seed: 5)
+        trainer.progress = nil
+        trainer.log = { _ in }
+        let history = try trainer.fit(train: train, validation: val)
+        let after = history.last!.validation
+        print("\(kind): click AUC \(before[0].auc!) -> \(after[0].auc!) (oracle \(oracle)), purchase \(before[1].auc!) -> \(after[1].auc!)")
+        // ~240 Adam steps on a planted signal: the click AUC must climb most of the way from
+        // its untrained value to the oracle's, and the training loss must fall.
+        #expect(after[0].auc! > before[0].auc! + 0.05)
+        #expect(after[0].auc! > oracle - 0.13, "click AUC \(after[0].auc!) vs oracle \(oracle)")
+        #expect(after[1].auc! > 0.6, "purchase AUC \(after[1].auc!)")
+        #expect(history.last!.trainLoss[0] < history.first!.trainLoss[0])
+    }
+
+    @Test func sameSeedSameParametersToTheLastBit() throws {
+        let data = TrainerFixtures.data(rows: 3_000)
+        func run() throws -> ([Float], [Float]) {
+            let model = TrainerFixtures.mmoe(data)
+            let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 128, seed: 9)
+            trainer.progress = nil
+            trainer.log = { _ in }
+            _ = try trainer.fit(train: data)
+            return (model.parameters.toArray(), model.embeddings.weights.toArray())
+        }
+        let a = try run(), b = try run()
+        #expect(a.0 == b.0 && a.1 == b.1)
+    }
+
+    @Test func permutationIsSeededAndSlicesCoverTheBatch() {
+        let data = TrainerFixtures.data(rows: 100)
+        let model = TrainerFixtures.mmoe(data)
+        let t = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 8, seed: 1)
+        let p1 = t.permutation(epoch: 1, count: 100)
+        #expect(p1.sorted() == Array(0..<100) && p1 != Array(0..<100))
+        #expect(p1 == t.permutation(epoch: 1, count: 100) && p1 != t.permutation(epoch: 2, count: 100))
+        #expect(t.localRange(globalCount: 8) == 0..<8, "one rank takes the whole batch")
+    }
+
+    @Test func zeroTaskWeightLeavesThatTowerUntouched() throws {
+        let data = TrainerFixtures.data(rows: 1_000)
+        let model = TrainerFixtures.mmoe(data)
+        let tower1 = model.layout.taskRanges[1]
+        let before = Array(model.parameters.toArray()[tower1])
+        let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 100, taskWeights: [1, 0])
+        trainer.progress = nil
+        trainer.log = { _ in }
+        _ = try trainer.fit(train: data)
+        #expect(Array(model.parameters.toArray()[tower1]) == before)
+        #expect(Array(model.parameters.toArray()[model.layout.taskRanges[0]]) != before.prefix(0).map { $0 } )
+    }
+
+    @Test func taskSpecificLearningRateZeroFreezesThatTask() throws {
+        let data = TrainerFixtures.data(rows: 1_000)
+        let model = TrainerFixtures.sharedBottom(data)
+        let r0 = model.layout.taskRanges[0], r1 = model.layout.taskRanges[1]
+        let before = model.parameters.toArray()
+        let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 100, taskSpecificLR: [0, nil])
+        trainer.progress = nil
+        trainer.log = { _ in }
+        _ = try trainer.fit(train: data)
+        let after = model.parameters.toArray()
+        #expect(Array(after[r0]) == Array(before[r0]))
+        #expect(Array(after[r1]) != Array(before[r1]))
+        #expect(Array(after[0..<model.layout.sharedCount]) != Array(before[0..<model.layout.sharedCount]))
+    }
+
+    #if DEBUG
+    static let optimized = false
+    #else
+    static let optimized = true
+    #endif
+
+    /// Counted with the MallocCounter interposer, per thread. Unoptimised builds allocate for
+    /// iterator and closure scaffolding the optimiser removes, so the count is only meaningful
+    /// (and only checked) in the release build the README's test command uses.
+    @Test(.enabled(if: optimized, "allocation counts are checked in optimized builds (swift test -c release)"))
+    func trainingStepDoesNotAllocate() throws {
+        let data = TrainerFixtures.data(rows: 2_000)
+        BLASThreads.set(1)
+        for model in [TrainerFixtures.mmoe(data) as any MultiTaskModel, TrainerFixtures.sharedBottom(data)] {
+            let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 256)
+            let order = trainer.permutation(epoch: 1, count: data.count)
+            var losses = [0.0, 0.0]
+            try order.withUnsafeBufferPointer { p in
+                // Warm up once (first-touch paths), then count five steps on this thread.
+                try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: p[0..<256]), losses: &losses)
+                malloc_counter_reset()
+                for s in 1...5 {
+                    try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: p[(s * 256)..<((s + 1) * 256)]),
+                                          losses: &losses)
+                }
+                let count = malloc_counter_thread_count()
+                #expect(count == 0, "\(model.kind): \(count) heap allocations in 5 training steps")
+            }
+        }
+    }
+}
