@@ -38,9 +38,10 @@ struct GenerateCommand: ParsableCommand {
             print("\(r.reused ? "kept" : "wrote") \(out)/{train,val,test}.csv and truth.json in \(String(format: "%.1f", seconds)) s")
             for split in ["train", "val", "test"] {
                 let o = r.oracleAUC[split] ?? [:], q = r.rates[split] ?? [:]
-                print(String(format: "%-5@ rows %8d  click rate %.4f  purchase|click %.4f  oracle AUC click %.4f purchase %.4f",
-                             split as NSString, r.rows[split] ?? 0, q["click"] ?? .nan, q["purchase_given_click"] ?? .nan,
-                             o["click"] ?? .nan, o["purchase"] ?? .nan))
+                func auc(_ task: String) -> String { o[task].map { String(format: "%.4f", $0) } ?? "undefined (one class)" }
+                print(String(format: "%-5@ rows %8d  click rate %.4f  purchase|click %.4f", split as NSString,
+                             r.rows[split] ?? 0, q["click"] ?? .nan, q["purchase_given_click"] ?? .nan)
+                      + "  oracle AUC click \(auc("click")) purchase \(auc("purchase"))")
             }
         }
     }

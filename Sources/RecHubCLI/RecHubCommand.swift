@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `rechub`: train, generate data and benchmark multi-task recommendation models.
-struct RecHubCommand: AsyncParsableCommand {
+struct RecHubCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rechub",
         abstract: "Multi-task recommendation models (SharedBottom, MMoE) trained data-parallel over MPI.",

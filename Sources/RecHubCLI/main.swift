@@ -1,3 +1,3 @@
 import ArgumentParser
 
-await RecHubCommand.main()
+RecHubCommand.main()

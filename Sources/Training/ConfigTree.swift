@@ -78,7 +78,8 @@ public indirect enum ConfigNode: Sendable {
     }
 
     /// Applies `--set key=value`: the dotted key's value is replaced by `value` parsed as YAML
-    /// (so `--set expert_units=[128,64]` gives a list), creating mappings as needed.
+    /// (so `--set expert_units=[128,64]` gives a list), creating mappings as needed;
+    /// `--set key=null` removes the key (back to its default).
     public func setting(_ assignment: String) throws -> ConfigNode {
         guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
             throw ConfigError(file: "--set", key: assignment, message: "expected key=value")
@@ -86,8 +87,10 @@ public indirect enum ConfigNode: Sendable {
         let key = String(assignment[..<eq])
         let text = String(assignment[assignment.index(after: eq)...])
         let parsed = try ConfigNode.parse(yaml: text.isEmpty ? "''" : text, file: "--set \(key)")
-        let value: ConfigNode
-        if case .map(let pairs, _) = parsed, pairs.isEmpty {
+        let value: ConfigNode?
+        if ["null", "~"].contains(text.trimmingCharacters(in: .whitespaces)) {
+            value = nil
+        } else if case .map(let pairs, _) = parsed, pairs.isEmpty {
             value = .scalar(text, origin: ConfigOrigin(file: "--set", line: nil))
         } else {
             value = parsed
@@ -95,14 +98,22 @@ public indirect enum ConfigNode: Sendable {
         return try replacing(path: key.split(separator: ".").map(String.init), with: value, fullKey: key)
     }
 
-    private func replacing(path: [String], with value: ConfigNode, fullKey: String) throws -> ConfigNode {
-        guard let head = path.first else { return value }
+    private func replacing(path: [String], with value: ConfigNode?, fullKey: String) throws -> ConfigNode {
+        guard let head = path.first else {
+            return value ?? .map([], origin: ConfigOrigin(file: "--set", line: nil))
+        }
         guard case .map(var pairs, let origin) = self else {
             throw ConfigError(file: "--set", key: fullKey, message: "'\(head)' is inside a value that is not a mapping")
         }
         let rest = Array(path.dropFirst())
         if let i = pairs.firstIndex(where: { $0.0 == head }) {
-            pairs[i].1 = try pairs[i].1.replacing(path: rest, with: value, fullKey: fullKey)
+            if rest.isEmpty && value == nil {
+                pairs.remove(at: i)
+            } else {
+                pairs[i].1 = try pairs[i].1.replacing(path: rest, with: value, fullKey: fullKey)
+            }
+        } else if value == nil && rest.isEmpty {
+            return self
         } else {
             let empty = ConfigNode.map([], origin: ConfigOrigin(file: "--set", line: nil))
             pairs.append((head, try empty.replacing(path: rest, with: value, fullKey: fullKey)))

@@ -14,6 +14,7 @@ public struct GenerationReport: Sendable, Codable, Equatable {
     public var scale: Double
     /// Oracle AUC (the AUC of the true probabilities) per split and task:
     /// `oracleAUC["test"]["click"]`; purchase is scored as pCTCVR over all impressions.
+    /// A task whose split holds one class only has no entry (AUC undefined).
     public var oracleAUC: [String: [String: Double]]
     /// Observed click rate and purchase rate per split.
     public var rates: [String: [String: Double]]
@@ -51,10 +52,10 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
     var oracle: [String: [String: Double]] = [:]
     var rates: [String: [String: Double]] = [:]
     for (name, truth) in [("train", output.train), ("val", output.validation), ("test", output.test)] {
-        oracle[name] = [
-            "click": rocAUC(scores: truth.pCTR, labels: truth.clicks) ?? .nan,
-            "purchase": rocAUC(scores: truth.pCTCVR, labels: truth.purchases) ?? .nan,
-        ]
+        var o: [String: Double] = [:]
+        o["click"] = rocAUC(scores: truth.pCTR, labels: truth.clicks)
+        o["purchase"] = rocAUC(scores: truth.pCTCVR, labels: truth.purchases)
+        oracle[name] = o
         rates[name] = ["click": truth.clickRate, "purchase": truth.purchaseRate,
                        "purchase_given_click": truth.purchaseRateGivenClick]
     }

@@ -176,6 +176,9 @@ public struct TrainConfig: Sendable {
         c.logEvery = try r.int("log_every", c.logEvery, in: 1...Int.max)
         c.evaluationBatchSize = try r.int("eval_batch_size", c.evaluationBatchSize, in: 1...(1 << 22))
         try r.finish(known: Array(modelKeys.keys))
+        if c.data.train == nil {
+            throw ConfigError(file: root.origin.file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
+        }
         let t = c.data.labels.count
         if let types = c.taskTypes, types.count != t {
             throw r.fail("task_types", r.raw("task_types"), "has \(types.count) entries for \(t) labels \(c.data.labels)")

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// The `rechub` executable, run as a user would: exit codes and messages.
+struct RecHubCLITests {
+    /// The `rechub` built beside this test bundle (same configuration).
+    static let binary: URL = {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = here.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("rechub")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: "rechub")
+    }()
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func rechub(_ args: [String], cwd: URL? = nil) throws -> Run {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = cwd }
+        // A child of an MPI process must not inherit its launcher variables.
+        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                   stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    @Test func helpListsTheCommands() throws {
+        let r = try rechub(["--help"])
+        #expect(r.status == 0)
+        for c in ["train", "generate", "bench"] { #expect(r.stdout.contains(c), "\(c) missing from help") }
+    }
+
+    @Test func badConfigKeyExitsNonZeroNamingFileLineAndKey() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = dir.appendingPathComponent("bad.yaml")
+        try "model: mmoe\ndata:\n  train: x.csv\nnum_expert: 4\n".write(to: cfg, atomically: true, encoding: .utf8)
+        let r = try rechub(["train", "--config", cfg.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.yaml:4") && r.stderr.contains("num_expert") && r.stderr.contains("num_experts"),
+                "\(r.stderr)")
+        let missing = try rechub(["train", "--config", dir.appendingPathComponent("nope.yaml").path])
+        #expect(missing.status == 1 && missing.stderr.contains("nope.yaml"))
+    }
+
+    @Test func malformedCSVNamesFileLineAndColumn() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = dir.appendingPathComponent("train.csv")
+        try "click,purchase,101,D1\n0,0,3,0.5\n1,0,x,0.25\n".write(to: csv, atomically: true, encoding: .utf8)
+        let r = try rechub(["train", "--set", "data.train=\(csv.path)", "--set", "data.generate=null",
+                            "--set", "output_dir=\(dir.path)/out"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("train.csv") && r.stderr.contains("3") && r.stderr.contains("101"), "\(r.stderr)")
+    }
+
+    @Test func generateWritesSplitsAndOracle() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try rechub(["generate", "--rows", "3000", "--seed", "3", "--scale", "0.01", "--out", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        for f in ["train.csv", "val.csv", "test.csv", "truth.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
+        }
+        let header = try String(contentsOf: dir.appendingPathComponent("train.csv"), encoding: .utf8).prefix(40)
+        #expect(header.hasPrefix("click,purchase,101,121"))
+        #expect(r.stdout.contains("oracle AUC click"))
+        let bad = try rechub(["generate", "--rows", "0", "--out", dir.path])
+        #expect(bad.status != 0 && bad.stderr.contains("--rows"))
+    }
+
+    @Test func benchReportsThroughputAgainstSgemm() throws {
+        let r = try rechub(["bench", "--steps", "3", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
+                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        for key in ["samples_per_second", "model_gflops", "sgemm_gflops", "peak_rss_mib", "fraction_of_sgemm"] {
+            #expect((json?[key] as? Double ?? -1) > 0, "\(key) in \(r.stdout)")
+        }
+    }
+}

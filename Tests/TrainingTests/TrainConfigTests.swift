@@ -1,0 +1,79 @@
+import Foundation
+import RecHub
+import Testing
+
+/// YAML configs: every key checked, errors that name file, line and key, `--set` overrides.
+struct TrainConfigTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func parse(_ yaml: String, _ sets: [String] = []) throws -> TrainConfig {
+        var node = try ConfigNode.parse(yaml: yaml, file: "test.yaml")
+        for s in sets { node = try node.setting(s) }
+        return try TrainConfig.parse(node)
+    }
+
+    func error(_ yaml: String, _ sets: [String] = []) -> ConfigError? {
+        do {
+            _ = try parse(yaml, sets)
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func unknownKeyNamesFileLineAndSuggestion() {
+        let e = error("model: mmoe\ndata: {train: a.csv}\nexpert_unit: [8]\n")
+        #expect(e?.key == "expert_unit" && e?.file == "test.yaml" && e?.line == 3)
+        #expect(e?.description.contains("did you mean 'expert_units'") == true, "\(String(describing: e))")
+        let nested = error("data:\n  train: a.csv\n  lables: [click]\n")
+        #expect(nested?.key == "data.lables" && nested?.line == 3, "\(String(describing: nested))")
+    }
+
+    @Test func wrongTypesAndImpossibleValues() {
+        #expect(error("data: {train: a.csv}\nnum_experts: two\n")?.key == "num_experts")
+        #expect(error("data: {train: a.csv}\nnum_experts: 0\n")?.message.contains("outside") == true)
+        #expect(error("data: {train: a.csv}\nexpert_units: [256, -1]\n")?.key == "expert_units[1]")
+        #expect(error("data: {train: a.csv}\nexpert_units: 256\n")?.key == "expert_units")
+        #expect(error("data: {train: a.csv}\nmodel: ple2\n")?.message.contains("unknown model") == true)
+        #expect(error("data: {train: a.csv}\ntask_weights: [1]\n")?.key == "task_weights")
+        #expect(error("data: {train: a.csv}\nembedding_update: sparse\n")?.key == "embedding_update")
+        #expect(error("model: mmoe\n")?.key == "data.train")
+        #expect(error("data: {train: a.csv}\ntask_specific_lr: {clik: 0.1}\n")?.key == "task_specific_lr.clik")
+        #expect(error("data: {train: a.csv}\n: bad\n  - x") != nil, "invalid YAML is an error")
+    }
+
+    @Test func modelSpecificKeysAreRejectedForOtherModels() {
+        let e = error("model: shared_bottom\ndata: {train: a.csv}\nnum_experts: 4\n")
+        #expect(e?.key == "num_experts" && e?.message.contains("not used by model 'shared_bottom'") == true)
+    }
+
+    @Test func overridesReplaceNestedKeysAndParseValuesAsYAML() throws {
+        let c = try parse("data: {train: a.csv}\nepochs: 1\n",
+                          ["epochs=3", "expert_units=[32,16]", "data.val=v.csv", "task_specific_lr.purchase=0.01",
+                           "data.generate.rows=1000"])
+        #expect(c.epochs == 3 && c.expertUnits == [32, 16] && c.data.validation == "v.csv")
+        #expect(c.taskSpecificLR == ["purchase": 0.01])
+        #expect(c.data.generate?.trainRows == 1000 && c.data.train == "a.csv")
+        #expect(error("data: {train: a.csv}\n", ["epochs"])?.file == "--set")
+        #expect(error("data: {train: a.csv}\n", ["epoch=2"])?.key == "epoch")
+    }
+
+    @Test func builtInDefaultEqualsConfigsDefaultAndEveryConfigParses() throws {
+        let file = try String(contentsOf: Self.root.appendingPathComponent("Configs/default.yaml"), encoding: .utf8)
+        #expect(file.trimmingCharacters(in: .whitespacesAndNewlines)
+                == defaultConfigYAML.trimmingCharacters(in: .whitespacesAndNewlines))
+        let dir = Self.root.appendingPathComponent("Configs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+        #expect(names.count >= 3)
+        for name in names {
+            let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+            #expect(throws: Never.self, "\(name)") { try TrainConfig.parse(ConfigNode.parse(yaml: text, file: name)) }
+        }
+        let d = try parse(defaultConfigYAML)
+        #expect(d.model == .mmoe && d.expertUnits == [256, 128] && d.numExperts == 8 && d.towerUnits == [64, 32])
+        #expect(d.data.generate != nil && d.data.train == "runs/data/default/train.csv")
+    }
+}
