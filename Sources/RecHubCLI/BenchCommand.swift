@@ -26,6 +26,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Generated rows to train on.") var rows: Int = 200_000
     @Option(help: "Vocabulary scale of the generated data (1 = 500k items).") var scale: Double = 1.0
     @Option(name: .customLong("embedding-update"), help: "lazy or dense.") var embeddingUpdate: String = "lazy"
+    @Option(help: "Train on this Ali-CCP-layout CSV (all its rows) instead of generated data.") var data: String?
     @Flag(help: "Print one JSON line instead of text.") var json = false
 
     func parseUnits(_ s: String, _ flag: String) throws -> [Int] {
@@ -74,8 +75,16 @@ struct BenchCommand: ParsableCommand {
         Runtime.run(nil) {
             BLASThreads.set(threads)
             let t0 = monotonicSeconds()
-            let gen = SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
-            let (data, _) = gen.generate(.train, rows: rows)
+            let data: TabularDataset
+            if let path = self.data {
+                let url = URL(fileURLWithPath: path)
+                let schema = DatasetSchema.aliCCPRule(header: try CSVReader.header(of: url), labels: ["click", "purchase"])
+                data = try DatasetCache().load(url, schema: schema).dataset
+                guard data.count >= batchSize else { throw ValidationError("\(path) has \(data.count) rows, fewer than one batch") }
+            } else {
+                let gen = SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
+                data = gen.generate(.train, rows: rows).dataset
+            }
             let genSeconds = monotonicSeconds() - t0
             let schema = data.schema
             let features = Features(sparseNames: schema.sparse, vocabularySizes: data.vocabularySizes,
@@ -128,8 +137,9 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("bench \(model) experts \(numExperts)x\(units) towers \(towers) E=\(embeddingDim) "
                       + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) threads \(threads)")
-                print(String(format: "data: %d rows, %d ids over %d fields (generated in %.1f s)", data.count,
-                             data.vocabularySizes.reduce(0, +), features.numSparse, genSeconds))
+                print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", data.count,
+                             data.vocabularySizes.reduce(0, +), features.numSparse,
+                             (self.data == nil ? "generated" : "loaded") as NSString, genSeconds))
                 print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms)", samplesPerSecond, steps,
                              median * 1000))
                 print(String(format: "model: %.2f MFLOP/sample -> %.1f GFLOP/s", flopsPerSample / 1e6, modelGFLOPs))
