@@ -36,6 +36,12 @@ public protocol Communicator: AnyObject, Sendable {
     func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws
     /// Gathers a variable number of floats from every rank onto every rank, in rank order.
     func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float]
+    /// Gathers a variable number of floats from every rank into `receive` (rank order) without
+    /// allocating; `counts` (one per rank) receives each rank's count. Returns the total.
+    func allGatherV(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>,
+                    capacity: Int, counts: UnsafeMutablePointer<Int32>) throws -> Int
+    /// Gathers `count` bytes from every rank into `receive` (`size × count` bytes, rank order).
+    func allGather(bytes send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer) throws
     /// Waits until every rank has arrived.
     func barrier() throws
     /// Ends the whole job with `code` (every rank), after printing `message` on this one.

@@ -11,6 +11,7 @@ import Glibc
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
+    private let displacements: UnsafeMutablePointer<Int32>
 
     private static let lock = NSLockish()
 
@@ -31,7 +32,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try MPICommunicator.check(MPI_Comm_size(cmpi_comm_world(), &s), "MPI_Comm_size", rank: Int(r))
         rank = Int(r)
         size = Int(s)
+        displacements = .allocate(capacity: max(Int(s), 1))
     }
+
+    deinit { displacements.deallocate() }
 
     /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
     /// or any launcher environment at all.
@@ -82,6 +86,30 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try Self.check(MPI_Allgatherv(send, mine, cmpi_float(), &out, counts, displs, cmpi_float(), cmpi_comm_world()),
                        "MPI_Allgatherv", rank: rank)
         return out
+    }
+
+    public func allGatherV(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>,
+                           capacity: Int, counts: UnsafeMutablePointer<Int32>) throws -> Int {
+        var mine = Int32(count)
+        try Self.check(MPI_Allgather(&mine, 1, cmpi_int32(), counts, 1, cmpi_int32(), cmpi_comm_world()),
+                       "MPI_Allgather", rank: rank)
+        var total = 0
+        for i in 0..<size {
+            displacements[i] = Int32(total)
+            total += Int(counts[i])
+        }
+        guard total <= capacity else {
+            throw CommunicatorError(call: "MPI_Allgatherv", rank: rank,
+                                    message: "\(total) floats from all ranks exceed the receive buffer of \(capacity)")
+        }
+        try Self.check(MPI_Allgatherv(send, mine, cmpi_float(), receive, counts, displacements, cmpi_float(),
+                                      cmpi_comm_world()), "MPI_Allgatherv", rank: rank)
+        return total
+    }
+
+    public func allGather(bytes send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer) throws {
+        try Self.check(MPI_Allgather(send, Int32(count), cmpi_uint8(), receive, Int32(count), cmpi_uint8(),
+                                     cmpi_comm_world()), "MPI_Allgather", rank: rank)
     }
 
     public func barrier() throws {

@@ -18,6 +18,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the resolved configuration source and exit.")
     var printConfig = false
 
+    @Option(name: .customLong("save-parameters"), help: "Write the final parameters (rank 0) as a raw dump, for comparing runs.")
+    var saveParameters: String?
+
     func loadConfig() throws -> TrainConfig {
         var root: ConfigNode
         if let config {
@@ -40,7 +43,9 @@ struct TrainCommand: ParsableCommand {
                 if comm.isRoot { print(config.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" } ?? defaultConfigYAML) }
                 return
             }
-            _ = try TrainingJob(config: cfg, communicator: comm).run()
+            var job = TrainingJob(config: cfg, communicator: comm)
+            job.saveParametersPath = saveParameters
+            _ = try job.run()
         }
     }
 }

@@ -52,6 +52,15 @@ public final class MTLTrainer: @unchecked Sendable {
     public var progress: ProgressLine? = ProgressLine()
     /// Steps taken so far.
     public private(set) var globalStep = 0
+    /// Stop after this many steps in total (0 = no limit).
+    public var maxSteps = 0
+    /// Compare a checksum of every rank's parameters every this many steps (0 = never);
+    /// a difference stops training with an error naming the step.
+    public var replicaCheckEvery = 0
+    /// Wall time spent inside collective calls during training steps.
+    public private(set) var communicationSeconds = 0.0
+    /// Wall time of all training steps.
+    public private(set) var stepSeconds = 0.0
 
     private let grads: FloatBuffer
     private let embeddingGrad: SparseRowGradient
@@ -62,6 +71,8 @@ public final class MTLTrainer: @unchecked Sendable {
     private let dLogits: FloatBuffer
     private let lossSums: UnsafeMutablePointer<Double>
     private var permutation: [Int] = []
+    private let exchange: EmbeddingExchange?
+    private var checksums: [UInt64]
 
     /// Binds the optimizer to the model and allocates every per-step buffer once.
     /// - taskSpecificLR: per task, its own learning rate or nil for the base rate.
@@ -101,6 +112,9 @@ public final class MTLTrainer: @unchecked Sendable {
         dLogits = FloatBuffer(count: b * t)
         lossSums = .allocate(capacity: t)
         lossSums.initialize(repeating: 0, count: t)
+        exchange = communicator.size > 1
+            ? EmbeddingExchange(communicator: communicator, embeddings: model.embeddings, globalBatch: batchSize) : nil
+        checksums = Array(repeating: 0, count: communicator.size)
     }
 
     deinit { lossSums.deallocate() }
@@ -136,6 +150,8 @@ public final class MTLTrainer: @unchecked Sendable {
 
     /// One optimizer step writing the per-task mean losses into `losses` (no allocation).
     public func trainStep(_ data: TabularDataset, globalRows: UnsafeBufferPointer<Int>, losses: inout [Double]) throws {
+        let stepStart = monotonicSeconds()
+        defer { stepSeconds += monotonicSeconds() - stepStart }
         let n = globalRows.count
         precondition(n > 0 && n <= batchSize, "global batch of \(n) rows, limit \(batchSize)")
         let t = model.numTasks
@@ -157,9 +173,13 @@ public final class MTLTrainer: @unchecked Sendable {
             model.backward(dLogits: dLogits.base, batch: b, params: params, grads: model.layout.view(grads),
                            embeddingGrad: embeddingGrad)
         }
-        try communicator.allReduceSum(grads.base, count: grads.count)
-        try communicator.allReduceSum(lossSums, count: t)
-        if communicator.size > 1 { try exchangeEmbeddingGradients() }
+        if let exchange {
+            let c0 = monotonicSeconds()
+            try communicator.allReduceSum(grads.base, count: grads.count)
+            try communicator.allReduceSum(lossSums, count: t)
+            try exchange.exchange(embeddingGrad)
+            communicationSeconds += monotonicSeconds() - c0
+        }
         optimizer.beginStep()
         let layout = model.layout
         optimizer.update(params: model.parameters, grads: grads, range: 0..<layout.sharedCount, lr: optimizer.learningRate)
@@ -170,27 +190,28 @@ public final class MTLTrainer: @unchecked Sendable {
         optimizer.updateEmbeddings(model.embeddings, gradient: embeddingGrad, lr: optimizer.learningRate)
         globalStep += 1
         for i in 0..<t { losses[i] = lossSums[i] / Double(n) }
+        if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
     }
 
-    /// Sums the ranks' sparse embedding gradients: every rank gathers every rank's
-    /// (row, values) pairs and merges them in rank order, so all ranks get the same sums.
-    private func exchangeEmbeddingGradients() throws {
-        let e = embeddingGrad.dim
-        let count = embeddingGrad.count
-        var packed = [Float](repeating: 0, count: count * (e + 1))
-        for s in 0..<count {
-            packed[s * (e + 1)] = Float(bitPattern: UInt32(bitPattern: embeddingGrad.rows[s]))
-            for j in 0..<e { packed[s * (e + 1) + 1 + j] = embeddingGrad.values.base[s * e + j] }
-        }
-        let all = try packed.withUnsafeBufferPointer { try communicator.allGatherV($0.baseAddress!, count: packed.count) }
-        embeddingGrad.reset()
-        all.withUnsafeBufferPointer { p in
-            var i = 0
-            while i < p.count {
-                let row = Int32(bitPattern: p[i].bitPattern)
-                embeddingGrad.add(row: row, p.baseAddress! + i + 1)
-                i += e + 1
+    /// A 64-bit FNV-1a hash of the parameters' and embeddings' bits.
+    public func parameterChecksum() -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for buffer in [model.parameters, model.embeddings.weights] {
+            for i in 0..<buffer.count {
+                h = (h ^ UInt64(buffer.base[i].bitPattern)) &* 0x0000_0100_0000_01B3
             }
+        }
+        return h
+    }
+
+    /// Stops with an error naming the step when the ranks' parameters differ.
+    public func checkReplicas() throws {
+        var mine = parameterChecksum()
+        try checksums.withUnsafeMutableBytes { all in
+            try communicator.allGather(bytes: &mine, count: 8, into: all.baseAddress!)
+        }
+        if let bad = checksums.firstIndex(where: { $0 != checksums[0] }) {
+            throw ReplicaDivergence(step: globalStep, rank: bad, checksums: checksums)
         }
     }
 
@@ -211,12 +232,15 @@ public final class MTLTrainer: @unchecked Sendable {
             for i in 0..<t { epochSums[i] = 0; running[i] = 0 }
             let start = monotonicSeconds()
             var runningWeight = 0.0
+            var seen = 0
             for step in 0..<stepsPerEpoch {
+                if maxSteps > 0 && globalStep >= maxSteps { break }
                 let lo = step * batchSize
                 let hi = min(n, lo + batchSize)
                 try permutation.withUnsafeBufferPointer { p in
                     try trainStep(train, globalRows: UnsafeBufferPointer(rebasing: p[lo..<hi]), losses: &losses)
                 }
+                seen += hi - lo
                 for i in 0..<t {
                     epochSums[i] += losses[i] * Double(hi - lo)
                     running[i] = 0.98 * running[i] + 0.02 * losses[i]
@@ -231,17 +255,16 @@ public final class MTLTrainer: @unchecked Sendable {
             }
             let seconds = monotonicSeconds() - start
             progress?.finish()
-            var record = EpochRecord(epoch: epoch, trainLoss: epochSums.map { $0 / Double(n) }, validation: [],
-                                     seconds: seconds, samplesPerSecond: Double(n) / max(seconds, 1e-9))
-            if communicator.isRoot {
-                if let validation {
-                    record.validation = evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
-                                                          taskNames: taskNames)
-                }
-                log(epochSummary(record))
+            var record = EpochRecord(epoch: epoch, trainLoss: epochSums.map { $0 / Double(max(seen, 1)) },
+                                     validation: [], seconds: seconds,
+                                     samplesPerSecond: Double(seen) / max(seconds, 1e-9))
+            if let validation {
+                record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
+                                                          taskNames: taskNames, communicator: communicator)
             }
+            if communicator.isRoot { log(epochSummary(record)) }
             history.append(record)
-            try communicator.barrier()
+            if maxSteps > 0 && globalStep >= maxSteps { break }
         }
         return history
     }
@@ -254,5 +277,20 @@ public final class MTLTrainer: @unchecked Sendable {
             s += "  |  val " + r.validation.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
         }
         return s
+    }
+}
+
+/// The ranks' parameters differ: a replica diverged (a bug, or a rank fed different data).
+public struct ReplicaDivergence: Error, CustomStringConvertible, Sendable {
+    /// The step after which the checksums were compared.
+    public var step: Int
+    /// The first rank whose checksum differs from rank 0's.
+    public var rank: Int
+    /// Every rank's checksum.
+    public var checksums: [UInt64]
+
+    public var description: String {
+        "replicas diverged at step \(step): rank \(rank)'s parameter checksum differs from rank 0's "
+            + "(\(checksums.map { String($0, radix: 16) }.joined(separator: ", ")))"
     }
 }

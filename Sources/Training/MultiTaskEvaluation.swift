@@ -1,3 +1,4 @@
+import Collectives
 import Datasets
 import Evaluation
 import Kernels
@@ -39,20 +40,30 @@ func format(_ x: Double, _ digits: Int) -> String {
 }
 
 /// Per-task predictions of `model` over every row of `dataset`, (N, T) row-major.
-public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096) -> [Float] {
+///
+/// With several ranks, scoring is sharded: scoring batch j (of `batchSize` rows, the same
+/// boundaries as alone) goes to rank j mod S, and the scores are gathered onto every rank in
+/// row order, so the result equals the single-process scores bit for bit.
+public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
+                             communicator: any Communicator = LocalCommunicator()) throws -> [Float] {
     let n = dataset.count, t = model.numTasks
     let f = dataset.sparseFieldCount, d = dataset.denseCount
     precondition(f == model.features.numSparse && d == model.features.numDense,
                  "dataset has \(f) sparse / \(d) dense columns, model expects \(model.features.numSparse) / \(model.features.numDense)")
     let b = max(1, min(batchSize, n))
+    let size = communicator.size, rank = communicator.rank
     model.prepare(batch: b)
     let sparse = Int32Buffer(count: b * f)
     let dense = FloatBuffer(count: b * d)
     let labels = FloatBuffer(count: b * max(dataset.taskCount, 1))
     var rows = [Int](repeating: 0, count: b)
-    var out = [Float](repeating: 0, count: n * t)
-    var start = 0
-    while start < n {
+    let batches = (n + b - 1) / b
+    // This rank's batches, concatenated in batch order.
+    var mine: [Float] = []
+    mine.reserveCapacity(((batches + size - 1) / size) * b * t)
+    var out = [Float](repeating: 0, count: b * t)
+    for j in stride(from: rank, to: batches, by: size) {
+        let start = j * b
         let count = min(b, n - start)
         for i in 0..<count { rows[i] = start + i }
         rows.withUnsafeBufferPointer { r in
@@ -60,12 +71,26 @@ public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularData
                            labels: labels.base)
         }
         model.forward(sparse: sparse.base, dense: dense.base, batch: count, params: model.parameterView)
-        out.withUnsafeMutableBufferPointer { o in
-            model.predictions(batch: count, into: o.baseAddress! + start * t)
-        }
-        start += count
+        out.withUnsafeMutableBufferPointer { model.predictions(batch: count, into: $0.baseAddress!) }
+        mine.append(contentsOf: out[0..<(count * t)])
     }
-    return out
+    if size == 1 { return mine }
+    let gathered = try mine.withUnsafeBufferPointer { try communicator.allGatherV($0.baseAddress!, count: mine.count) }
+    // Gathered in rank order: rank r's batches r, r+S, …; put every batch back in place.
+    var result = [Float](repeating: 0, count: n * t)
+    var offset = 0
+    for r in 0..<size {
+        for j in stride(from: r, to: batches, by: size) {
+            let count = min(b, n - j * b) * t
+            result.withUnsafeMutableBufferPointer { dst in
+                gathered.withUnsafeBufferPointer { src in
+                    (dst.baseAddress! + j * b * t).update(from: src.baseAddress! + offset, count: count)
+                }
+            }
+            offset += count
+        }
+    }
+    return result
 }
 
 /// Per-task AUC and LogLoss (MSE for regression tasks) of `model` on a whole split, exactly.
@@ -74,10 +99,19 @@ public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularData
 /// dataset's label names.
 public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                               taskNames: [String]? = nil) -> [TaskMetrics] {
+    // A local communicator cannot fail.
+    try! evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: taskNames, communicator: LocalCommunicator())
+}
+
+/// `evaluateMultiTask` over several ranks: scoring is sharded (see `predictMultiTask`) and
+/// rank 0 computes the metrics, exactly equal to the single-process ones; other ranks get [].
+public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
+                              taskNames: [String]? = nil, communicator: any Communicator) throws -> [TaskMetrics] {
     let t = model.numTasks
     precondition(dataset.taskCount == t, "dataset has \(dataset.taskCount) labels, model \(t) tasks")
     let names = taskNames ?? dataset.schema.labels
-    let predictions = predictMultiTask(model, dataset, batchSize: batchSize)
+    let predictions = try predictMultiTask(model, dataset, batchSize: batchSize, communicator: communicator)
+    guard communicator.isRoot else { return [] }
     let n = dataset.count
     var results: [TaskMetrics] = []
     var column = [Float](repeating: 0, count: n)

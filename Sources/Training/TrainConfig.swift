@@ -93,6 +93,10 @@ public struct TrainConfig: Sendable {
     public var batchSize = 1024
     /// Epochs.
     public var epochs = 1
+    /// Stop after this many optimizer steps in total (0 = no limit).
+    public var maxSteps = 0
+    /// Compare a checksum of every rank's parameters every this many steps (0 = never).
+    public var checkReplicasEvery = 0
     /// Fixed task weights.
     public var taskWeights: [Float]?
     /// Learning rate of each task's own parameters, by task name.
@@ -164,6 +168,8 @@ public struct TrainConfig: Sendable {
         }
         c.batchSize = try r.int("batch_size", c.batchSize, in: 1...(1 << 22))
         c.epochs = try r.int("epochs", c.epochs, in: 0...100_000)
+        c.maxSteps = try r.int("max_steps", c.maxSteps, in: 0...Int.max)
+        c.checkReplicasEvery = try r.int("check_replicas_every", c.checkReplicasEvery, in: 0...Int.max)
         c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
         if let lr = try r.section("task_specific_lr") {
             for task in c.data.labels where lr.has(task) {

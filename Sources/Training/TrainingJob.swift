@@ -26,6 +26,8 @@ public struct TrainingJob {
     public let communicator: any Communicator
     /// Where rank 0's report lines go.
     public var log: (String) -> Void = { printLine($0) }
+    /// When set, rank 0 writes the final parameters there (see `saveParameters`).
+    public var saveParametersPath: String?
 
     /// Prepares a run.
     public init(config: TrainConfig, communicator: any Communicator = LocalCommunicator()) {
@@ -83,10 +85,19 @@ public struct TrainingJob {
         }
     }
 
+    /// BLAS threads per rank when the config says 0: this node's cores ÷ this node's ranks
+    /// (OpenMPI's local size when launched by mpirun, else all ranks).
+    func defaultThreads() -> Int {
+        let env = ProcessInfo.processInfo.environment
+        let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? env["SLURM_NTASKS_PER_NODE"].flatMap(Int.init)
+            ?? communicator.size
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
+    }
+
     /// Runs the job.
     public func run() throws -> JobResult {
         let start = monotonicSeconds()
-        let threads = config.threads > 0 ? config.threads : max(1, ProcessInfo.processInfo.activeProcessorCount / communicator.size)
+        let threads = config.threads > 0 ? config.threads : defaultThreads()
         BLASThreads.set(threads)
         var generation: GenerationReport?
         if let gen = config.data.generate {
@@ -127,18 +138,30 @@ public struct TrainingJob {
                                  taskSpecificLR: d.labels.map { config.taskSpecificLR[$0] },
                                  communicator: communicator, seed: config.seed)
         trainer.evaluationBatchSize = config.evaluationBatchSize
+        trainer.maxSteps = config.maxSteps
+        trainer.replicaCheckEvery = config.checkReplicasEvery
         trainer.log = log
         trainer.progress = communicator.isRoot ? ProgressLine(plainEvery: config.logEvery) : nil
         let history = try trainer.fit(train: train, validation: validation)
         var testMetrics: [TaskMetrics] = []
-        if communicator.isRoot, let test {
-            testMetrics = evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: d.labels)
+        if let test {
+            testMetrics = try evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: d.labels,
+                                                communicator: communicator)
+        }
+        if communicator.isRoot, test != nil {
             var line = "test  " + testMetrics.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
             if let generation {
                 line += "  |  oracle " + d.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
                     .joined(separator: " ")
             }
             say(line)
+        }
+        if communicator.size > 1 {
+            say("communication: \(format(trainer.communicationSeconds, 2)) s of \(format(trainer.stepSeconds, 2)) s "
+                + "in training steps (\(format(100 * trainer.communicationSeconds / max(trainer.stepSeconds, 1e-9), 1)) %) on rank 0")
+        }
+        if let path = saveParametersPath {
+            if communicator.isRoot { try saveParameters(model, to: path) }
         }
         let result = JobResult(history: history, test: testMetrics, generation: generation,
                                seconds: monotonicSeconds() - start)
@@ -176,5 +199,47 @@ public struct TrainingJob {
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: dir.appendingPathComponent("metrics.json"), options: .atomic)
+    }
+}
+
+/// Writes the model's dense parameters and embeddings as a raw dump: the magic `RHPARAM1`,
+/// two little-endian Int64 counts, then the floats. For comparing runs bit for bit
+/// (checkpoints with optimizer state are a separate, checksummed format).
+public func saveParameters(_ model: any MultiTaskModel, to path: String) throws {
+    var data = Data("RHPARAM1".utf8)
+    for n in [model.parameters.count, model.embeddings.weights.count] {
+        withUnsafeBytes(of: Int64(n).littleEndian) { data.append(contentsOf: $0) }
+    }
+    for b in [model.parameters, model.embeddings.weights] {
+        data.append(UnsafeBufferPointer(start: b.base, count: b.count))
+    }
+    do {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw DatasetError.cannotWrite(file: path, reason: error.localizedDescription)
+    }
+}
+
+/// Reads a dump written by `saveParameters`: (dense parameters, embeddings).
+public func loadParameters(from path: String) throws -> ([Float], [Float]) {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw DatasetError.cannotRead(file: path, reason: "no such file")
+    }
+    guard data.count >= 24, data.prefix(8) == Data("RHPARAM1".utf8) else {
+        throw DatasetError.cannotRead(file: path, reason: "not a RecHub parameter dump")
+    }
+    let (a, b) = data.withUnsafeBytes { raw in
+        (Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self))),
+         Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))))
+    }
+    guard a >= 0, b >= 0, data.count == 24 + 4 * (a + b) else {
+        throw DatasetError.cannotRead(file: path, reason: "sizes \(a) + \(b) do not match the file's \(data.count) bytes")
+    }
+    return data.withUnsafeBytes { raw in
+        let p = raw.baseAddress! + 24
+        var dense = [Float](repeating: 0, count: a), emb = [Float](repeating: 0, count: b)
+        dense.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: p, count: 4 * a)) }
+        emb.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: p + 4 * a, count: 4 * b)) }
+        return (dense, emb)
     }
 }
