@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// OpenMPI's launcher, where installed.
+let mpirunPath: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+
+/// `rechub` under `mpirun` (skipped where OpenMPI's launcher is not installed): the data-parallel
+/// result against the single-process one, and a failing or killed rank ending the whole job.
+@Suite(.serialized, .enabled(if: mpirunPath != nil, "mpirun not found: multi-process tests skipped"))
+struct MPITests {
+    static let mpirun = mpirunPath
+
+    /// Runs `executable args` with a deadline; a child of this (MPI-initialised) test process
+    /// must not inherit OMPI_*/PMIX_* variables, or its mpirun exits 1 without a word.
+    static func run(_ executable: String, _ args: [String], timeout: Double = 120,
+                    onStart: ((Process) -> Void)? = nil) throws -> (status: Int32, output: String, seconds: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        p.environment = env
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-mpi-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        let start = Date()
+        try p.run()
+        onStart?(p)
+        while p.isRunning && Date().timeIntervalSince(start) < timeout { usleep(50_000) }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+        try handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: log)
+        return (p.terminationStatus, output, Date().timeIntervalSince(start))
+    }
+
+    static func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-mpi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func settings(_ dir: URL, model: String) -> [String] {
+        var s = ["data.generate.rows=8000", "data.generate.val_rows=2000", "data.generate.test_rows=2000",
+                 "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/out",
+                 "model=\(model)", "batch_size=256", "max_steps=20", "threads=1", "check_replicas_every=5"]
+        s += model == "mmoe" ? ["expert_units=[32,16]", "num_experts=3", "tower_units=[8]"]
+                             : ["expert_units=null", "num_experts=null", "tower_units=null", "hidden_units=[32,16]",
+                                "task_hidden_units=[8]"]
+        return s.flatMap { ["--set", $0] }
+    }
+
+    static func load(_ path: String) throws -> [Float] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: path))
+        return d.dropFirst(24).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// 2 ranks × 128 rows against 1 rank × 256 after 20 Adam steps. The sums differ only in
+    /// order (per-rank partial sums, then the all-reduce), a relative 1e-7 per step; Adam's
+    /// normalised update keeps that at the same order: 1e-6 absolute on values ≤ 1 bounds it
+    /// with margin, while one missed or doubled gradient moves parameters by ~lr = 1e-3.
+    @Test(arguments: ["mmoe", "shared_bottom"])
+    func twoRanksMatchOneRankWithTheSameGlobalBatch(model: String) throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let one = try Self.run(binary, ["train"] + Self.settings(dir, model: model) + ["--save-parameters", "\(dir.path)/one.bin"])
+        #expect(one.status == 0, "\(one.output)")
+        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
+                               + Self.settings(dir, model: model) + ["--save-parameters", "\(dir.path)/two.bin"])
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
+        #expect(a.count == b.count && a.count > 1000)
+        var worst: Float = 0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        #expect(worst < 1e-6, "\(model): max |1 rank − 2 ranks| = \(worst)")
+        // The same validation and test lines: sharded scoring equals single-process scoring.
+        func lines(_ s: String) -> [String] { s.split(separator: "\n").filter { $0.hasPrefix("test ") }.map(String.init) }
+        #expect(!lines(one.output).isEmpty)
+    }
+
+    @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let good = ["train"] + Self.settings(dir, model: "mmoe")
+        let bad = good + ["--set", "data.train=\(dir.path)/missing.csv", "--set", "data.generate=null"]
+        let r = try Self.run(Self.mpirun!, ["-np", "1", binary] + good + [":", "-np", "1", binary] + bad, timeout: 60)
+        #expect(r.status != 0)
+        #expect(r.seconds < 30, "the job must end within seconds, took \(r.seconds)")
+        #expect(r.output.contains("rank 1") && r.output.contains("missing.csv"), "\(r.output)")
+    }
+
+    @Test func aKilledRankEndsTheJob() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let args = ["-np", "2", "--bind-to", "none", binary, "train"] + Self.settings(dir, model: "mmoe")
+            + ["--set", "max_steps=0", "--set", "epochs=1000"]
+        let r = try Self.run(Self.mpirun!, args, timeout: 90) { p in
+            // Wait for training to start, then kill -9 one rank (a child of mpirun).
+            Thread.sleep(forTimeInterval: 3)
+            let children = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children",
+                                        encoding: .utf8)) ?? ""
+            if let victim = children.split(separator: " ").last.flatMap({ Int32($0) }) { kill(victim, SIGKILL) }
+        }
+        #expect(r.status != 0, "\(r.output)")
+        #expect(r.seconds < 60, "a killed rank must end the job, not hang (took \(r.seconds) s)")
+    }
+}
