@@ -141,7 +141,10 @@ public struct TrainingJob {
         trainer.maxSteps = config.maxSteps
         trainer.replicaCheckEvery = config.checkReplicasEvery
         trainer.log = log
-        trainer.progress = communicator.isRoot ? ProgressLine(plainEvery: config.logEvery) : nil
+        // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to
+        // a file, so several ranks always print plain lines.
+        trainer.progress = communicator.isRoot
+            ? ProgressLine(plainEvery: config.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
         let history = try trainer.fit(train: train, validation: validation)
         var testMetrics: [TaskMetrics] = []
         if let test {

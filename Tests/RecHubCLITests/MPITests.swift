@@ -116,4 +116,42 @@ struct MPITests {
         #expect(r.status != 0, "\(r.output)")
         #expect(r.seconds < 60, "a killed rank must end the job, not hang (took \(r.seconds) s)")
     }
+
+    /// Whether this machine lets us make network namespaces (root and iproute2).
+    static let canMakeNamespaces: Bool = {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+            || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else { return false }
+        let probe = "rhprobe\(getpid())"
+        let add = try? run("/bin/sh", ["-c", "ip netns add \(probe) && ip netns del \(probe)"], timeout: 20)
+        return add?.status == 0
+    }()
+
+    /// Two "hosts" as network namespaces joined by veth, mpirun starting the remote rank through
+    /// an `ip netns exec` agent, MPI over TCP: the same parameters as one process.
+    @Test func twoHostsOverTCPMatchOneProcess() throws {
+        guard Self.canMakeNamespaces else {
+            print("skipped: network namespaces need root and iproute2 (ip netns add failed)")
+            return
+        }
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let settings = Self.settings(dir, model: "mmoe")
+        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
+        #expect(one.status == 0, "\(one.output)")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var env = ["BINARY=\(binary)", "HOSTS=2", "PREFIX=rht\(getpid() % 10000)", "SUBNET=169.254.\(50 + getpid() % 100)"]
+        env.append("PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")")
+        let two = try Self.run("/usr/bin/env", env + ["bash", root.appendingPathComponent("Launch/netns-cluster.sh").path,
+                                                      "train"] + settings + ["--save-parameters", "\(dir.path)/two.bin"],
+                               timeout: 180)
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
+        #expect(a.count == b.count)
+        var worst: Float = 0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        #expect(worst < 1e-6, "max |1 process − 2 hosts| = \(worst)")
+    }
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Trains one config across several nodes listed in an OpenMPI hostfile, over TCP.
+# Every node needs the same repository path with a release build (Launch/setup.sh) and the
+# data at the same paths; rank 0 (the first host) evaluates and writes metrics.
+#
+# Variables:
+#   HOSTFILE        OpenMPI hostfile, one "host slots=N" line per node (required)
+#   RANKS           total ranks (default: the sum of the hostfile's slots)
+#   CONFIG          the YAML config (default Configs/default.yaml)
+#   THREADS         BLAS threads per rank (default: the config's; 0 = cores ÷ ranks on that node)
+#   IFACE           network interface for MPI traffic, e.g. eth0 (default: OpenMPI's choice)
+#   RSH_AGENT       command mpirun uses instead of ssh to start remote daemons (optional)
+#   MPIRUN          the launcher (default mpirun)
+# Extra arguments go to `rechub train`.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+: "${HOSTFILE:?set HOSTFILE to an OpenMPI hostfile}"
+CONFIG="${CONFIG:-Configs/default.yaml}"
+MPIRUN="${MPIRUN:-mpirun}"
+if [ -z "${RANKS:-}" ]; then
+  RANKS="$(awk '/^[^#]/ { n = 1; for (i = 2; i <= NF; i++) if ($i ~ /^slots=/) { split($i, a, "="); n = a[2] } s += n } END { print s }' "$HOSTFILE")"
+fi
+[ -x .build/release/rechub ] || bash Launch/setup.sh
+
+mpi_args=(
+  -np "$RANKS"
+  --hostfile "$HOSTFILE"
+  --bind-to none
+  --mca btl tcp,self
+)
+[ -n "${IFACE:-}" ] && mpi_args+=(--mca btl_tcp_if_include "$IFACE" --mca oob_tcp_if_include "$IFACE")
+[ -n "${RSH_AGENT:-}" ] && mpi_args+=(--mca plm_rsh_agent "$RSH_AGENT")
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+train_args=(
+  --config "$CONFIG"
+)
+[ -n "${THREADS:-}" ] && train_args+=(--set "threads=$THREADS")
+
+exec "$MPIRUN" "${mpi_args[@]}" "$PWD/.build/release/rechub" train "${train_args[@]}" "$@"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Trains one config with N MPI ranks on this node (data-parallel: every rank holds a replica
+# and takes its slice of each global batch; rank 0 evaluates and writes files).
+#
+# Variables:
+#   RANKS     number of ranks (default 2)
+#   CONFIG    the YAML config (default Configs/default.yaml)
+#   THREADS   BLAS threads per rank (default: cores ÷ RANKS, at least 1)
+#   MPIRUN    the launcher (default mpirun)
+# Extra arguments go to `rechub train` (e.g. --set epochs=2). Runs as root too (OpenMPI's
+# root guard is lifted for this launch only). Ranks are not pinned to cores (--bind-to none),
+# so each rank's BLAS threads can use the cores it was given.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RANKS="${RANKS:-2}"
+CONFIG="${CONFIG:-Configs/default.yaml}"
+cores="$(nproc)"
+THREADS="${THREADS:-$(( cores / RANKS > 0 ? cores / RANKS : 1 ))}"
+MPIRUN="${MPIRUN:-mpirun}"
+[ -x .build/release/rechub ] || bash Launch/setup.sh
+
+mpi_args=(
+  -np "$RANKS"
+  --bind-to none
+)
+[ "$RANKS" -gt "$cores" ] && mpi_args+=(--oversubscribe)
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+exec "$MPIRUN" "${mpi_args[@]}" \
+  .build/release/rechub train \
+  --config "$CONFIG" \
+  --set "threads=$THREADS" \
+  "$@"
