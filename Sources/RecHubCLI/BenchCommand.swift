@@ -72,7 +72,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.run(nil) {
+        let comm = try Runtime.communicator()
+        Runtime.run(comm) {
             BLASThreads.set(threads)
             let t0 = monotonicSeconds()
             let data: TabularDataset
@@ -95,8 +96,12 @@ struct BenchCommand: ParsableCommand {
                 ? MMoE(features: features, expertUnits: units, numExperts: numExperts, numTasks: 2, towerUnits: towers)
                 : SharedBottom(features: features, hiddenUnits: units, taskHiddenUnits: towers, numTasks: 2)
             net.initialize(seed: 1)
+            guard batchSize % comm.size == 0 else {
+                throw ValidationError("--batch-size \(batchSize) is not divisible by \(comm.size) ranks")
+            }
             let trainer = MTLTrainer(model: net, optimizer: Adam(embeddingUpdate: EmbeddingUpdate(rawValue: embeddingUpdate)!),
-                                     epochs: 1, batchSize: batchSize)
+                                     epochs: 1, batchSize: batchSize, communicator: comm)
+            try trainer.broadcastParameters()
             let order = trainer.permutation(epoch: 1, count: data.count)
             var losses = [0.0, 0.0]
             let perEpoch = data.count / batchSize
@@ -108,6 +113,8 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             for s in 0..<warmup { try step(s) }
+            try comm.barrier()
+            let comm0 = trainer.communicationSeconds, steps0 = trainer.stepSeconds
             var stepTimes: [Double] = []
             let start = monotonicSeconds()
             for s in 0..<steps {
@@ -116,7 +123,9 @@ struct BenchCommand: ParsableCommand {
                 stepTimes.append(monotonicSeconds() - a)
             }
             let elapsed = monotonicSeconds() - start
+            let commShare = (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9)
             let sgemm = Self.sgemmGFLOPs()
+            guard comm.isRoot else { return }
             let matrixWeights = net.layout.tensors.filter { $0.shape.count >= 2 }.reduce(0) { $0 + $1.count }
             let flopsPerSample = 6.0 * Double(matrixWeights)
             let samplesPerSecond = Double(steps * batchSize) / elapsed
@@ -127,6 +136,7 @@ struct BenchCommand: ParsableCommand {
                 let o: [String: Any] = [
                     "model": model, "expert_units": units, "num_experts": numExperts, "tower_units": towers,
                     "embedding_dim": embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+                    "ranks": comm.size, "communication_share": commShare,
                     "rows": rows, "vocabulary": data.vocabularySizes.reduce(0, +),
                     "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
                     "mflop_per_sample": flopsPerSample / 1e6, "model_gflops": modelGFLOPs, "sgemm_gflops": sgemm,
@@ -136,12 +146,13 @@ struct BenchCommand: ParsableCommand {
                 print(String(decoding: d, as: UTF8.self))
             } else {
                 print("bench \(model) experts \(numExperts)x\(units) towers \(towers) E=\(embeddingDim) "
-                      + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) threads \(threads)")
+                      + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) over \(comm.size) rank(s), "
+                      + "\(threads) thread(s) each")
                 print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", data.count,
                              data.vocabularySizes.reduce(0, +), features.numSparse,
                              (self.data == nil ? "generated" : "loaded") as NSString, genSeconds))
-                print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms)", samplesPerSecond, steps,
-                             median * 1000))
+                print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms, communication %.1f %% of step time on rank 0)",
+                             samplesPerSecond, steps, median * 1000, 100 * commShare))
                 print(String(format: "model: %.2f MFLOP/sample -> %.1f GFLOP/s", flopsPerSample / 1e6, modelGFLOPs))
                 print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
                              100 * modelGFLOPs / sgemm))

@@ -10,6 +10,7 @@ struct RecHubCommand: ParsableCommand {
               rechub train --config Configs/default.yaml
               mpirun -np 2 rechub train --config Configs/default.yaml
             """,
-        subcommands: [TrainCommand.self, GenerateCommand.self, BenchCommand.self],
+        subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, InspectCommand.self,
+                      GenerateCommand.self, BenchCommand.self],
         defaultSubcommand: nil)
 }

@@ -21,8 +21,19 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("save-parameters"), help: "Write the final parameters (rank 0) as a raw dump, for comparing runs.")
     var saveParameters: String?
 
+    @Option(help: "Continue from the newest valid checkpoint in this folder (its config is used unless --config is given).")
+    var resume: String?
+
     func loadConfig() throws -> TrainConfig {
         var root: ConfigNode
+        if config == nil, let resume {
+            // Resume with the run's own config (overrides on top; the checkpoint's fingerprint
+            // still refuses changes to the model, the data layout or the data order).
+            let (file, _) = try Checkpointer.newestValid(in: resume)
+            root = try ConfigNode.parse(yaml: try Checkpointer.readSetup(file).0.sourceYAML, file: "\(file.path) (stored config)")
+            for o in overrides { root = try root.setting(o) }
+            return try TrainConfig.parse(root)
+        }
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
                 throw ConfigError(file: config, key: "-", message: "cannot read the file")
@@ -45,6 +56,7 @@ struct TrainCommand: ParsableCommand {
             }
             var job = TrainingJob(config: cfg, communicator: comm)
             job.saveParametersPath = saveParameters
+            job.resumeDirectory = resume
             _ = try job.run()
         }
     }

@@ -34,7 +34,7 @@ public final class Adam: @unchecked Sendable {
     /// How embedding rows are updated.
     public let embeddingUpdate: EmbeddingUpdate
     /// Steps taken so far, t.
-    public internal(set) var step = 0
+    public var step = 0
     /// First moments of the dense parameters (empty until `bind`).
     public private(set) var m = FloatBuffer(count: 0)
     /// Second moments of the dense parameters.

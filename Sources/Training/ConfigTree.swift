@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A configuration error, naming the file, the key and (where known) the line.
@@ -75,6 +76,32 @@ public indirect enum ConfigNode: Sendable {
             }
             return .map(pairs, origin: origin)
         }
+    }
+
+    /// The node as YAML text (block mappings, flow lists, scalars quoted where needed): parsing
+    /// it again gives the same values.
+    public func yaml(indent: Int = 0) -> String {
+        let pad = String(repeating: " ", count: indent)
+        switch self {
+        case .scalar(let s, _):
+            return ConfigNode.quote(s)
+        case .list(let items, _):
+            return "[" + items.map { $0.yaml(indent: indent) }.joined(separator: ", ") + "]"
+        case .map(let pairs, _):
+            if pairs.isEmpty { return "{}" }
+            return pairs.map { key, value in
+                if case .map(let inner, _) = value, !inner.isEmpty {
+                    return "\(pad)\(ConfigNode.quote(key)):\n" + value.yaml(indent: indent + 2)
+                }
+                return "\(pad)\(ConfigNode.quote(key)): \(value.yaml(indent: indent + 2))"
+            }.joined(separator: "\n")
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        let plain = !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || "._-/+".contains($0) }
+            && !["true", "false", "yes", "no", "on", "off", "null", "~"].contains(s.lowercased())
+        return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
     /// Applies `--set key=value`: the dotted key's value is replaced by `value` parsed as YAML

@@ -1,11 +1,12 @@
 import Collectives
+import Foundation
 import Datasets
 import Kernels
 import Layers
 import Models
 
 /// What one epoch of training produced.
-public struct EpochRecord: Sendable {
+public struct EpochRecord: Sendable, Codable, Equatable {
     /// The epoch, from 1.
     public var epoch: Int
     /// Mean training loss per task over the epoch.
@@ -49,7 +50,21 @@ public final class MTLTrainer: @unchecked Sendable {
     /// Called on rank 0 with each report line (epoch summaries); default prints.
     public var log: (String) -> Void = { printLine($0) }
     /// The progress line (rank 0); nil for silence.
-    public var progress: ProgressLine? = ProgressLine()
+    public var progressLine: ProgressLine? = ProgressLine()
+    /// Where training stands (restored from a checkpoint to resume).
+    public var progress = TrainingProgress()
+    /// Call `onCheckpoint(.step)` every this many steps (0 = never); epoch ends always call it.
+    public var checkpointEvery = 0
+    /// Called at checkpoint moments on every rank (rank 0 writes).
+    public var onCheckpoint: ((MTLTrainer, CheckpointMoment) throws -> Void)?
+    /// The task whose validation AUC drives early stopping (nil = no early stopping).
+    public var earlyStopTask: Int?
+    /// Epochs without improvement before stopping.
+    public var patience = 2
+    /// The best epoch's weights (parameters, embeddings), kept while early stopping is on.
+    public private(set) var bestWeights: (parameters: FloatBuffer, embeddings: FloatBuffer)?
+    /// The newest checkpoint written, named in divergence errors.
+    public var lastCheckpoint: String?
     /// Steps taken so far.
     public private(set) var globalStep = 0
     /// Stop after this many steps in total (0 = no limit).
@@ -119,6 +134,40 @@ public final class MTLTrainer: @unchecked Sendable {
 
     deinit { lossSums.deallocate() }
 
+    /// Installs early-stopping best weights (when resuming from a checkpoint).
+    public func setBestWeights(parameters: FloatBuffer, embeddings: FloatBuffer) {
+        precondition(parameters.count == model.parameters.count && embeddings.count == model.embeddings.weights.count,
+                     "best weights of the wrong size")
+        bestWeights = (parameters, embeddings)
+    }
+
+    /// Copies rank 0's whole training state (parameters, embeddings, Adam, progress, best
+    /// weights) to every rank, after rank 0 restored a checkpoint.
+    public func broadcastState() throws {
+        guard communicator.size > 1 else { return }
+        try broadcastParameters()
+        for b in [optimizer.m, optimizer.v, optimizer.embeddingM, optimizer.embeddingV] {
+            try communicator.broadcast(b.base, count: b.count, root: 0)
+        }
+        var header: [Int64] = [Int64(optimizer.step), 0, bestWeights == nil ? 0 : 1]
+        let encoded = communicator.isRoot ? (try JSONEncoder().encode(progress)) : Data()
+        header[1] = Int64(encoded.count)
+        try header.withUnsafeMutableBytes { try communicator.broadcast(bytes: $0.baseAddress!, count: 24, root: 0) }
+        optimizer.step = Int(header[0])
+        var bytes = [UInt8](encoded)
+        if !communicator.isRoot { bytes = Array(repeating: 0, count: Int(header[1])) }
+        try bytes.withUnsafeMutableBytes { try communicator.broadcast(bytes: $0.baseAddress!, count: $0.count, root: 0) }
+        if !communicator.isRoot { progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(bytes)) }
+        if header[2] == 1 {
+            if bestWeights == nil {
+                bestWeights = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
+            }
+            try communicator.broadcast(bestWeights!.parameters.base, count: model.parameters.count, root: 0)
+            try communicator.broadcast(bestWeights!.embeddings.base, count: model.embeddings.weights.count, root: 0)
+        }
+        globalStep = progress.globalStep
+    }
+
     /// Makes every rank's replica equal to rank 0's (parameters and embeddings).
     public func broadcastParameters() throws {
         try communicator.broadcast(model.parameters.base, count: model.parameters.count, root: 0)
@@ -180,6 +229,10 @@ public final class MTLTrainer: @unchecked Sendable {
             try exchange.exchange(embeddingGrad)
             communicationSeconds += monotonicSeconds() - c0
         }
+        for task in 0..<t where !lossSums[task].isFinite {
+            throw TrainingDiverged(step: globalStep + 1, task: taskNames[task], loss: lossSums[task] / Double(n),
+                                   lastCheckpoint: lastCheckpoint)
+        }
         optimizer.beginStep()
         let layout = model.layout
         optimizer.update(params: model.parameters, grads: grads, range: 0..<layout.sharedCount, lr: optimizer.learningRate)
@@ -215,58 +268,112 @@ public final class MTLTrainer: @unchecked Sendable {
         }
     }
 
-    /// Trains for `epochs` epochs over `train`, evaluating `validation` on rank 0 after each.
+    /// Trains over `train` from where `progress` stands (the start, or a resumed checkpoint)
+    /// until `epochs` epochs, `maxSteps` steps, or early stopping; evaluates `validation` after
+    /// each epoch (scoring sharded, metrics on rank 0). With early stopping, the best epoch's
+    /// weights are restored at the end.
     public func fit(train: TabularDataset, validation: TabularDataset? = nil) throws -> [EpochRecord] {
         let t = model.numTasks
         precondition(train.taskCount == t, "training data has \(train.taskCount) labels, model has \(t) tasks")
         taskNames = train.schema.labels
-        try broadcastParameters()
-        var history: [EpochRecord] = []
+        if progress.globalStep == 0 { try broadcastParameters() }
+        globalStep = progress.globalStep
         let n = train.count
         let stepsPerEpoch = (n + batchSize - 1) / batchSize
         var losses = [Double](repeating: 0, count: t)
-        var epochSums = [Double](repeating: 0, count: t)
         var running = [Double](repeating: 0, count: t)
-        for epoch in 1...max(epochs, 1) where epochs > 0 {
+        if progress.epochLossSums.count != t { progress.epochLossSums = Array(repeating: 0, count: t) }
+        while progress.epoch <= epochs && !progress.stopped {
+            let epoch = progress.epoch
             permutation = permutation(epoch: epoch, count: n)
-            for i in 0..<t { epochSums[i] = 0; running[i] = 0 }
+            for i in 0..<t { running[i] = 0 }
             let start = monotonicSeconds()
             var runningWeight = 0.0
-            var seen = 0
-            for step in 0..<stepsPerEpoch {
+            var seenThisRun = 0
+            while progress.stepInEpoch < stepsPerEpoch {
                 if maxSteps > 0 && globalStep >= maxSteps { break }
-                let lo = step * batchSize
+                let lo = progress.stepInEpoch * batchSize
                 let hi = min(n, lo + batchSize)
                 try permutation.withUnsafeBufferPointer { p in
                     try trainStep(train, globalRows: UnsafeBufferPointer(rebasing: p[lo..<hi]), losses: &losses)
                 }
-                seen += hi - lo
+                progress.stepInEpoch += 1
+                progress.globalStep = globalStep
+                progress.epochSeen += hi - lo
+                seenThisRun += hi - lo
                 for i in 0..<t {
-                    epochSums[i] += losses[i] * Double(hi - lo)
+                    progress.epochLossSums[i] += losses[i] * Double(hi - lo)
                     running[i] = 0.98 * running[i] + 0.02 * losses[i]
                 }
                 runningWeight = 0.98 * runningWeight + 0.02
-                if communicator.isRoot, let progress {
+                if communicator.isRoot, let progressLine {
                     let elapsed = monotonicSeconds() - start
-                    progress.update(epoch: epoch, step: step + 1, total: stepsPerEpoch,
-                                    samplesPerSecond: Double(hi) / max(elapsed, 1e-9),
-                                    losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) })
+                    progressLine.update(epoch: epoch, step: progress.stepInEpoch, total: stepsPerEpoch,
+                                        samplesPerSecond: Double(seenThisRun) / max(elapsed, 1e-9),
+                                        losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) })
+                }
+                if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
+                    try onCheckpoint?(self, .step)
                 }
             }
             let seconds = monotonicSeconds() - start
-            progress?.finish()
-            var record = EpochRecord(epoch: epoch, trainLoss: epochSums.map { $0 / Double(max(seen, 1)) },
+            progressLine?.finish()
+            if progress.stepInEpoch < stepsPerEpoch { break }  // max_steps reached mid-epoch
+            var record = EpochRecord(epoch: epoch,
+                                     trainLoss: progress.epochLossSums.map { $0 / Double(max(progress.epochSeen, 1)) },
                                      validation: [], seconds: seconds,
-                                     samplesPerSecond: Double(seen) / max(seconds, 1e-9))
+                                     samplesPerSecond: Double(seenThisRun) / max(seconds, 1e-9))
             if let validation {
                 record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
                                                           taskNames: taskNames, communicator: communicator)
             }
             if communicator.isRoot { log(epochSummary(record)) }
-            history.append(record)
+            progress.history.append(record)
+            progress.epoch += 1
+            progress.stepInEpoch = 0
+            progress.epochSeen = 0
+            for i in 0..<t { progress.epochLossSums[i] = 0 }
+            let improved = try updateEarlyStopping(record)
+            try onCheckpoint?(self, .epochEnd)
+            if improved { try onCheckpoint?(self, .best) }
             if maxSteps > 0 && globalStep >= maxSteps { break }
         }
-        return history
+        if earlyStopTask != nil, let best = bestWeights {
+            model.parameters.base.update(from: best.parameters.base, count: best.parameters.count)
+            model.embeddings.weights.base.update(from: best.embeddings.base, count: best.embeddings.count)
+            if communicator.isRoot, let e = progress.bestEpoch {
+                log("restored the best weights (epoch \(e), \(taskNames[earlyStopTask!]) AUC \(format(progress.bestScore ?? .nan, 4)))")
+            }
+        }
+        return progress.history
+    }
+
+    /// Tracks the early-stopping task's validation AUC; keeps a copy of the best weights and
+    /// stops after `patience` epochs without improvement. Returns whether this epoch is the best.
+    private func updateEarlyStopping(_ record: EpochRecord) throws -> Bool {
+        guard let task = earlyStopTask else { return false }
+        // Rank 0 holds the metrics; every rank must take the same decision.
+        var score = communicator.isRoot ? (record.validation.count > task ? record.validation[task].auc ?? -1 : -1) : 0
+        try withUnsafeMutablePointer(to: &score) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
+        guard score >= 0 else { return false }
+        if progress.bestScore == nil || score > progress.bestScore! {
+            progress.bestScore = score
+            progress.bestEpoch = record.epoch
+            progress.epochsWithoutImprovement = 0
+            let copy = bestWeights ?? (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
+            copy.0.copy(from: model.parameters)
+            copy.1.copy(from: model.embeddings.weights)
+            bestWeights = copy
+            return true
+        }
+        progress.epochsWithoutImprovement += 1
+        if progress.epochsWithoutImprovement >= patience {
+            progress.stopped = true
+            if communicator.isRoot {
+                log("early stopping: no \(taskNames[task]) AUC improvement for \(patience) epoch(s)")
+            }
+        }
+        return false
     }
 
     /// "epoch 1  12.3 s  10452 samples/s  train click 0.1520 purchase 0.0301  val click auc …".
@@ -292,5 +399,60 @@ public struct ReplicaDivergence: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "replicas diverged at step \(step): rank \(rank)'s parameter checksum differs from rank 0's "
             + "(\(checksums.map { String($0, radix: 16) }.joined(separator: ", ")))"
+    }
+}
+
+/// The moments at which the trainer offers to write a checkpoint.
+public enum CheckpointMoment: Sendable {
+    /// Every `checkpointEvery` steps inside an epoch.
+    case step
+    /// After an epoch and its validation.
+    case epochEnd
+    /// After an epoch that improved the early-stopping metric.
+    case best
+}
+
+/// Where training stands, beside the parameters and optimizer state: what a resume needs.
+public struct TrainingProgress: Codable, Sendable, Equatable {
+    /// Optimizer steps taken.
+    public var globalStep = 0
+    /// The epoch in progress (from 1).
+    public var epoch = 1
+    /// Steps already taken in `epoch`.
+    public var stepInEpoch = 0
+    /// Per-task loss sums over the samples of `epoch` so far.
+    public var epochLossSums: [Double] = []
+    /// Samples of `epoch` so far.
+    public var epochSeen = 0
+    /// Finished epochs.
+    public var history: [EpochRecord] = []
+    /// Best early-stopping score so far, and its epoch.
+    public var bestScore: Double?
+    /// The epoch of `bestScore`.
+    public var bestEpoch: Int?
+    /// Epochs since the best one.
+    public var epochsWithoutImprovement = 0
+    /// Whether early stopping ended training.
+    public var stopped = false
+
+    /// A fresh start.
+    public init() {}
+}
+
+/// A task's loss became NaN or infinite: training stops before the update, naming the step,
+/// the task and the last checkpoint (which predates the problem).
+public struct TrainingDiverged: Error, CustomStringConvertible, Sendable {
+    /// The step that produced the loss.
+    public var step: Int
+    /// The task.
+    public var task: String
+    /// The loss value.
+    public var loss: Double
+    /// The newest checkpoint, if any.
+    public var lastCheckpoint: String?
+
+    public var description: String {
+        "loss of task '\(task)' is \(loss) at step \(step); stopped before updating the parameters. "
+            + (lastCheckpoint.map { "Last good checkpoint: \($0)" } ?? "No checkpoint was written yet.")
     }
 }

@@ -5,7 +5,7 @@ import Kernels
 import Models
 
 /// One task's metrics over a whole split.
-public struct TaskMetrics: Sendable, Equatable {
+public struct TaskMetrics: Sendable, Equatable, Codable {
     /// The task's name (its label column).
     public var task: String
     /// Exact ROC AUC; nil when the split holds one class only (or for regression tasks).

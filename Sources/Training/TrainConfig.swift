@@ -2,13 +2,13 @@ import Kernels
 import Models
 
 /// The model architectures a config can name.
-public enum ModelKind: String, Sendable, CaseIterable {
+public enum ModelKind: String, Sendable, CaseIterable, Codable {
     case sharedBottom = "shared_bottom"
     case mmoe
 }
 
 /// Where the data comes from: CSV files in the Ali-CCP layout, or a generated data set.
-public struct DataConfig: Sendable {
+public struct DataConfig: Sendable, Codable, Equatable {
     /// Training CSV (required unless `generate` is given).
     public var train: String?
     /// Validation CSV, evaluated after each epoch.
@@ -35,7 +35,7 @@ public struct DataConfig: Sendable {
 }
 
 /// Settings of the synthetic Ali-CCP generator when a config asks for generated data.
-public struct GenerateConfig: Sendable, Equatable {
+public struct GenerateConfig: Sendable, Equatable, Codable {
     /// Training rows.
     public var trainRows = 400_000
     /// Validation rows.
@@ -54,7 +54,7 @@ public struct GenerateConfig: Sendable, Equatable {
 }
 
 /// A training run, as read from a YAML config (snake_case keys, see `Configs/`).
-public struct TrainConfig: Sendable {
+public struct TrainConfig: Sendable, Codable, Equatable {
     /// The architecture.
     public var model: ModelKind = .mmoe
     /// Seed of parameter initialisation and data order.
@@ -97,6 +97,18 @@ public struct TrainConfig: Sendable {
     public var maxSteps = 0
     /// Compare a checksum of every rank's parameters every this many steps (0 = never).
     public var checkReplicasEvery = 0
+    /// Where checkpoints go (default `<output_dir>/checkpoints`).
+    public var checkpointDirectory: String?
+    /// Also checkpoint every this many steps inside an epoch (0 = only at epoch ends).
+    public var checkpointEvery = 0
+    /// How many step checkpoints to keep.
+    public var keepLast = 3
+    /// Whether to write checkpoints at all.
+    public var checkpoints = true
+    /// The task (label name) whose validation AUC drives early stopping (nil = off).
+    public var earlyStopTask: String?
+    /// Epochs without improvement before stopping.
+    public var earlyStopPatience = 2
     /// Fixed task weights.
     public var taskWeights: [Float]?
     /// Learning rate of each task's own parameters, by task name.
@@ -109,6 +121,9 @@ public struct TrainConfig: Sendable {
     public var logEvery = 100
     /// Rows per scoring batch.
     public var evaluationBatchSize = 4096
+    /// The config document this was parsed from (after overrides), as YAML; checkpoints keep it
+    /// so that a resume can re-read it with new overrides.
+    public var sourceYAML = ""
 
     /// The built-in defaults: MMoE of the tutorial's shape on generated Ali-CCP-shaped data.
     public init() {}
@@ -122,6 +137,7 @@ public struct TrainConfig: Sendable {
     /// Parses a config document (after `--set` overrides), checking every key and value.
     public static func parse(_ root: ConfigNode) throws -> TrainConfig {
         var c = TrainConfig()
+        c.sourceYAML = root.yaml()
         let r = try ConfigReader(root)
         if let name = try r.string("model") {
             guard let kind = ModelKind(rawValue: name) else {
@@ -170,8 +186,15 @@ public struct TrainConfig: Sendable {
         c.epochs = try r.int("epochs", c.epochs, in: 0...100_000)
         c.maxSteps = try r.int("max_steps", c.maxSteps, in: 0...Int.max)
         c.checkReplicasEvery = try r.int("check_replicas_every", c.checkReplicasEvery, in: 0...Int.max)
+        c.checkpointDirectory = try r.string("checkpoint_dir")
+        c.checkpointEvery = try r.int("checkpoint_every", c.checkpointEvery, in: 0...Int.max)
+        c.keepLast = try r.int("keep_last", c.keepLast, in: 1...100_000)
+        c.checkpoints = try r.bool("checkpoints", c.checkpoints)
+        c.earlyStopTask = try r.string("earlystop_task")
+        c.earlyStopPatience = try r.int("earlystop_patience", c.earlyStopPatience, in: 1...100_000)
         c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
         if let lr = try r.section("task_specific_lr") {
+            // Task names come from data.labels, read above.
             for task in c.data.labels where lr.has(task) {
                 c.taskSpecificLR[task] = Float(try lr.double(task, 0, in: 0...10))
             }
@@ -186,6 +209,9 @@ public struct TrainConfig: Sendable {
             throw ConfigError(file: root.origin.file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
         }
         let t = c.data.labels.count
+        if let task = c.earlyStopTask, !c.data.labels.contains(task) {
+            throw r.fail("earlystop_task", r.raw("earlystop_task"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
+        }
         if let types = c.taskTypes, types.count != t {
             throw r.fail("task_types", r.raw("task_types"), "has \(types.count) entries for \(t) labels \(c.data.labels)")
         }

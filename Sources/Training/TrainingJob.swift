@@ -28,6 +28,13 @@ public struct TrainingJob {
     public var log: (String) -> Void = { printLine($0) }
     /// When set, rank 0 writes the final parameters there (see `saveParameters`).
     public var saveParametersPath: String?
+    /// When set, continue from the newest valid checkpoint in this folder.
+    public var resumeDirectory: String?
+
+    /// The folder checkpoints go to.
+    public var checkpointDirectory: String {
+        config.checkpointDirectory ?? (config.outputDirectory as NSString).appendingPathComponent("checkpoints")
+    }
 
     /// Prepares a run.
     public init(config: TrainConfig, communicator: any Communicator = LocalCommunicator()) {
@@ -140,10 +147,42 @@ public struct TrainingJob {
         trainer.evaluationBatchSize = config.evaluationBatchSize
         trainer.maxSteps = config.maxSteps
         trainer.replicaCheckEvery = config.checkReplicasEvery
+        trainer.earlyStopTask = config.earlyStopTask.flatMap { d.labels.firstIndex(of: $0) }
+        trainer.patience = config.earlyStopPatience
+        let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.keepLast, config: config,
+                                        features: features, communicator: communicator)
+        if config.checkpoints {
+            trainer.checkpointEvery = config.checkpointEvery
+            trainer.onCheckpoint = { trainer, moment in
+                if let path = try checkpointer.save(trainer, moment: moment) {
+                    self.say("checkpoint: \(path) (step \(trainer.globalStep))")
+                }
+            }
+        }
+        if let dir = resumeDirectory {
+            var ok: Int64 = 1
+            var failure: Error?
+            if communicator.isRoot {
+                do {
+                    let (file, rejected) = try Checkpointer.newestValid(in: dir)
+                    for r in rejected { say("skipping checkpoint: \(r)") }
+                    try checkpointer.restore(file, into: trainer)
+                    say("resumed from \(file.path): step \(trainer.progress.globalStep), epoch \(trainer.progress.epoch), "
+                        + "step \(trainer.progress.stepInEpoch) of the epoch")
+                } catch {
+                    ok = 0
+                    failure = error
+                }
+            }
+            try withUnsafeMutablePointer(to: &ok) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
+            if let failure { throw failure }
+            if ok == 0 { throw CheckpointError.io(file: dir, reason: "rank 0 could not resume (see its error)") }
+            try trainer.broadcastState()
+        }
         trainer.log = log
         // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to
         // a file, so several ranks always print plain lines.
-        trainer.progress = communicator.isRoot
+        trainer.progressLine = communicator.isRoot
             ? ProgressLine(plainEvery: config.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
         let history = try trainer.fit(train: train, validation: validation)
         var testMetrics: [TaskMetrics] = []

@@ -19,7 +19,7 @@ struct MTLTrainerTests {
         let model: any MultiTaskModel = kind == "mmoe" ? TrainerFixtures.mmoe(train) : TrainerFixtures.sharedBottom(train)
         let before = evaluateMultiTask(model, val)
         let trainer = MTLTrainer(model: model, optimizer: Adam(learningRate: 5e-3), epochs: 2, batchSize: 256, seed: 5)
-        trainer.progress = nil
+        trainer.progressLine = nil
         trainer.log = { _ in }
         let history = try trainer.fit(train: train, validation: val)
         let after = history.last!.validation
@@ -37,7 +37,7 @@ struct MTLTrainerTests {
         func run() throws -> ([Float], [Float]) {
             let model = TrainerFixtures.mmoe(data)
             let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 128, seed: 9)
-            trainer.progress = nil
+            trainer.progressLine = nil
             trainer.log = { _ in }
             _ = try trainer.fit(train: data)
             return (model.parameters.toArray(), model.embeddings.weights.toArray())
@@ -62,7 +62,7 @@ struct MTLTrainerTests {
         let tower1 = model.layout.taskRanges[1]
         let before = Array(model.parameters.toArray()[tower1])
         let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 100, taskWeights: [1, 0])
-        trainer.progress = nil
+        trainer.progressLine = nil
         trainer.log = { _ in }
         _ = try trainer.fit(train: data)
         #expect(Array(model.parameters.toArray()[tower1]) == before)
@@ -75,7 +75,7 @@ struct MTLTrainerTests {
         let r0 = model.layout.taskRanges[0], r1 = model.layout.taskRanges[1]
         let before = model.parameters.toArray()
         let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 100, taskSpecificLR: [0, nil])
-        trainer.progress = nil
+        trainer.progressLine = nil
         trainer.log = { _ in }
         _ = try trainer.fit(train: data)
         let after = model.parameters.toArray()

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import RecHub
+
+/// Rebuilds the model a checkpoint describes and loads its weights.
+enum CheckpointModel {
+    static func load(_ path: String) throws -> (TrainConfig, Features, any MultiTaskModel) {
+        let file = try CheckpointFile(path: path)
+        let (config, features) = try Checkpointer.readSetup(file)
+        let model = TrainingJob(config: config).makeModel(features: features)
+        try Checkpointer.loadWeights(file, into: model)
+        return (config, features, model)
+    }
+
+    /// Loads `path` with the checkpoint's feature schema and vocabulary; labels are read when
+    /// `withLabels` (evaluation), otherwise only the features (prediction).
+    static func data(_ path: String, config: TrainConfig, features: Features, withLabels: Bool) throws -> TabularDataset {
+        let types = config.taskTypes ?? Array(repeating: .classification, count: config.data.labels.count)
+        let schema = DatasetSchema(labels: withLabels ? config.data.labels : [],
+                                   labelKinds: withLabels ? types.map { $0 == .classification ? .binary : .real } : [],
+                                   sparse: features.sparseNames, dense: features.denseNames)
+        return try CSVReader().load(URL(fileURLWithPath: path), schema: schema, vocabulary: features.vocabularySizes)
+    }
+}
+
+/// `rechub evaluate`: per-task metrics of a checkpoint on a labelled CSV.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate", abstract: "Evaluate a checkpoint: per-task AUC and LogLoss on a labelled CSV.")
+
+    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @Option(help: "CSV with the label and feature columns (default: the run's test split).") var data: String?
+    @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
+
+    func run() throws {
+        Runtime.run(nil) {
+            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            guard let path = data ?? config.data.test else {
+                throw ValidationError("the checkpoint's run has no test split: pass --data")
+            }
+            let dataset = try CheckpointModel.data(path, config: config, features: features, withLabels: true)
+            let metrics = evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: config.data.labels)
+            print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(dataset.oovCounts.reduce(0, +))")
+            for m in metrics { print("\(m.task)  \(m.summary)  (\(m.count) rows, \(m.positives) positive)") }
+        }
+    }
+}
+
+/// `rechub predict`: one probability column per task for every row of a CSV.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict", abstract: "Write per-task predictions of a checkpoint for every row of a CSV.",
+        discussion: "The output has one column per task (a probability for classification tasks), rows in input order.")
+
+    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @Option(help: "Input CSV with the feature columns (labels not needed).") var data: String
+    @Option(help: "Output CSV.") var out: String
+    @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
+
+    func run() throws {
+        Runtime.run(nil) {
+            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            let dataset = try CheckpointModel.data(data, config: config, features: features, withLabels: false)
+            let t = model.numTasks
+            let p = try predictMultiTask(model, dataset, batchSize: batchSize)
+            var text = config.data.labels.map { "\($0)" }.joined(separator: ",") + "\n"
+            text.reserveCapacity(dataset.count * t * 12)
+            for i in 0..<dataset.count {
+                text += (0..<t).map { "\(p[i * t + $0])" }.joined(separator: ",") + "\n"
+            }
+            do {
+                try text.write(toFile: out, atomically: true, encoding: .utf8)
+            } catch {
+                throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
+            }
+            print("wrote \(dataset.count) rows × \(t) tasks to \(out)")
+        }
+    }
+}
+
+/// `rechub inspect`: a checkpoint's header, config and sections.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Print a checkpoint's header, config and sections, checking every checksum.")
+
+    @Argument(help: "A checkpoint file (.rhck).") var file: String
+
+    func run() throws {
+        Runtime.run(nil) {
+            let f = try CheckpointFile(path: file)
+            print("\(file): RecHub checkpoint, format \(CheckpointFormat.version)")
+            print("step \(f.header.step), epoch \(f.header.epoch), step in epoch \(f.header.stepInEpoch), "
+                  + "fingerprint \(String(f.header.configFingerprint, radix: 16))")
+            print("sections:")
+            var bad = 0
+            for s in f.sections {
+                var status = "ok"
+                do { _ = try f.section(s.name) } catch { status = "CORRUPT (\(error))"; bad += 1 }
+                print(String(format: "  %-18@ %12d bytes  %@", s.name as NSString, s.length, status as NSString))
+            }
+            if let (config, features) = try? Checkpointer.readSetup(f) {
+                print("model \(config.model.rawValue), tasks \(config.data.labels.joined(separator: ", ")), "
+                      + "\(features.numSparse) sparse fields (\(features.vocabularySizes.reduce(0, +)) ids) × \(features.embeddingDim), "
+                      + "\(features.numDense) dense")
+                print("config:\n" + config.sourceYAML.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            }
+            if bad > 0 { throw CheckpointError.badSection(file: file, section: "\(bad) section(s)", reason: "see above") }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import Foundation
+
+/// Why a checkpoint was refused; every case names the file and, where it applies, the section.
+public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The file is not a RecHub checkpoint (wrong magic) or is shorter than a header.
+    case notACheckpoint(file: String)
+    /// A format version this build cannot read.
+    case unsupportedVersion(file: String, version: UInt32)
+    /// The header or section table is inconsistent (checksum, sizes, offsets, overlaps).
+    case badHeader(file: String, reason: String)
+    /// A section's bytes do not match its checksum, or its size is not what it must be.
+    case badSection(file: String, section: String, reason: String)
+    /// A section the reader needs is absent.
+    case missingSection(file: String, section: String)
+    /// The checkpoint belongs to another model or data layout.
+    case incompatible(file: String, reason: String)
+    /// The file could not be read or written.
+    case io(file: String, reason: String)
+    /// No valid checkpoint in a folder.
+    case noValidCheckpoint(directory: String, rejected: [String])
+
+    public var description: String {
+        switch self {
+        case let .notACheckpoint(file): return "\(file): not a RecHub checkpoint"
+        case let .unsupportedVersion(file, v): return "\(file): checkpoint format version \(v) is not supported (this build reads 1)"
+        case let .badHeader(file, reason): return "\(file): corrupt checkpoint header: \(reason)"
+        case let .badSection(file, section, reason): return "\(file): section '\(section)' is corrupt: \(reason)"
+        case let .missingSection(file, section): return "\(file): section '\(section)' is missing"
+        case let .incompatible(file, reason): return "\(file): checkpoint does not fit this run: \(reason)"
+        case let .io(file, reason): return "\(file): \(reason)"
+        case let .noValidCheckpoint(dir, rejected):
+            return "\(dir): no valid checkpoint" + (rejected.isEmpty ? "" : " (rejected: " + rejected.joined(separator: "; ") + ")")
+        }
+    }
+}
+
+/// A 64-bit checksum of bytes: FNV-1a over little-endian 8-byte words, then the tail bytes.
+public func checksum64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    let prime: UInt64 = 0x0000_0100_0000_01B3
+    let words = bytes.count / 8
+    for i in 0..<words {
+        h = (h ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) &* prime
+        h ^= h >> 29
+    }
+    for i in (words * 8)..<bytes.count { h = (h ^ UInt64(bytes[i])) &* prime }
+    return h
+}
+
+/// The on-disk checkpoint format (DESIGN.md §7), version 1.
+///
+/// ```
+/// header, 128 bytes:  magic "RHCKPT\0\u{1}" · version u32 · header size u32 · section count u32 ·
+///                     reserved u32 · file size u64 · config fingerprint u64 · step u64 · epoch u64 ·
+///                     step in epoch u64 · padding · header checksum u64 (bytes 0..<120)
+/// table, 48 bytes a section: name (24 bytes, NUL-padded) · offset u64 · length u64 · checksum u64
+/// table checksum u64, then the sections, each starting 64-byte aligned
+/// ```
+/// All integers little-endian. A reader checks the magic, the version, the header and table
+/// checksums, that every section lies inside the file without overlapping another, and a
+/// section's checksum when it is read, before it trusts any size.
+public enum CheckpointFormat {
+    /// The first eight bytes of every checkpoint.
+    public static let magic: [UInt8] = Array("RHCKPT".utf8) + [0, 1]
+    /// The version this build writes and reads.
+    public static let version: UInt32 = 1
+    static let headerSize = 128
+    static let entrySize = 48
+    static let nameSize = 24
+    /// The most sections a file may declare.
+    public static let maxSections = 64
+}
+
+/// The fixed fields of a checkpoint header.
+public struct CheckpointHeader: Sendable, Equatable {
+    /// Fingerprint of the model and data layout the checkpoint belongs to.
+    public var configFingerprint: UInt64
+    /// Optimizer steps taken.
+    public var step: UInt64
+    /// The epoch in progress (from 1), or the next one when a whole epoch ended.
+    public var epoch: UInt64
+    /// Steps already taken in `epoch`.
+    public var stepInEpoch: UInt64
+
+    /// Describes a checkpoint position.
+    public init(configFingerprint: UInt64, step: UInt64, epoch: UInt64, stepInEpoch: UInt64) {
+        self.configFingerprint = configFingerprint
+        self.step = step
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+    }
+}
+
+/// Writes a checkpoint atomically: temporary file, write, fsync, rename, fsync of the folder.
+/// A process killed at any point leaves either the old file or the complete new one.
+public struct CheckpointWriter {
+    /// The header fields.
+    public var header: CheckpointHeader
+    /// Named sections, in order.
+    public private(set) var sections: [(name: String, bytes: Data)] = []
+
+    /// Starts a checkpoint with `header`.
+    public init(header: CheckpointHeader) { self.header = header }
+
+    /// Adds a section (names are ASCII, at most 24 bytes, unique).
+    public mutating func add(_ name: String, _ bytes: Data) {
+        precondition(name.utf8.count <= CheckpointFormat.nameSize && !name.isEmpty, "bad section name \(name)")
+        precondition(!sections.contains { $0.name == name }, "section \(name) added twice")
+        precondition(sections.count < CheckpointFormat.maxSections, "too many sections")
+        sections.append((name, bytes))
+    }
+
+    /// Adds a section holding `count` floats from `pointer`.
+    public mutating func add(_ name: String, floats pointer: UnsafePointer<Float>, count: Int) {
+        add(name, Data(bytes: pointer, count: count * 4))
+    }
+
+    /// The whole file's bytes.
+    public func encoded() -> Data {
+        func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let tableEnd = CheckpointFormat.headerSize + sections.count * CheckpointFormat.entrySize + 8
+        var offsets: [Int] = []
+        var next = align(tableEnd)
+        for s in sections {
+            offsets.append(next)
+            next = align(next + s.bytes.count)
+        }
+        let fileSize = sections.isEmpty ? tableEnd : offsets.last! + sections.last!.bytes.count
+        var out = Data(count: fileSize)
+        out.withUnsafeMutableBytes { raw in
+            func put<T: FixedWidthInteger>(_ v: T, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: T.self) }
+            for (i, b) in CheckpointFormat.magic.enumerated() { raw[i] = b }
+            put(CheckpointFormat.version, 8)
+            put(UInt32(CheckpointFormat.headerSize), 12)
+            put(UInt32(sections.count), 16)
+            put(UInt64(fileSize), 24)
+            put(header.configFingerprint, 32)
+            put(header.step, 40)
+            put(header.epoch, 48)
+            put(header.stepInEpoch, 56)
+            put(checksum64(UnsafeRawBufferPointer(rebasing: raw[0..<120])), 120)
+            for (k, s) in sections.enumerated() {
+                let e = CheckpointFormat.headerSize + k * CheckpointFormat.entrySize
+                for (j, b) in s.name.utf8.enumerated() { raw[e + j] = b }
+                put(UInt64(offsets[k]), e + 24)
+                put(UInt64(s.bytes.count), e + 32)
+                s.bytes.withUnsafeBytes { src in
+                    put(checksum64(src), e + 40)
+                    if src.count > 0 {
+                        (raw.baseAddress! + offsets[k]).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                    }
+                }
+            }
+            let tableStart = CheckpointFormat.headerSize
+            put(checksum64(UnsafeRawBufferPointer(rebasing: raw[tableStart..<(tableEnd - 8)])), tableEnd - 8)
+        }
+        return out
+    }
+
+    /// Writes the file atomically to `path`.
+    public func write(to path: String) throws {
+        let data = encoded()
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let temp = "\(path).tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw CheckpointError.io(file: temp, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        var ok = true
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n <= 0 { ok = false; return }
+                off += n
+            }
+        }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard ok && synced else {
+            unlink(temp)
+            throw CheckpointError.io(file: temp, reason: "write failed: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temp, path) == 0 else {
+            unlink(temp)
+            throw CheckpointError.io(file: path, reason: "rename failed: \(String(cString: strerror(errno)))")
+        }
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+}
+
+/// A checkpoint read from disk and checked: header, table and section bounds on open, each
+/// section's checksum when it is read. Nothing is allocated from a size before it is checked
+/// against the file's length.
+public struct CheckpointFile: Sendable {
+    /// Where it was read from.
+    public let path: String
+    /// The header fields.
+    public let header: CheckpointHeader
+    /// Section names in file order, with their lengths.
+    public let sections: [(name: String, length: Int)]
+    private let data: Data
+    private let entries: [String: (offset: Int, length: Int, checksum: UInt64)]
+
+    /// Reads and validates `path` (header, table, bounds).
+    public init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.io(file: path, reason: "cannot read")
+        }
+        try self.init(data: data, path: path)
+    }
+
+    /// Validates checkpoint bytes; `path` names them in errors.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        self.data = data
+        guard data.count >= CheckpointFormat.headerSize,
+              Array(data.prefix(8)) == CheckpointFormat.magic else { throw CheckpointError.notACheckpoint(file: path) }
+        func u32(_ at: Int) -> UInt32 { data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) } }
+        func u64(_ at: Int) -> UInt64 { data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
+        let version = u32(8)
+        guard version == CheckpointFormat.version else { throw CheckpointError.unsupportedVersion(file: path, version: version) }
+        let headerSum = data.withUnsafeBytes { checksum64(UnsafeRawBufferPointer(rebasing: $0[0..<120])) }
+        guard headerSum == u64(120) else { throw CheckpointError.badHeader(file: path, reason: "header checksum mismatch") }
+        guard Int(u32(12)) == CheckpointFormat.headerSize else {
+            throw CheckpointError.badHeader(file: path, reason: "header size \(u32(12))")
+        }
+        let count = Int(u32(16))
+        guard count <= CheckpointFormat.maxSections else {
+            throw CheckpointError.badHeader(file: path, reason: "\(count) sections (at most \(CheckpointFormat.maxSections))")
+        }
+        let fileSize = u64(24)
+        guard fileSize == UInt64(data.count) else {
+            throw CheckpointError.badHeader(file: path, reason: "declares \(fileSize) bytes, file has \(data.count) (truncated?)")
+        }
+        let tableEnd = CheckpointFormat.headerSize + count * CheckpointFormat.entrySize + 8
+        guard tableEnd <= data.count else { throw CheckpointError.badHeader(file: path, reason: "section table past the end") }
+        let tableSum = data.withUnsafeBytes {
+            checksum64(UnsafeRawBufferPointer(rebasing: $0[CheckpointFormat.headerSize..<(tableEnd - 8)]))
+        }
+        guard tableSum == u64(tableEnd - 8) else { throw CheckpointError.badHeader(file: path, reason: "section table checksum mismatch") }
+        header = CheckpointHeader(configFingerprint: u64(32), step: u64(40), epoch: u64(48), stepInEpoch: u64(56))
+        var entries: [String: (Int, Int, UInt64)] = [:]
+        var list: [(String, Int)] = []
+        var spans: [(Int, Int, String)] = []
+        for k in 0..<count {
+            let e = CheckpointFormat.headerSize + k * CheckpointFormat.entrySize
+            let nameBytes = data[(data.startIndex + e)..<(data.startIndex + e + CheckpointFormat.nameSize)].prefix { $0 != 0 }
+            guard let name = String(bytes: nameBytes, encoding: .ascii), !name.isEmpty else {
+                throw CheckpointError.badHeader(file: path, reason: "section \(k) has no valid name")
+            }
+            let offset = u64(e + 24), length = u64(e + 32)
+            guard offset >= UInt64(tableEnd), length <= UInt64(data.count), offset <= UInt64(data.count) - length else {
+                throw CheckpointError.badSection(file: path, section: name, reason: "offset \(offset) + length \(length) outside the file's \(data.count) bytes")
+            }
+            guard entries[name] == nil else { throw CheckpointError.badHeader(file: path, reason: "section '\(name)' appears twice") }
+            entries[name] = (Int(offset), Int(length), u64(e + 40))
+            list.append((name, Int(length)))
+            spans.append((Int(offset), Int(length), name))
+        }
+        spans.sort { $0.0 < $1.0 }
+        for i in spans.indices.dropFirst() where spans[i - 1].0 + spans[i - 1].1 > spans[i].0 {
+            throw CheckpointError.badSection(file: path, section: spans[i].2, reason: "overlaps section '\(spans[i - 1].2)'")
+        }
+        self.entries = entries.mapValues { (offset: $0.0, length: $0.1, checksum: $0.2) }
+        sections = list.map { (name: $0.0, length: $0.1) }
+    }
+
+    /// Whether a section is present.
+    public func has(_ name: String) -> Bool { entries[name] != nil }
+
+    /// A section's bytes, after checking its checksum (and its length, when `expectedLength` is given).
+    public func section(_ name: String, expectedLength: Int? = nil) throws -> Data {
+        guard let e = entries[name] else { throw CheckpointError.missingSection(file: path, section: name) }
+        if let expectedLength, expectedLength != e.length {
+            throw CheckpointError.badSection(file: path, section: name, reason: "\(e.length) bytes, expected \(expectedLength)")
+        }
+        let bytes = data[(data.startIndex + e.offset)..<(data.startIndex + e.offset + e.length)]
+        let sum = bytes.withUnsafeBytes { checksum64($0) }
+        guard sum == e.checksum else { throw CheckpointError.badSection(file: path, section: name, reason: "checksum mismatch") }
+        return Data(bytes)
+    }
+
+    /// Copies a section of `count` floats into `pointer` after checking length and checksum.
+    public func read(_ name: String, floats pointer: UnsafeMutablePointer<Float>, count: Int) throws {
+        let bytes = try section(name, expectedLength: count * 4)
+        guard count > 0 else { return }
+        bytes.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+    }
+
+    /// Checks every section's checksum.
+    public func verifyAll() throws {
+        for s in sections { _ = try section(s.name) }
+    }
+}

@@ -1,0 +1,192 @@
+import Collectives
+import Foundation
+import Kernels
+import Models
+
+/// Writes and restores whole-training checkpoints (DESIGN.md §7): parameters, embeddings,
+/// Adam's moments and step, the training progress (step, epoch, data position, epoch loss
+/// sums, history, early-stopping state, best weights), the config and the feature schema,
+/// so that a run resumes exactly and `evaluate`/`predict` work from the file alone.
+///
+/// Rank 0 writes; every rank calls `save` (cheap elsewhere). Files: `step-<8 digits>.rhck`
+/// at step and epoch checkpoints (the newest `keepLast` kept) and `best.rhck`.
+public final class Checkpointer {
+    /// The folder holding the checkpoints.
+    public let directory: String
+    /// How many step checkpoints to keep (the best one is kept apart).
+    public let keepLast: Int
+    /// The run's config, stored in every checkpoint.
+    public let config: TrainConfig
+    /// The model's inputs, stored in every checkpoint.
+    public let features: Features
+    let communicator: any Communicator
+
+    /// Prepares checkpoints of a run.
+    public init(directory: String, keepLast: Int, config: TrainConfig, features: Features,
+                communicator: any Communicator) {
+        precondition(keepLast >= 1, "keep_last must be at least 1, got \(keepLast)")
+        self.directory = directory
+        self.keepLast = keepLast
+        self.config = config
+        self.features = features
+        self.communicator = communicator
+    }
+
+    /// The identity of a run's model, data layout and data order: resuming needs the same.
+    public static func fingerprint(config: TrainConfig, features: Features) -> UInt64 {
+        let identity = identityFields(config: config, features: features)
+        let text = identity.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
+        return Array(text.utf8).withUnsafeBytes { checksum64($0) }
+    }
+
+    /// The settings a resume must keep, by config key.
+    static func identityFields(config c: TrainConfig, features f: Features) -> [(String, String)] {
+        [("model", c.model.rawValue), ("expert_units", "\(c.expertUnits)"), ("num_experts", "\(c.numExperts)"),
+         ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"), ("activation", c.activation.rawValue),
+         ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
+         ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
+         ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
+         ("data.dense", "\(f.denseNames)")]
+    }
+
+    /// Writes a checkpoint of `trainer` now (rank 0) and returns its path (nil on other ranks).
+    @discardableResult
+    public func save(_ trainer: MTLTrainer, moment: CheckpointMoment) throws -> String? {
+        guard communicator.isRoot else { return nil }
+        let model = trainer.model
+        for buffer in [model.parameters, model.embeddings.weights] {
+            for i in 0..<buffer.count where !buffer.base[i].isFinite {
+                throw TrainingDiverged(step: trainer.globalStep, task: "(parameters)", loss: Double(buffer.base[i]),
+                                       lastCheckpoint: trainer.lastCheckpoint)
+            }
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let name = moment == .best ? "best.rhck" : String(format: "step-%08d.rhck", trainer.globalStep)
+        let path = (directory as NSString).appendingPathComponent(name)
+        try Self.encode(trainer, config: config, features: features).write(to: path)
+        if moment != .best {
+            trainer.lastCheckpoint = path
+            try prune()
+        }
+        return path
+    }
+
+    /// Builds the checkpoint of `trainer`'s current state.
+    public static func encode(_ trainer: MTLTrainer, config: TrainConfig, features: Features) throws -> CheckpointWriter {
+        let model = trainer.model, adam = trainer.optimizer, p = trainer.progress
+        var w = CheckpointWriter(header: CheckpointHeader(
+            configFingerprint: fingerprint(config: config, features: features), step: UInt64(p.globalStep),
+            epoch: UInt64(p.epoch), stepInEpoch: UInt64(p.stepInEpoch)))
+        let json = JSONEncoder()
+        json.outputFormatting = [.sortedKeys]
+        w.add("config", try json.encode(config))
+        w.add("features", try json.encode(features))
+        w.add("progress", try json.encode(p))
+        w.add("params", floats: model.parameters.base, count: model.parameters.count)
+        w.add("embeddings", floats: model.embeddings.weights.base, count: model.embeddings.weights.count)
+        var step = Int64(adam.step).littleEndian
+        w.add("adam.step", Data(bytes: &step, count: 8))
+        w.add("adam.m", floats: adam.m.base, count: adam.m.count)
+        w.add("adam.v", floats: adam.v.base, count: adam.v.count)
+        w.add("adam.emb_m", floats: adam.embeddingM.base, count: adam.embeddingM.count)
+        w.add("adam.emb_v", floats: adam.embeddingV.base, count: adam.embeddingV.count)
+        if let best = trainer.bestWeights {
+            w.add("best.params", floats: best.parameters.base, count: best.parameters.count)
+            w.add("best.embeddings", floats: best.embeddings.base, count: best.embeddings.count)
+        }
+        return w
+    }
+
+    /// Deletes step checkpoints beyond the newest `keepLast`.
+    func prune() throws {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let steps = files.filter { $0.hasPrefix("step-") && $0.hasSuffix(".rhck") }.sorted()
+        for old in steps.dropLast(keepLast) {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(old))
+        }
+    }
+
+    /// The config and features stored in a checkpoint.
+    public static func readSetup(_ file: CheckpointFile) throws -> (TrainConfig, Features) {
+        do {
+            let config = try JSONDecoder().decode(TrainConfig.self, from: try file.section("config"))
+            let features = try JSONDecoder().decode(Features.self, from: try file.section("features"))
+            return (config, features)
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw CheckpointError.badSection(file: file.path, section: "config", reason: "cannot decode: \(error)")
+        }
+    }
+
+    /// Loads the parameters and embeddings of a checkpoint into `model` (sizes checked first).
+    public static func loadWeights(_ file: CheckpointFile, into model: any MultiTaskModel) throws {
+        try file.read("params", floats: model.parameters.base, count: model.parameters.count)
+        try file.read("embeddings", floats: model.embeddings.weights.base, count: model.embeddings.weights.count)
+    }
+
+    /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then
+    /// broadcasts with `MTLTrainer.broadcastState`). Refuses a checkpoint of another run,
+    /// naming the settings that differ.
+    public func restore(_ file: CheckpointFile, into trainer: MTLTrainer) throws {
+        let (stored, storedFeatures) = try Self.readSetup(file)
+        if file.header.configFingerprint != Self.fingerprint(config: config, features: features) {
+            let now = Self.identityFields(config: config, features: features)
+            let then = Self.identityFields(config: stored, features: storedFeatures)
+            let diffs = zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
+            throw CheckpointError.incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
+        }
+        let model = trainer.model, adam = trainer.optimizer
+        try Self.loadWeights(file, into: model)
+        let stepBytes = try file.section("adam.step", expectedLength: 8)
+        adam.step = Int(Int64(littleEndian: stepBytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }))
+        try file.read("adam.m", floats: adam.m.base, count: adam.m.count)
+        try file.read("adam.v", floats: adam.v.base, count: adam.v.count)
+        try file.read("adam.emb_m", floats: adam.embeddingM.base, count: adam.embeddingM.count)
+        try file.read("adam.emb_v", floats: adam.embeddingV.base, count: adam.embeddingV.count)
+        do {
+            trainer.progress = try JSONDecoder().decode(TrainingProgress.self, from: try file.section("progress"))
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw CheckpointError.badSection(file: file.path, section: "progress", reason: "cannot decode: \(error)")
+        }
+        if file.has("best.params") {
+            let best = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
+            try file.read("best.params", floats: best.0.base, count: best.0.count)
+            try file.read("best.embeddings", floats: best.1.base, count: best.1.count)
+            trainer.setBestWeights(parameters: best.0, embeddings: best.1)
+        }
+        trainer.lastCheckpoint = file.path
+    }
+
+    /// The newest checkpoint in `directory` whose every section checks out; corrupt ones are
+    /// skipped (and named in `rejected`), so a resume falls back to the previous good one.
+    public static func newestValid(in directory: String) throws -> (file: CheckpointFile, rejected: [String]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw CheckpointError.io(file: directory, reason: "cannot list the checkpoint folder")
+        }
+        var candidates: [(UInt64, Bool, String)] = []
+        var rejected: [String] = []
+        for name in names where name.hasSuffix(".rhck") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            do {
+                let f = try CheckpointFile(path: path)
+                candidates.append((f.header.step, name.hasPrefix("step-"), path))
+            } catch {
+                rejected.append("\(error)")
+            }
+        }
+        // Newest step first; at equal steps prefer a step checkpoint over best.rhck.
+        for (_, _, path) in candidates.sorted(by: { ($0.0, $0.1 ? 1 : 0) > ($1.0, $1.1 ? 1 : 0) }) {
+            do {
+                let f = try CheckpointFile(path: path)
+                try f.verifyAll()
+                return (f, rejected)
+            } catch {
+                rejected.append("\(error)")
+            }
+        }
+        throw CheckpointError.noValidCheckpoint(directory: directory, rejected: rejected)
+    }
+}
