@@ -97,9 +97,13 @@ public final class Checkpointer {
         return w
     }
 
-    /// Deletes step checkpoints beyond the newest `keepLast`.
+    /// Deletes step checkpoints beyond the newest `keepLast`, and temporaries left by a writer
+    /// that was killed mid-write (never valid checkpoints).
     func prune() throws {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for stale in files where stale.contains(".rhck.tmp-") && !stale.hasSuffix("-\(getpid())") {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(stale))
+        }
         let steps = files.filter { $0.hasPrefix("step-") && $0.hasSuffix(".rhck") }.sorted()
         for old in steps.dropLast(keepLast) {
             try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(old))

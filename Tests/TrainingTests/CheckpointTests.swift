@@ -1,0 +1,244 @@
+import Foundation
+import Kernels
+import RecHub
+import Testing
+
+/// The checkpoint format as untrusted input, and exact resume in process.
+struct CheckpointTests {
+    func tempDir() -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-ckpt-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    func sample() -> Data {
+        var w = CheckpointWriter(header: CheckpointHeader(configFingerprint: 42, step: 7, epoch: 2, stepInEpoch: 3))
+        w.add("config", Data("{\"a\":1}".utf8))
+        let floats: [Float] = (0..<1000).map { Float($0) / 7 }
+        floats.withUnsafeBufferPointer { w.add("params", floats: $0.baseAddress!, count: 1000) }
+        w.add("empty", Data())
+        return w.encoded()
+    }
+
+    func reason(_ data: Data) -> String? {
+        do {
+            let f = try CheckpointFile(data: data, path: "x.rhck")
+            try f.verifyAll()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func roundTrip() throws {
+        let f = try CheckpointFile(data: sample(), path: "x.rhck")
+        #expect(f.header == CheckpointHeader(configFingerprint: 42, step: 7, epoch: 2, stepInEpoch: 3))
+        #expect(f.sections.map(\.name) == ["config", "params", "empty"])
+        let out = FloatBuffer(count: 1000)
+        try f.read("params", floats: out.base, count: 1000)
+        #expect(out[999] == Float(999) / 7)
+        #expect(throws: CheckpointError.self) { try f.read("params", floats: out.base, count: 999) }
+        #expect(throws: CheckpointError.self) { _ = try f.section("nope") }
+    }
+
+    @Test func truncatedAndBitFlippedFilesAreRefusedNamingTheSection() {
+        let good = sample()
+        #expect(reason(good.prefix(good.count - 10))?.contains("truncated") == true)
+        #expect(reason(good.prefix(100))?.contains("not a RecHub checkpoint") == true)
+        var flipped = good
+        // A byte inside the params section's payload.
+        let f = try! CheckpointFile(data: good, path: "x")
+        _ = f
+        flipped[flipped.count - 100] ^= 0x10
+        #expect(reason(flipped)?.contains("section 'params' is corrupt") == true, "\(reason(flipped) ?? "accepted")")
+        var header = good
+        header[44] ^= 1  // the step field
+        #expect(reason(header)?.contains("header checksum") == true)
+    }
+
+    /// A hostile file: consistent checksums but sizes and offsets that point outside the file,
+    /// overlap, or claim huge lengths. It must be refused before anything is allocated.
+    @Test func hostileTablesAreRefused() {
+        func patch(_ data: Data, entry: Int, offset: UInt64? = nil, length: UInt64? = nil) -> Data {
+            var d = data
+            let count = Int(d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) })
+            let e = 128 + entry * 48
+            d.withUnsafeMutableBytes { raw in
+                if let offset { raw.storeBytes(of: offset.littleEndian, toByteOffset: e + 24, as: UInt64.self) }
+                if let length { raw.storeBytes(of: length.littleEndian, toByteOffset: e + 32, as: UInt64.self) }
+                let tableEnd = 128 + count * 48 + 8
+                let sum = checksum64(UnsafeRawBufferPointer(rebasing: raw[128..<(tableEnd - 8)]))
+                raw.storeBytes(of: sum.littleEndian, toByteOffset: tableEnd - 8, as: UInt64.self)
+            }
+            return d
+        }
+        let good = sample()
+        #expect(reason(patch(good, entry: 1, length: UInt64.max))?.contains("outside the file") == true)
+        #expect(reason(patch(good, entry: 1, offset: UInt64.max - 3))?.contains("outside the file") == true)
+        #expect(reason(patch(good, entry: 1, offset: 0))?.contains("outside the file") == true)
+        let overlapping = patch(good, entry: 0, length: 400)
+        #expect(reason(overlapping)?.contains("overlaps") == true, "\(reason(overlapping) ?? "accepted")")
+    }
+
+    /// Seeded random mutations (bit flips, truncations, overwritten words) of a valid file:
+    /// the loader either refuses with a CheckpointError or, never, accepts a changed file.
+    @Test func fuzzedFilesNeverCrashTheLoader() {
+        let good = sample()
+        var rng = SeededRandom(seed: 2026)
+        var refused = 0
+        for _ in 0..<3000 {
+            var d = good
+            switch rng.nextInt(below: 3) {
+            case 0:
+                for _ in 0..<(1 + rng.nextInt(below: 4)) { d[rng.nextInt(below: d.count)] ^= UInt8(1 << rng.nextInt(below: 8)) }
+            case 1:
+                d = d.prefix(rng.nextInt(below: d.count))
+            default:
+                let at = rng.nextInt(below: d.count - 8)
+                d.withUnsafeMutableBytes { $0.storeBytes(of: rng.next(), toByteOffset: at, as: UInt64.self) }
+            }
+            if d == good { continue }
+            do {
+                let f = try CheckpointFile(data: d, path: "fuzz")
+                try f.verifyAll()
+                // Accepted only if the mutation hit alignment padding, which no section covers.
+                #expect(f.sections.map(\.name) == ["config", "params", "empty"])
+            } catch is CheckpointError {
+                refused += 1
+            } catch {
+                Issue.record("unexpected error type: \(error)")
+            }
+        }
+        #expect(refused > 2900)
+    }
+
+    @Test func atomicWriteLeavesNoTemporaryAndNewestValidFallsBack() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var w1 = CheckpointWriter(header: CheckpointHeader(configFingerprint: 1, step: 10, epoch: 1, stepInEpoch: 10))
+        w1.add("x", Data([1, 2, 3]))
+        try w1.write(to: "\(dir)/step-00000010.rhck")
+        var w2 = w1
+        w2.header.step = 20
+        try w2.write(to: "\(dir)/step-00000020.rhck")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["step-00000010.rhck", "step-00000020.rhck"])
+        #expect(try Checkpointer.newestValid(in: dir).file.header.step == 20)
+        // Corrupt the newest: resume falls back to the previous one and says why.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/step-00000020.rhck"))
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: "\(dir)/step-00000020.rhck"))
+        // A stray temporary from a killed writer is not a checkpoint.
+        try Data([0, 1, 2]).write(to: URL(fileURLWithPath: "\(dir)/step-00000030.rhck.tmp-99"))
+        let (file, rejected) = try Checkpointer.newestValid(in: dir)
+        #expect(file.header.step == 10)
+        #expect(rejected.count == 1 && rejected[0].contains("section 'x' is corrupt"))
+    }
+}
+
+/// Resume, early stopping and divergence with the real trainer, in process.
+struct ResumeTests {
+    func config(_ dir: String, _ sets: [String] = []) throws -> TrainConfig {
+        var node = try ConfigNode.parse(yaml: defaultConfigYAML, file: "default")
+        for s in ["data.generate.rows=6000", "data.generate.val_rows=2000", "data.generate.test_rows=2000",
+                  "data.generate.scale=0.01", "data.generate.dir=\(dir)/data", "output_dir=\(dir)/out",
+                  "expert_units=[16]", "num_experts=2", "tower_units=[8]", "batch_size=256", "threads=1",
+                  "epochs=3", "checkpoint_every=7"] + sets {
+            node = try node.setting(s)
+        }
+        return try TrainConfig.parse(node)
+    }
+
+    func run(_ config: TrainConfig, resume: String? = nil) throws -> ([Float], [Float], JobResult) {
+        var job = TrainingJob(config: config)
+        job.log = { _ in }
+        job.resumeDirectory = resume
+        job.saveParametersPath = "\(config.outputDirectory)/final.bin"
+        let r = try job.run()
+        let (p, e) = try loadParameters(from: "\(config.outputDirectory)/final.bin")
+        return (p, e, r)
+    }
+
+    @Test func resumeMidEpochIsBitIdentical() throws {
+        let dir = CheckpointTests().tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let full = try run(try config(dir))
+        // "Die" after step 30 (mid epoch 2; the last checkpoint is step 28), then resume.
+        let cut = try config(dir, ["output_dir=\(dir)/cut", "max_steps=30"])
+        _ = try run(cut)
+        let resumed = try run(try config(dir, ["output_dir=\(dir)/cut"]), resume: "\(dir)/cut/checkpoints")
+        #expect(resumed.0 == full.0 && resumed.1 == full.1, "parameters after resume differ from the uninterrupted run")
+        #expect(resumed.2.history.count == 3 && resumed.2.history.map(\.trainLoss) == full.2.history.map(\.trainLoss))
+        #expect(resumed.2.test.map(\.auc) == full.2.test.map(\.auc))
+    }
+
+    @Test func aCheckpointOfAnotherModelIsRefusedNamingTheKey() throws {
+        let dir = CheckpointTests().tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(try config(dir, ["max_steps=10"]))
+        #expect {
+            _ = try run(try config(dir, ["num_experts=3"]), resume: "\(dir)/out/checkpoints")
+        } throws: { error in
+            "\(error)".contains("num_experts: checkpoint 2, now 3")
+        }
+    }
+
+    @Test func earlyStoppingRestoresTheBestEpoch() throws {
+        let dir = CheckpointTests().tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A high learning rate overfits quickly, so validation AUC peaks and falls.
+        let c = try config(dir, ["epochs=8", "learning_rate=0.02", "earlystop_task=click", "earlystop_patience=1",
+                                 "checkpoint_every=0"])
+        let (p, _, r) = try run(c)
+        let aucs = r.history.map { $0.validation[0].auc ?? 0 }
+        let best = aucs.max()!
+        #expect(r.history.count < 8 || aucs.last! == best, "stopped after \(r.history.count) epochs: \(aucs)")
+        let bestFile = try CheckpointFile(path: "\(dir)/out/checkpoints/best.rhck")
+        let saved = FloatBuffer(count: p.count)
+        try bestFile.read("params", floats: saved.base, count: p.count)
+        #expect(saved.toArray() == p, "the final weights are the best epoch's")
+        #expect(Int(bestFile.header.epoch) - 1 == aucs.firstIndex(of: best)! + 1)
+    }
+
+    @Test func divergingLossStopsNamingStepTaskAndCheckpoint() throws {
+        let dir = CheckpointTests().tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = SyntheticAliCCP(.init(trainRows: 1024, validationRows: 0, testRows: 0, seed: 1, scale: 0.01))
+            .generate(.train, rows: 1024).dataset
+        let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes, embeddingDim: 4,
+                                denseNames: data.schema.dense)
+        let model = MMoE(features: features, expertUnits: [16], numExperts: 2, numTasks: 2, towerUnits: [8])
+        model.initialize(seed: 1)
+        let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 256)
+        let checkpointer = Checkpointer(directory: "\(dir)/ck", keepLast: 5, config: TrainConfig(), features: features,
+                                        communicator: LocalCommunicator())
+        let order = Array(0..<1024)
+        var losses = [0.0, 0.0]
+        func step(_ s: Int) throws {
+            try order.withUnsafeBufferPointer { p in
+                try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: p[(s * 256)..<((s + 1) * 256)]),
+                                      losses: &losses)
+            }
+        }
+        for s in 0..<2 {
+            try step(s)
+            try checkpointer.save(trainer, moment: .step)
+        }
+        // A numerical blow-up, standing in for any: the click tower's output bias becomes NaN.
+        let bias = model.layout.tensor(named: "towers.0.1.bias")!
+        model.parameters[bias.offset] = .nan
+        let before = model.parameters.toArray()
+        var caught: TrainingDiverged?
+        do { try step(2) } catch let e as TrainingDiverged { caught = e }
+        guard let caught else {
+            Issue.record("a NaN loss did not stop training")
+            return
+        }
+        #expect(caught.step == 3 && caught.task == "task0", "\(caught)")
+        #expect(caught.lastCheckpoint?.hasSuffix("step-00000002.rhck") == true)
+        #expect(caught.description.contains("step 3") && caught.description.contains("Last good checkpoint"))
+        // The poisoned step applied no update, and no poisoned checkpoint can be written.
+        #expect(model.parameters.toArray().elementsEqual(before) { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        #expect(throws: TrainingDiverged.self) { try checkpointer.save(trainer, moment: .step) }
+        try CheckpointFile(path: caught.lastCheckpoint ?? "").verifyAll()
+    }
+}
