@@ -30,6 +30,15 @@ public protocol MultiTaskModel: AnyObject, Sendable {
     /// gradients into `grads` and the embedding gradients into `embeddingGrad`.
     func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                   embeddingGrad: SparseRowGradient)
+
+    /// Per-task loss sums of the last `forward` against `labels` (B, T), writing
+    /// `scale[t] × ∂(loss sum)/∂logit` into `dLogits`. A default covers models whose tasks
+    /// are independent (BCE or squared error per column); ESMM-like models override it.
+    func loss(labels: UnsafePointer<Float>, batch: Int, scale: Float,
+              dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>)
+
+    /// Each task's prediction from the last `forward`, (B, T).
+    func predictions(batch: Int, into out: UnsafeMutablePointer<Float>)
 }
 
 extension MultiTaskModel {

@@ -89,8 +89,15 @@ struct ResumeCLITests {
         var rng = SystemRandomNumberGenerator()
         for round in 0..<4 {
             let args = round == 0 ? ["train"] + settings : ["train", "--resume", "\(dir.path)/w/checkpoints"]
-            _ = try MPITests.run(bin, args, timeout: 60) { p in
-                usleep(UInt32.random(in: 600_000...1_500_000, using: &rng))
+            let folder = dir.appendingPathComponent("w/checkpoints").path
+            _ = try MPITests.run(bin, args, timeout: 120) { p in
+                // Once checkpoints are being written (one per step), kill at a random moment.
+                let deadline = Date().addingTimeInterval(90)
+                while Date() < deadline,
+                      !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains(where: { $0.hasSuffix(".rhck") }) {
+                    usleep(10_000)
+                }
+                usleep(UInt32.random(in: 0...400_000, using: &rng))
                 kill(p.processIdentifier, SIGKILL)
             }
             let check = try MPITests.run(bin, ["inspect", try Self.newest(dir.appendingPathComponent("w/checkpoints"))])
