@@ -51,4 +51,35 @@ public enum Losses {
         }
         return total
     }
+
+    /// Binary cross-entropy on logits with a positive-class weight p and a sample mask m
+    /// (1 = in the task's sample space, 0 = out), as `torch.nn.BCEWithLogitsLoss(pos_weight:)`.
+    ///
+    /// ```
+    /// ℓ(z, y) = m · [ p·y·softplus(−z) + (1 − y)·softplus(z) ]
+    /// ∂ℓ/∂z  = m · [ (p·y + 1 − y)·σ(z) − p·y ]
+    /// ```
+    /// - mask: column `task` of a (B, T) matrix, or nil for all samples.
+    @inline(__always)
+    public static func weightedBinaryCrossEntropyWithLogits(
+        logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+        dLogits: UnsafeMutablePointer<Float>, batch b: Int, tasks t: Int, task: Int, scale: Float, positiveWeight: Float
+    ) -> Double {
+        var total = 0.0
+        for i in 0..<b {
+            let k = i * t + task
+            let m: Float = mask?[k] ?? 1
+            if m == 0 {
+                dLogits[k] = 0
+                continue
+            }
+            let z = logits[k], y = labels[k]
+            let az = z >= 0 ? z : -z
+            let softplusNeg = max(-z, 0) + ScalarMath.log1p(ScalarMath.exp(-az))  // softplus(−z) = −log σ(z)
+            let softplusPos = softplusNeg + z                                      // softplus(z) = −log(1 − σ(z))
+            total += Double(m * (positiveWeight * y * softplusNeg + (1 - y) * softplusPos))
+            dLogits[k] = m * ((positiveWeight * y + 1 - y) * ScalarMath.sigmoid(z) - positiveWeight * y) * scale
+        }
+        return total
+    }
 }

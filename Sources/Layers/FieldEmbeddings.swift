@@ -49,6 +49,17 @@ public final class FieldEmbeddings: @unchecked Sendable {
 
     deinit { offsetTable.deallocate() }
 
+    /// The field a global row belongs to (binary search over the F row offsets).
+    @inline(__always)
+    public func field(ofRow row: Int) -> Int {
+        var lo = 0, hi = rowOffsets.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if rowOffsets[mid] <= row { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+
     /// Draws every row from N(0, initStd²).
     public func initialize(rng: inout SeededRandom) {
         for i in 0..<weights.count { weights.base[i] = Float(rng.nextGaussian()) * initStd }
@@ -133,6 +144,22 @@ public final class SparseRowGradient: @unchecked Sendable {
         }
         let v = values.base + Int(s) * dim
         for i in 0..<dim { v[i] += g[i] }
+    }
+
+    /// Adds `a · g` to row `row`'s gradient.
+    @inline(__always)
+    public func add(row: Int32, scaled a: Float, _ g: UnsafePointer<Float>) {
+        var s = slots.base[Int(row)]
+        if s < 0 {
+            precondition(count < capacity, "sparse gradient capacity \(capacity) exceeded")
+            s = Int32(count)
+            slots.base[Int(row)] = s
+            rows[count] = row
+            (values.base + count * dim).update(repeating: 0, count: dim)
+            count += 1
+        }
+        let v = values.base + Int(s) * dim
+        for i in 0..<dim { v[i] += a * g[i] }
     }
 
     /// The slot of `row`, or nil when untouched.

@@ -160,6 +160,16 @@ public struct ArenaView {
     /// Offsets by tensor index.
     public let offsets: UnsafePointer<Int>
 
+    /// A view with separate bases for shared and task tensors (task tensors are found at
+    /// `task + offset`, so `task` may point before a buffer holding only the task part).
+    public init(shared: UnsafeMutablePointer<Float>, task: UnsafeMutablePointer<Float>, sharedCount: Int,
+                offsets: UnsafePointer<Int>) {
+        self.shared = shared
+        self.task = task
+        self.sharedCount = sharedCount
+        self.offsets = offsets
+    }
+
     /// The first float of a tensor.
     @inline(__always)
     public subscript(id: TensorID) -> UnsafeMutablePointer<Float> {

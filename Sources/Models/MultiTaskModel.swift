@@ -39,6 +39,28 @@ public protocol MultiTaskModel: AnyObject, Sendable {
 
     /// Each task's prediction from the last `forward`, (B, T).
     func predictions(batch: Int, into out: UnsafeMutablePointer<Float>)
+
+    /// Per-task losses with per-task scales, positive-class weights and sample-space masks
+    /// (`options`); the default treats tasks independently, BCE or squared error per column.
+    func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
+              dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>)
+}
+
+/// Per-task loss settings for one step.
+public struct LossOptions {
+    /// Multiplies each task's gradient (1 / the task's sample count over the global batch).
+    public var scales: UnsafePointer<Float>
+    /// Positive-class weight of each classification task (1 = none).
+    public var positiveWeights: UnsafePointer<Float>
+    /// (B, T): 1 where a sample is in the task's sample space, 0 elsewhere; nil = all samples.
+    public var masks: UnsafePointer<Float>?
+
+    /// Bundles the per-task settings (the pointers must stay valid during `loss`).
+    public init(scales: UnsafePointer<Float>, positiveWeights: UnsafePointer<Float>, masks: UnsafePointer<Float>?) {
+        self.scales = scales
+        self.positiveWeights = positiveWeights
+        self.masks = masks
+    }
 }
 
 extension MultiTaskModel {
@@ -87,6 +109,34 @@ extension MultiTaskModel {
             case .regression:
                 lossSums[task] = Losses.squaredError(
                     outputs: logits, labels: labels, dOutputs: dLogits, batch: batch, tasks: t, task: task, scale: scale)
+            }
+        }
+    }
+
+    /// Per-task losses with scales, positive weights and masks (see `LossOptions`).
+    public func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
+                     dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>) {
+        let t = numTasks
+        for task in 0..<t {
+            switch taskTypes[task] {
+            case .classification:
+                lossSums[task] = Losses.weightedBinaryCrossEntropyWithLogits(
+                    logits: logits, labels: labels, mask: options.masks, dLogits: dLogits, batch: batch, tasks: t,
+                    task: task, scale: options.scales[task], positiveWeight: options.positiveWeights[task])
+            case .regression:
+                lossSums[task] = Losses.squaredError(
+                    outputs: logits, labels: labels, dOutputs: dLogits, batch: batch, tasks: t, task: task,
+                    scale: options.scales[task])
+                if let m = options.masks {
+                    var masked = 0.0
+                    for i in 0..<batch {
+                        let k = i * t + task
+                        dLogits[k] *= m[k]
+                        let d = Double(logits[k] - labels[k])
+                        masked += Double(m[k]) * d * d
+                    }
+                    lossSums[task] = masked
+                }
             }
         }
     }

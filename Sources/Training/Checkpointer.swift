@@ -45,6 +45,7 @@ public final class Checkpointer {
          ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"), ("activation", c.activation.rawValue),
          ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
+         ("task_weights_strategy", c.taskWeightsStrategy),
          ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
          ("data.dense", "\(f.denseNames)")]
     }
@@ -90,6 +91,7 @@ public final class Checkpointer {
         w.add("adam.v", floats: adam.v.base, count: adam.v.count)
         w.add("adam.emb_m", floats: adam.embeddingM.base, count: adam.embeddingM.count)
         w.add("adam.emb_v", floats: adam.embeddingV.base, count: adam.embeddingV.count)
+        w.add("weighting", try json.encode(trainer.taskWeighting.state))
         if let best = trainer.bestWeights {
             w.add("best.params", floats: best.parameters.base, count: best.parameters.count)
             w.add("best.embeddings", floats: best.embeddings.base, count: best.embeddings.count)
@@ -154,6 +156,13 @@ public final class Checkpointer {
             throw e
         } catch {
             throw CheckpointError.badSection(file: file.path, section: "progress", reason: "cannot decode: \(error)")
+        }
+        do {
+            trainer.taskWeighting.restore(try JSONDecoder().decode(TaskWeightingState.self, from: try file.section("weighting")))
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw CheckpointError.badSection(file: file.path, section: "weighting", reason: "cannot decode: \(error)")
         }
         if file.has("best.params") {
             let best = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))

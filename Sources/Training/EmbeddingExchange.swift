@@ -15,6 +15,7 @@ import Layers
 /// merged in rank order, so every rank ends with identical sums. No allocation per step.
 final class EmbeddingExchange {
     let communicator: any Communicator
+    let embeddings: FieldEmbeddings
     let dim: Int
     let rowOffsets: [Int]
     let rowCounts: [Int]
@@ -33,6 +34,7 @@ final class EmbeddingExchange {
     /// Prepares buffers for `globalBatch × F` touched rows per step.
     init(communicator: any Communicator, embeddings: FieldEmbeddings, globalBatch: Int) {
         self.communicator = communicator
+        self.embeddings = embeddings
         dim = embeddings.dim
         rowOffsets = embeddings.rowOffsets
         rowCounts = embeddings.vocabularySizes.map { $0 + 1 }
@@ -65,16 +67,9 @@ final class EmbeddingExchange {
         useDense.deallocate()
     }
 
-    /// The field of a global row (binary search over the F row offsets).
+    /// The field of a global row.
     @inline(__always)
-    func field(of row: Int) -> Int {
-        var lo = 0, hi = rowOffsets.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if rowOffsets[mid] <= row { lo = mid } else { hi = mid - 1 }
-        }
-        return lo
-    }
+    func field(of row: Int) -> Int { embeddings.field(ofRow: row) }
 
     /// Replaces `grad` (this rank's rows) with the sum over all ranks.
     func exchange(_ grad: SparseRowGradient) throws {

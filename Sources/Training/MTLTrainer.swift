@@ -17,6 +17,11 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var seconds: Double
     /// Training throughput over all ranks.
     public var samplesPerSecond: Double
+    /// Each task's loss weight at the end of the epoch.
+    public var taskWeights: [Float] = []
+    /// Mean cosine similarity of the tasks' shared gradients over the epoch's monitored steps,
+    /// pairs (0,1), (0,2), …; empty when no step was monitored.
+    public var gradientCosines: [Double] = []
 }
 
 /// Trains a multi-task model data-parallel (DESIGN.md §4): every rank runs the same steps
@@ -35,8 +40,8 @@ public final class MTLTrainer: @unchecked Sendable {
     public let epochs: Int
     /// The global batch size B (summed over ranks).
     public let batchSize: Int
-    /// Fixed task weights w_t.
-    public let taskWeights: [Float]
+    /// How the tasks' losses and gradients are combined (fixed weights by default).
+    public let taskWeighting: TaskWeighting
     /// The learning rate of each task's own parameters (the base rate where not given).
     public let taskLearningRates: [Float]
     /// The ranks taking part.
@@ -76,38 +81,69 @@ public final class MTLTrainer: @unchecked Sendable {
     public private(set) var communicationSeconds = 0.0
     /// Wall time of all training steps.
     public private(set) var stepSeconds = 0.0
+    /// Compute each task's shared gradient separately every this many steps, to report the
+    /// cosine similarity between tasks' gradients (0 = only when the strategy needs them).
+    public var monitorEvery = 0
+    /// Called on rank 0 after each monitored step.
+    public var onMonitor: ((MonitorRecord) -> Void)?
+    /// The column (in the data's label columns) whose value 1 marks task t's sample space
+    /// (PLE §4.3), or nil for every sample.
+    public var sampleSpaces: [Int?]
+    /// Positive-class weight of each task (1 = none).
+    public var positiveWeights: [Float] {
+        get { Array(UnsafeBufferPointer(start: posWeights, count: model.numTasks)) }
+        set {
+            precondition(newValue.count == model.numTasks, "\(newValue.count) positive weights for \(model.numTasks) tasks")
+            for i in 0..<newValue.count { posWeights[i] = newValue[i] }
+        }
+    }
+    /// The last monitored cosine similarities between task gradients, pairs (0,1), (0,2), …, (1,2), ….
+    public private(set) var lastCosines: [Double] = []
 
     private let grads: FloatBuffer
     private let embeddingGrad: SparseRowGradient
     private let localCapacity: Int
     private let sparse: Int32Buffer
     private let dense: FloatBuffer
+    private var rawLabels: FloatBuffer
     private let labels: FloatBuffer
+    private let masks: FloatBuffer
     private let dLogits: FloatBuffer
+    private let dLogitsTask: FloatBuffer
     private let lossSums: UnsafeMutablePointer<Double>
+    private let counts: UnsafeMutablePointer<Double>
+    private let scales: UnsafeMutablePointer<Float>
+    private let posWeights: UnsafeMutablePointer<Float>
+    private var perTaskReduce: FloatBuffer?
+    private var perTaskEmbedding: [SparseRowGradient] = []
+    private var cosineSums: [Double] = []
+    private var cosineCount = 0
     private var permutation: [Int] = []
     private let exchange: EmbeddingExchange?
     private var checksums: [UInt64]
 
     /// Binds the optimizer to the model and allocates every per-step buffer once.
     /// - taskSpecificLR: per task, its own learning rate or nil for the base rate.
+    /// - taskWeighting: the strategy; `taskWeights` alone means fixed weights.
     public init(model: any MultiTaskModel, optimizer: Adam, epochs: Int, batchSize: Int = 1024,
-                taskWeights: [Float]? = nil, taskSpecificLR: [Float?]? = nil,
+                taskWeighting: TaskWeightingMethod? = nil, taskWeights: [Float]? = nil, taskSpecificLR: [Float?]? = nil,
                 communicator: any Communicator = LocalCommunicator(), seed: UInt64 = 0) {
         let t = model.numTasks
         precondition(epochs >= 0, "epochs must be ≥ 0, got \(epochs)")
         precondition(batchSize >= communicator.size, "batch \(batchSize) smaller than \(communicator.size) ranks")
         precondition(batchSize % communicator.size == 0,
                      "global batch \(batchSize) is not divisible by \(communicator.size) ranks")
-        let weights = taskWeights ?? Array(repeating: 1, count: t)
-        precondition(weights.count == t, "\(weights.count) task weights for \(t) tasks")
+        precondition(taskWeights == nil || taskWeights!.count == t, "\(taskWeights!.count) task weights for \(t) tasks")
+        precondition(taskWeighting == nil || taskWeights == nil || taskWeighting == .fixed(taskWeights),
+                     "task weights go with the fixed strategy only")
         let specific = taskSpecificLR ?? Array(repeating: nil, count: t)
         precondition(specific.count == t, "\(specific.count) task learning rates for \(t) tasks")
         self.model = model
         self.optimizer = optimizer
         self.epochs = epochs
         self.batchSize = batchSize
-        self.taskWeights = weights
+        self.taskWeighting = TaskWeighting(taskWeighting ?? .fixed(taskWeights), model: model)
+        sampleSpaces = Array(repeating: nil, count: t)
         self.taskLearningRates = specific.map { $0 ?? optimizer.learningRate }
         self.communicator = communicator
         self.seed = seed
@@ -123,16 +159,44 @@ public final class MTLTrainer: @unchecked Sendable {
                                           capacity: min(batchSize * f, model.embeddings.rowCount))
         sparse = Int32Buffer(count: b * f)
         dense = FloatBuffer(count: b * model.features.numDense)
+        rawLabels = FloatBuffer(count: b * t)
         labels = FloatBuffer(count: b * t)
+        masks = FloatBuffer(count: b * t)
         dLogits = FloatBuffer(count: b * t)
+        dLogitsTask = FloatBuffer(count: b * t)
         lossSums = .allocate(capacity: t)
         lossSums.initialize(repeating: 0, count: t)
+        counts = .allocate(capacity: t)
+        counts.initialize(repeating: 0, count: t)
+        scales = .allocate(capacity: t)
+        scales.initialize(repeating: 1, count: t)
+        posWeights = .allocate(capacity: t)
+        posWeights.initialize(repeating: 1, count: t)
         exchange = communicator.size > 1
             ? EmbeddingExchange(communicator: communicator, embeddings: model.embeddings, globalBatch: batchSize) : nil
         checksums = Array(repeating: 0, count: communicator.size)
     }
 
-    deinit { lossSums.deallocate() }
+    deinit {
+        lossSums.deallocate()
+        counts.deallocate()
+        scales.deallocate()
+        posWeights.deallocate()
+    }
+
+    /// Allocates the per-task buffers (T shared-gradient arenas fused with the task part, and T
+    /// sparse embedding gradients) the first time a step needs them.
+    private func preparePerTask() {
+        guard perTaskReduce == nil else { return }
+        let layout = model.layout, t = model.numTasks
+        perTaskReduce = FloatBuffer(count: t * layout.sharedCount + (layout.count - layout.sharedCount))
+        perTaskEmbedding = (0..<t).map { _ in
+            SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,
+                              capacity: embeddingGrad.capacity)
+        }
+        cosineSums = Array(repeating: 0, count: t * (t - 1) / 2)
+        lastCosines = cosineSums
+    }
 
     /// Installs early-stopping best weights (when resuming from a checkpoint).
     public func setBestWeights(parameters: FloatBuffer, embeddings: FloatBuffer) {
@@ -150,14 +214,19 @@ public final class MTLTrainer: @unchecked Sendable {
             try communicator.broadcast(b.base, count: b.count, root: 0)
         }
         var header: [Int64] = [Int64(optimizer.step), 0, bestWeights == nil ? 0 : 1]
-        let encoded = communicator.isRoot ? (try JSONEncoder().encode(progress)) : Data()
+        let encoded = communicator.isRoot ? (try JSONEncoder().encode(ProgressAndWeighting(progress: progress,
+                                                                                        weighting: taskWeighting.state))) : Data()
         header[1] = Int64(encoded.count)
         try header.withUnsafeMutableBytes { try communicator.broadcast(bytes: $0.baseAddress!, count: 24, root: 0) }
         optimizer.step = Int(header[0])
         var bytes = [UInt8](encoded)
         if !communicator.isRoot { bytes = Array(repeating: 0, count: Int(header[1])) }
         try bytes.withUnsafeMutableBytes { try communicator.broadcast(bytes: $0.baseAddress!, count: $0.count, root: 0) }
-        if !communicator.isRoot { progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(bytes)) }
+        if !communicator.isRoot {
+            let both = try JSONDecoder().decode(ProgressAndWeighting.self, from: Data(bytes))
+            progress = both.progress
+            taskWeighting.restore(both.weighting)
+        }
         if header[2] == 1 {
             if bestWeights == nil {
                 bestWeights = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
@@ -207,34 +276,109 @@ public final class MTLTrainer: @unchecked Sendable {
         let local = localRange(globalCount: n)
         let b = local.count
         precondition(b <= localCapacity, "local batch \(b) exceeds \(localCapacity)")
+        let columns = data.taskCount
+        precondition(columns >= t, "data has \(columns) label columns for \(t) tasks")
+        if rawLabels.count < localCapacity * columns { rawLabels = FloatBuffer(count: localCapacity * columns) }
         data.gather(rows: UnsafeBufferPointer(rebasing: globalRows[local]), sparse: sparse.base, dense: dense.base,
-                    labels: labels.base)
+                    labels: rawLabels.base)
+        // Task labels (B, T), and sample-space masks (B, T) where a task has one.
+        var anyMask = false
+        for task in 0..<t {
+            counts[task] = Double(b)
+            if sampleSpaces[task] != nil { anyMask = true }
+        }
+        for i in 0..<b {
+            for task in 0..<t {
+                labels.base[i * t + task] = rawLabels.base[i * columns + task]
+                if let m = sampleSpaces[task] { masks.base[i * t + task] = rawLabels.base[i * columns + m] }
+            }
+        }
+        if anyMask {
+            for task in 0..<t {
+                guard let m = sampleSpaces[task] else { continue }
+                var c = 0.0
+                for i in 0..<b { c += Double(rawLabels.base[i * columns + m]) }
+                counts[task] = c
+            }
+            for task in 0..<t where sampleSpaces[task] == nil { masks.baseFill(task: task, tasks: t, batch: b) }
+            // The sample-space sizes of the global batch, before any gradient is scaled.
+            if communicator.size > 1 {
+                let c0 = monotonicSeconds()
+                try communicator.allReduceSum(counts, count: t)
+                communicationSeconds += monotonicSeconds() - c0
+            }
+        } else {
+            for task in 0..<t { counts[task] = Double(n) }
+        }
+        for task in 0..<t { scales[task] = counts[task] > 0 ? Float(1 / counts[task]) : 0 }
         let params = model.parameterView
+        let layout = model.layout
         for i in 0..<t { lossSums[i] = 0 }
+        let perTask = taskWeighting.needsPerTaskGradients || (monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0)
+        if perTask { preparePerTask() }
         grads.zero()
         embeddingGrad.reset()
         if b > 0 {
             model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: params)
-            model.loss(labels: labels.base, batch: b, scale: 1 / Float(n), dLogits: dLogits.base, lossSums: lossSums)
-            for i in 0..<b {
-                for task in 0..<t { dLogits.base[i * t + task] *= taskWeights[task] }
-            }
-            model.backward(dLogits: dLogits.base, batch: b, params: params, grads: model.layout.view(grads),
-                           embeddingGrad: embeddingGrad)
+            model.loss(labels: labels.base, batch: b,
+                       options: LossOptions(scales: scales, positiveWeights: posWeights, masks: anyMask ? masks.base : nil),
+                       dLogits: dLogits.base, lossSums: lossSums)
         }
-        if let exchange {
-            let c0 = monotonicSeconds()
-            try communicator.allReduceSum(grads.base, count: grads.count)
-            try communicator.allReduceSum(lossSums, count: t)
-            try exchange.exchange(embeddingGrad)
-            communicationSeconds += monotonicSeconds() - c0
+        if !perTask {
+            // One backward pass of Σ_t w_t L_t: the weights are known before the step.
+            if b > 0 {
+                let w = taskWeighting.lossWeights
+                for i in 0..<b {
+                    for task in 0..<t { dLogits.base[i * t + task] *= w[task] }
+                }
+                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: layout.view(grads),
+                               embeddingGrad: embeddingGrad)
+            }
+            if let exchange {
+                let c0 = monotonicSeconds()
+                try communicator.allReduceSum(grads.base, count: grads.count)
+                try communicator.allReduceSum(lossSums, count: t)
+                try exchange.exchange(embeddingGrad)
+                communicationSeconds += monotonicSeconds() - c0
+            }
+        } else {
+            // One backward pass per task into its own shared arena; task parameters get their
+            // own task's gradient. Then one all-reduce of all arenas, per-task embedding sums.
+            let reduce = perTaskReduce!
+            let s = layout.sharedCount
+            reduce.zero()
+            for task in 0..<t {
+                perTaskEmbedding[task].reset()
+                guard b > 0 else { continue }
+                for i in 0..<b {
+                    for u in 0..<t { dLogitsTask.base[i * t + u] = u == task ? dLogits.base[i * t + u] : 0 }
+                }
+                let view = ArenaView(shared: reduce.base + task * s, task: reduce.base + t * s - s, sharedCount: s,
+                                     offsets: layout.offsets)
+                model.backward(dLogits: dLogitsTask.base, batch: b, params: params, grads: view,
+                               embeddingGrad: perTaskEmbedding[task])
+            }
+            if let exchange {
+                let c0 = monotonicSeconds()
+                try communicator.allReduceSum(reduce.base, count: reduce.count)
+                try communicator.allReduceSum(lossSums, count: t)
+                for task in 0..<t { try exchange.exchange(perTaskEmbedding[task]) }
+                communicationSeconds += monotonicSeconds() - c0
+            }
+            if monitorEvery > 0 || onMonitor != nil { computeCosines(reduce, sharedCount: s) }
+            taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
+            let w = taskWeighting.lossWeights
+            let taskPart = reduce.base + t * s - s
+            for task in 0..<t {
+                for o in layout.taskRanges[task] { grads.base[o] = w[task] * taskPart[o] }
+            }
+            taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
         }
         for task in 0..<t where !lossSums[task].isFinite {
-            throw TrainingDiverged(step: globalStep + 1, task: taskNames[task], loss: lossSums[task] / Double(n),
-                                   lastCheckpoint: lastCheckpoint)
+            throw TrainingDiverged(step: globalStep + 1, task: taskNames[task],
+                                   loss: lossSums[task] / max(counts[task], 1), lastCheckpoint: lastCheckpoint)
         }
         optimizer.beginStep()
-        let layout = model.layout
         optimizer.update(params: model.parameters, grads: grads, range: 0..<layout.sharedCount, lr: optimizer.learningRate)
         for task in 0..<t {
             optimizer.update(params: model.parameters, grads: grads, range: layout.taskRanges[task],
@@ -242,8 +386,48 @@ public final class MTLTrainer: @unchecked Sendable {
         }
         optimizer.updateEmbeddings(model.embeddings, gradient: embeddingGrad, lr: optimizer.learningRate)
         globalStep += 1
-        for i in 0..<t { losses[i] = lossSums[i] / Double(n) }
+        for i in 0..<t { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
+        taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
+                                sharedCount: layout.sharedCount, lr: optimizer.learningRate)
+        if perTask, communicator.isRoot, let onMonitor {
+            onMonitor(MonitorRecord(step: globalStep, epoch: progress.epoch, losses: losses,
+                                    weights: taskWeighting.lossWeights, cosines: lastCosines))
+        }
         if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
+    }
+
+    /// Cosine similarity of every pair of tasks' gradients on the shared parameters (dense
+    /// shared tensors and embedding rows), from the reduced per-task gradients.
+    private func computeCosines(_ reduce: FloatBuffer, sharedCount s: Int) {
+        let t = model.numTasks, e = model.embeddings.dim
+        var k = 0
+        for a in 0..<t {
+            for c in (a + 1)..<t {
+                var dot = Ops.dot(s, reduce.base + a * s, reduce.base + c * s)
+                var na = Ops.sumOfSquares(s, reduce.base + a * s)
+                var nc = Ops.sumOfSquares(s, reduce.base + c * s)
+                let ga = perTaskEmbedding[a], gc = perTaskEmbedding[c]
+                for r in 0..<ga.count {
+                    na += Ops.sumOfSquares(e, ga.values.base + r * e)
+                    if let slot = gc.slot(of: ga.rows[r]) { dot += Ops.dot(e, ga.values.base + r * e, gc.values.base + slot * e) }
+                }
+                for r in 0..<gc.count { nc += Ops.sumOfSquares(e, gc.values.base + r * e) }
+                let cos = na > 0 && nc > 0 ? dot / (na.squareRoot() * nc.squareRoot()) : 0
+                lastCosines[k] = cos
+                cosineSums[k] += cos
+                k += 1
+            }
+        }
+        cosineCount += 1
+    }
+
+    /// The mean cosine similarities since the last call (per pair), then resets the sums.
+    func takeMeanCosines() -> [Double] {
+        guard cosineCount > 0 else { return [] }
+        let mean = cosineSums.map { $0 / Double(cosineCount) }
+        for i in cosineSums.indices { cosineSums[i] = 0 }
+        cosineCount = 0
+        return mean
     }
 
     /// A 64-bit FNV-1a hash of the parameters' and embeddings' bits.
@@ -274,8 +458,8 @@ public final class MTLTrainer: @unchecked Sendable {
     /// weights are restored at the end.
     public func fit(train: TabularDataset, validation: TabularDataset? = nil) throws -> [EpochRecord] {
         let t = model.numTasks
-        precondition(train.taskCount == t, "training data has \(train.taskCount) labels, model has \(t) tasks")
-        taskNames = train.schema.labels
+        precondition(train.taskCount >= t, "training data has \(train.taskCount) label columns, model has \(t) tasks")
+        taskNames = Array(train.schema.labels.prefix(t))
         if progress.globalStep == 0 { try broadcastParameters() }
         globalStep = progress.globalStep
         let n = train.count
@@ -310,7 +494,8 @@ public final class MTLTrainer: @unchecked Sendable {
                     let elapsed = monotonicSeconds() - start
                     progressLine.update(epoch: epoch, step: progress.stepInEpoch, total: stepsPerEpoch,
                                         samplesPerSecond: Double(seenThisRun) / max(elapsed, 1e-9),
-                                        losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) })
+                                        losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) },
+                                        extra: monitorSummary())
                 }
                 if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
                     try onCheckpoint?(self, .step)
@@ -322,7 +507,8 @@ public final class MTLTrainer: @unchecked Sendable {
             var record = EpochRecord(epoch: epoch,
                                      trainLoss: progress.epochLossSums.map { $0 / Double(max(progress.epochSeen, 1)) },
                                      validation: [], seconds: seconds,
-                                     samplesPerSecond: Double(seenThisRun) / max(seconds, 1e-9))
+                                     samplesPerSecond: Double(seenThisRun) / max(seconds, 1e-9),
+                                     taskWeights: taskWeighting.lossWeights, gradientCosines: takeMeanCosines())
             if let validation {
                 record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
                                                           taskNames: taskNames, communicator: communicator)
@@ -376,10 +562,33 @@ public final class MTLTrainer: @unchecked Sendable {
         return false
     }
 
+    /// "weights 1.02 0.98  cos(click,purchase) 0.13" when weights are learned or gradients monitored.
+    func monitorSummary(cosines: [Double]? = nil) -> String {
+        var parts: [String] = []
+        if taskWeighting.method != .fixed(nil) {
+            parts.append("weights " + taskWeighting.lossWeights.map { format(Double($0), 3) }.joined(separator: " "))
+        }
+        let c = cosines ?? lastCosines
+        if !c.isEmpty {
+            var k = 0
+            var pairs: [String] = []
+            for a in 0..<model.numTasks {
+                for b in (a + 1)..<model.numTasks {
+                    pairs.append("cos(\(taskNames[a]),\(taskNames[b])) \(format(c[k], 3))")
+                    k += 1
+                }
+            }
+            parts.append(pairs.joined(separator: " "))
+        }
+        return parts.joined(separator: "  ")
+    }
+
     /// "epoch 1  12.3 s  10452 samples/s  train click 0.1520 purchase 0.0301  val click auc …".
     public func epochSummary(_ r: EpochRecord) -> String {
         var s = "epoch \(r.epoch)  \(format(r.seconds, 1)) s  \(Int(r.samplesPerSecond)) samples/s  train loss "
         s += zip(taskNames, r.trainLoss).map { "\($0) \(format($1, 5))" }.joined(separator: " ")
+        let monitor = monitorSummary(cosines: r.gradientCosines)
+        if !monitor.isEmpty { s += "  " + monitor }
         if !r.validation.isEmpty {
             s += "  |  val " + r.validation.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
         }
@@ -455,4 +664,32 @@ public struct TrainingDiverged: Error, CustomStringConvertible, Sendable {
         "loss of task '\(task)' is \(loss) at step \(step); stopped before updating the parameters. "
             + (lastCheckpoint.map { "Last good checkpoint: \($0)" } ?? "No checkpoint was written yet.")
     }
+}
+
+/// What a monitored step reports: per-task losses, weights and gradient cosine similarities.
+public struct MonitorRecord: Sendable, Codable, Equatable {
+    /// The step just taken.
+    public var step: Int
+    /// Its epoch.
+    public var epoch: Int
+    /// Per-task mean losses of the step.
+    public var losses: [Double]
+    /// Per-task loss weights after the step.
+    public var weights: [Float]
+    /// Cosine similarity of the tasks' shared gradients, pairs (0,1), (0,2), …
+    public var cosines: [Double]
+}
+
+extension FloatBuffer {
+    /// Sets column `task` of a (B, T) matrix to 1.
+    @inline(__always)
+    func baseFill(task: Int, tasks t: Int, batch b: Int) {
+        for i in 0..<b { base[i * t + task] = 1 }
+    }
+}
+
+/// The small state rank 0 broadcasts after a resume.
+struct ProgressAndWeighting: Codable {
+    var progress: TrainingProgress
+    var weighting: TaskWeightingState
 }

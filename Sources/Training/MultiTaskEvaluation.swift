@@ -108,7 +108,7 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
 public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                               taskNames: [String]? = nil, communicator: any Communicator) throws -> [TaskMetrics] {
     let t = model.numTasks
-    precondition(dataset.taskCount == t, "dataset has \(dataset.taskCount) labels, model \(t) tasks")
+    precondition(dataset.taskCount >= t, "dataset has \(dataset.taskCount) label columns, model \(t) tasks")
     let names = taskNames ?? dataset.schema.labels
     let predictions = try predictMultiTask(model, dataset, batchSize: batchSize, communicator: communicator)
     guard communicator.isRoot else { return [] }

@@ -19,9 +19,10 @@ public final class ProgressLine: @unchecked Sendable {
     }
 
     /// Shows step `step` of `total` in epoch `epoch`; redraws at most 10 times a second on a terminal.
-    public func update(epoch: Int, step: Int, total: Int, samplesPerSecond: Double, losses: [(String, Double)]) {
+    public func update(epoch: Int, step: Int, total: Int, samplesPerSecond: Double, losses: [(String, Double)],
+                       extra: String = "") {
         let text = "epoch \(epoch) step \(step)/\(total)  \(Int(samplesPerSecond)) samples/s  "
-            + losses.map { "\($0.0) loss \(format($0.1, 5))" }.joined(separator: "  ")
+            + losses.map { "\($0.0) loss \(format($0.1, 5))" }.joined(separator: "  ") + (extra.isEmpty ? "" : "  " + extra)
         if interactive {
             let now = monotonicSeconds()
             guard now - lastDraw >= 0.1 || step == total else { return }

@@ -17,6 +17,8 @@ public struct DataConfig: Sendable, Codable, Equatable {
     public var test: String?
     /// Label columns, in task order.
     public var labels: [String] = ["click", "purchase"]
+    /// Extra binary columns loaded beside the labels, for `task_sample_space`.
+    public var maskColumns: [String] = []
     /// Sparse columns; nil = Ali-CCP's rule (every non-label column not starting with `D`).
     public var sparse: [String]?
     /// Dense columns; nil = Ali-CCP's rule (columns starting with `D`).
@@ -111,6 +113,29 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var earlyStopPatience = 2
     /// Fixed task weights.
     public var taskWeights: [Float]?
+    /// `fixed`, `uncertainty`, `gradnorm` or `metabalance`.
+    public var taskWeightsStrategy = "fixed"
+    /// GradNorm's asymmetry α.
+    public var gradnormAlpha: Float = 1.5
+    /// GradNorm's learning rate for the task weights.
+    public var gradnormLR: Float = 0.01
+    /// GradNorm's W (tensor names; default the model's last shared layer).
+    public var gradnormLayers: [String]?
+    /// MetaBalance's relax factor r.
+    public var relaxFactor: Float = 0.7
+    /// MetaBalance's moving-average factor β.
+    public var beta: Float = 0.9
+    /// MetaBalance's target task (default the first task).
+    public var metabalanceTarget: String?
+    /// MetaBalance's strategy A, B or C.
+    public var metabalanceStrategy: MetaBalanceStrategy = .C
+    /// Task name → the column whose value 1 marks the task's sample space (another task's label
+    /// or one of `data.mask_columns`).
+    public var taskSampleSpace: [String: String] = [:]
+    /// Task name → positive-class weight.
+    public var posWeight: [String: Float] = [:]
+    /// Monitor per-task gradients (cosine similarity) every this many steps (0 = off).
+    public var monitorEvery = 100
     /// Learning rate of each task's own parameters, by task name.
     public var taskSpecificLR: [String: Float] = [:]
     /// BLAS threads per rank (0 = cores ÷ ranks).
@@ -127,6 +152,19 @@ public struct TrainConfig: Sendable, Codable, Equatable {
 
     /// The built-in defaults: MMoE of the tutorial's shape on generated Ali-CCP-shaped data.
     public init() {}
+
+    /// The task-weighting method these settings describe.
+    public var taskWeightingMethod: TaskWeightingMethod {
+        switch taskWeightsStrategy {
+        case "uncertainty": return .uncertainty
+        case "gradnorm": return .gradNorm(alpha: gradnormAlpha, learningRate: gradnormLR, tensors: gradnormLayers)
+        case "metabalance":
+            return .metaBalance(MetaBalance(relaxFactor: relaxFactor, beta: beta,
+                                            target: metabalanceTarget.flatMap { data.labels.firstIndex(of: $0) } ?? 0,
+                                            strategy: metabalanceStrategy))
+        default: return .fixed(taskWeights)
+        }
+    }
 
     /// Keys that only some models read, and which.
     static let modelKeys: [String: [ModelKind]] = [
@@ -193,6 +231,51 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         c.earlyStopTask = try r.string("earlystop_task")
         c.earlyStopPatience = try r.int("earlystop_patience", c.earlyStopPatience, in: 1...100_000)
         c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
+        if let strategy = try r.string("task_weights_strategy") {
+            guard ["fixed", "uncertainty", "gradnorm", "metabalance"].contains(strategy) else {
+                throw r.fail("task_weights_strategy", r.raw("task_weights_strategy"),
+                             "unknown strategy '\(strategy)' (known: fixed, uncertainty, gradnorm, metabalance)")
+            }
+            c.taskWeightsStrategy = strategy
+        }
+        if c.taskWeights != nil && c.taskWeightsStrategy != "fixed" {
+            throw r.fail("task_weights", r.raw("task_weights"), "only applies to task_weights_strategy: fixed")
+        }
+        c.gradnormAlpha = Float(try r.double("gradnorm_alpha", Double(c.gradnormAlpha), in: 0...100))
+        c.gradnormLR = Float(try r.double("gradnorm_lr", Double(c.gradnormLR), in: 0...100))
+        c.gradnormLayers = try r.list("gradnorm_layers", "tensor names") { $0.isEmpty ? nil : $0 }
+        c.relaxFactor = Float(try r.double("relax_factor", Double(c.relaxFactor), in: 0...1))
+        c.beta = Float(try r.double("beta", Double(c.beta), in: 0...0.999999))
+        c.metabalanceTarget = try r.string("metabalance_target")
+        if let s = try r.string("metabalance_strategy") {
+            guard let v = MetaBalanceStrategy(rawValue: s.uppercased()) else {
+                throw r.fail("metabalance_strategy", r.raw("metabalance_strategy"), "expected A, B or C")
+            }
+            c.metabalanceStrategy = v
+        }
+        for (key, label) in [("gradnorm_alpha", "gradnorm"), ("gradnorm_lr", "gradnorm"), ("gradnorm_layers", "gradnorm"),
+                             ("relax_factor", "metabalance"), ("beta", "metabalance"), ("metabalance_target", "metabalance"),
+                             ("metabalance_strategy", "metabalance")] where r.has(key) && c.taskWeightsStrategy != label {
+            throw r.fail(key, r.raw(key), "only applies to task_weights_strategy: \(label)")
+        }
+        if let space = try r.section("task_sample_space") {
+            let columns = c.data.labels + c.data.maskColumns
+            for task in c.data.labels where space.has(task) {
+                let column = try space.string(task)!
+                guard columns.contains(column), column != task else {
+                    throw space.fail(task, space.raw(task), "'\(column)' is not another task's label or a data.mask_columns entry")
+                }
+                c.taskSampleSpace[task] = column
+            }
+            try space.finish(known: c.data.labels)
+        }
+        if let pw = try r.section("pos_weight") {
+            for task in c.data.labels where pw.has(task) {
+                c.posWeight[task] = Float(try pw.double(task, 1, in: 1e-6...1e6))
+            }
+            try pw.finish(known: c.data.labels)
+        }
+        c.monitorEvery = try r.int("monitor_every", c.monitorEvery, in: 0...Int.max)
         if let lr = try r.section("task_specific_lr") {
             // Task names come from data.labels, read above.
             for task in c.data.labels where lr.has(task) {
@@ -209,6 +292,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             throw ConfigError(file: root.origin.file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
         }
         let t = c.data.labels.count
+        if let task = c.metabalanceTarget, !c.data.labels.contains(task) {
+            throw r.fail("metabalance_target", r.raw("metabalance_target"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
+        }
         if let task = c.earlyStopTask, !c.data.labels.contains(task) {
             throw r.fail("earlystop_task", r.raw("earlystop_task"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
         }
@@ -230,6 +316,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             guard !labels.isEmpty else { throw d.fail("labels", d.raw("labels"), "needs at least one label column") }
             data.labels = labels
         }
+        data.maskColumns = try d.list("mask_columns", "column names") { $0.isEmpty ? nil : $0 } ?? []
         data.sparse = try d.list("sparse", "column names") { $0.isEmpty ? nil : $0 }
         data.dense = try d.list("dense", "column names") { $0.isEmpty ? nil : $0 }
         data.vocabularySizes = try d.list("vocabulary_sizes", "positive integers") { Int($0).flatMap { $0 > 0 ? $0 : nil } }

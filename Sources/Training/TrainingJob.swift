@@ -49,19 +49,20 @@ public struct TrainingJob {
         let header = try CSVReader.header(of: url)
         let d = config.data
         let kinds: [LabelKind] = (config.taskTypes ?? Array(repeating: .classification, count: d.labels.count))
-            .map { $0 == .classification ? .binary : .real }
+            .map { $0 == .classification ? .binary : .real } + d.maskColumns.map { _ in .binary }
+        let labelColumns = d.labels + d.maskColumns
         var schema: DatasetSchema
         switch (d.sparse, d.dense) {
         case let (s?, de?):
-            schema = DatasetSchema(labels: d.labels, labelKinds: kinds, sparse: s, dense: de)
+            schema = DatasetSchema(labels: labelColumns, labelKinds: kinds, sparse: s, dense: de)
         case let (nil, de?):
-            schema = DatasetSchema.explicitDense(header: header, labels: d.labels, dense: de, labelKinds: kinds)
+            schema = DatasetSchema.explicitDense(header: header, labels: labelColumns, dense: de, labelKinds: kinds)
         case let (s?, nil):
-            let taken = Set(d.labels).union(s)
-            schema = DatasetSchema(labels: d.labels, labelKinds: kinds, sparse: s,
+            let taken = Set(labelColumns).union(s)
+            schema = DatasetSchema(labels: labelColumns, labelKinds: kinds, sparse: s,
                                    dense: header.filter { !taken.contains($0) })
         case (nil, nil):
-            schema = DatasetSchema.aliCCPRule(header: header, labels: d.labels, labelKinds: kinds)
+            schema = DatasetSchema.aliCCPRule(header: header, labels: labelColumns, labelKinds: kinds)
         }
         schema.vocabularySizes = d.vocabularySizes
         return schema
@@ -141,11 +142,29 @@ public struct TrainingJob {
                              epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
                              embeddingUpdate: config.embeddingUpdate)
         let trainer = MTLTrainer(model: model, optimizer: optimizer, epochs: config.epochs, batchSize: config.batchSize,
-                                 taskWeights: config.taskWeights,
+                                 taskWeighting: config.taskWeightingMethod,
                                  taskSpecificLR: d.labels.map { config.taskSpecificLR[$0] },
                                  communicator: communicator, seed: config.seed)
         trainer.evaluationBatchSize = config.evaluationBatchSize
         trainer.maxSteps = config.maxSteps
+        trainer.monitorEvery = config.monitorEvery
+        let columns = d.labels + d.maskColumns
+        trainer.sampleSpaces = d.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
+        trainer.positiveWeights = d.labels.map { config.posWeight[$0] ?? 1 }
+        if communicator.isRoot {
+            let logURL = URL(fileURLWithPath: config.outputDirectory).appendingPathComponent("train_log.jsonl")
+            try? FileManager.default.createDirectory(atPath: config.outputDirectory, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            let handle = try? FileHandle(forWritingTo: logURL)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            trainer.onMonitor = { record in
+                if let data = try? encoder.encode(record) {
+                    handle?.write(data)
+                    handle?.write(Data("\n".utf8))
+                }
+            }
+        }
         trainer.replicaCheckEvery = config.checkReplicasEvery
         trainer.earlyStopTask = config.earlyStopTask.flatMap { d.labels.firstIndex(of: $0) }
         trainer.patience = config.earlyStopPatience
@@ -234,7 +253,8 @@ public struct TrainingJob {
             "seconds": r.seconds,
             "epochs": r.history.map { e in
                 ["epoch": e.epoch, "train_loss": e.trainLoss, "seconds": e.seconds,
-                 "samples_per_second": e.samplesPerSecond, "validation": metricsJSON(e.validation)] as [String: Any]
+                 "samples_per_second": e.samplesPerSecond, "validation": metricsJSON(e.validation),
+                 "task_weights": e.taskWeights.map(Double.init), "gradient_cosines": e.gradientCosines] as [String: Any]
             },
             "test": metricsJSON(r.test),
         ]
