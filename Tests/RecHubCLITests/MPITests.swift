@@ -67,22 +67,24 @@ struct MPITests {
     /// order (per-rank partial sums, then the all-reduce), a relative 1e-7 per step; Adam's
     /// normalised update keeps that at the same order: 1e-6 absolute on values ≤ 1 bounds it
     /// with margin, while one missed or doubled gradient moves parameters by ~lr = 1e-3.
-    @Test(arguments: ["mmoe", "shared_bottom"])
-    func twoRanksMatchOneRankWithTheSameGlobalBatch(model: String) throws {
+    @Test(arguments: [("mmoe", "fixed"), ("shared_bottom", "fixed"), ("mmoe", "uncertainty"), ("mmoe", "gradnorm"),
+                      ("shared_bottom", "metabalance")])
+    func twoRanksMatchOneRankWithTheSameGlobalBatch(model: String, strategy: String) throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let binary = RecHubCLITests.binary.path
-        let one = try Self.run(binary, ["train"] + Self.settings(dir, model: model) + ["--save-parameters", "\(dir.path)/one.bin"])
+        let settings = Self.settings(dir, model: model) + ["--set", "task_weights_strategy=\(strategy)", "--set", "monitor_every=3"]
+        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
         #expect(one.status == 0, "\(one.output)")
         let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
-                               + Self.settings(dir, model: model) + ["--save-parameters", "\(dir.path)/two.bin"])
+                               + settings + ["--save-parameters", "\(dir.path)/two.bin"])
         #expect(two.status == 0, "\(two.output)")
         #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
         let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
         #expect(a.count == b.count && a.count > 1000)
         var worst: Float = 0
         for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
-        #expect(worst < 1e-6, "\(model): max |1 rank − 2 ranks| = \(worst)")
+        #expect(worst < 1e-6, "\(model) \(strategy): max |1 rank − 2 ranks| = \(worst)")
         // The same validation and test lines: sharded scoring equals single-process scoring.
         func lines(_ s: String) -> [String] { s.split(separator: "\n").filter { $0.hasPrefix("test ") }.map(String.init) }
         #expect(!lines(one.output).isEmpty)

@@ -76,4 +76,19 @@ struct TrainConfigTests {
         #expect(d.model == .mmoe && d.expertUnits == [256, 128] && d.numExperts == 8 && d.towerUnits == [64, 32])
         #expect(d.data.generate != nil && d.data.train == "runs/data/default/train.csv")
     }
+
+    @Test func taskWeightingKeys() throws {
+        let c = try parse("data: {train: a.csv, mask_columns: [is_shown]}\ntask_weights_strategy: metabalance\n"
+                          + "relax_factor: 0.5\nbeta: 0.8\nmetabalance_target: purchase\nmetabalance_strategy: b\n"
+                          + "task_sample_space: {purchase: click}\npos_weight: {purchase: 20}\nmonitor_every: 10\n")
+        #expect(c.taskWeightingMethod == .metaBalance(MetaBalance(relaxFactor: 0.5, beta: 0.8, target: 1, strategy: .B)))
+        #expect(c.taskSampleSpace == ["purchase": "click"] && c.posWeight == ["purchase": 20] && c.monitorEvery == 10)
+        let g = try parse("data: {train: a.csv}\ntask_weights_strategy: gradnorm\ngradnorm_alpha: 0.5\n")
+        #expect(g.taskWeightingMethod == .gradNorm(alpha: 0.5, learningRate: 0.01, tensors: nil))
+        #expect(error("data: {train: a.csv}\ntask_weights_strategy: gradnorm\nrelax_factor: 0.5\n")?.key == "relax_factor")
+        #expect(error("data: {train: a.csv}\ntask_weights_strategy: uncertainty\ntask_weights: [1, 2]\n")?.key == "task_weights")
+        #expect(error("data: {train: a.csv}\ntask_weights_strategy: pcgrad\n")?.message.contains("unknown strategy") == true)
+        #expect(error("data: {train: a.csv}\ntask_sample_space: {purchase: shown}\n")?.key == "task_sample_space.purchase")
+        #expect(error("data: {train: a.csv}\ntask_weights_strategy: metabalance\nmetabalance_target: cvr\n")?.key == "metabalance_target")
+    }
 }
