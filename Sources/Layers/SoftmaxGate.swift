@@ -44,19 +44,26 @@ public struct SoftmaxGate: Sendable {
 /// y[b] = Σ_k g[b,k] · E[b, k]                E: (B, K·H)   g: (B, K)   y: (B, H)
 /// dE[b, k] += g[b,k] · dy[b]                 dg[b,k] = ⟨E[b, k], dy[b]⟩
 /// ```
+/// `gateStride` is g's row stride, so a gate over several expert banks (PLE) can be mixed
+/// bank by bank from column slices; `accumulate` adds into y instead of overwriting it.
 public enum ExpertMixture {
-    /// Writes `y` (B, H) with row stride `ldy`. `expertStride` is the row stride of `E`.
+    /// Writes (or adds into) `y` (B, H) with row stride `ldy`. `expertStride` is E's row stride.
     @inline(__always)
     public static func forward(output y: UnsafeMutablePointer<Float>, ldy: Int, experts e: UnsafePointer<Float>,
-                               expertStride: Int, gate g: UnsafePointer<Float>,
-                               batch: Int, numExperts k: Int, width h: Int) {
+                               expertStride: Int, gate g: UnsafePointer<Float>, gateStride: Int? = nil,
+                               batch: Int, numExperts k: Int, width h: Int, accumulate: Bool = false) {
+        let gs = gateStride ?? k
         for b in 0..<batch {
             let yr = y + b * ldy
             let er = e + b * expertStride
-            let gr = g + b * k
-            let g0 = gr[0]
-            for j in 0..<h { yr[j] = g0 * er[j] }
-            for x in 1..<max(k, 1) {
+            let gr = g + b * gs
+            var first = 0
+            if !accumulate {
+                let g0 = gr[0]
+                for j in 0..<h { yr[j] = g0 * er[j] }
+                first = 1
+            }
+            for x in first..<k {
                 let gx = gr[x]
                 let ex = er + x * h
                 for j in 0..<h { yr[j] += gx * ex[j] }
@@ -64,18 +71,19 @@ public enum ExpertMixture {
         }
     }
 
-    /// Adds into `dE` (B, K·H) and writes `dG` (B, K).
+    /// Adds into `dE` (B, K·H) and writes `dG` (B, K; row stride `gateStride`).
     @inline(__always)
     public static func backward(dExperts de: UnsafeMutablePointer<Float>, dGate dg: UnsafeMutablePointer<Float>,
                                 dOutput dy: UnsafePointer<Float>, lddy: Int,
                                 experts e: UnsafePointer<Float>, expertStride: Int, gate g: UnsafePointer<Float>,
-                                batch: Int, numExperts k: Int, width h: Int) {
+                                gateStride: Int? = nil, batch: Int, numExperts k: Int, width h: Int) {
+        let gs = gateStride ?? k
         for b in 0..<batch {
             let dyr = dy + b * lddy
             let er = e + b * expertStride
             let der = de + b * expertStride
             for x in 0..<k {
-                let gx = g[b * k + x]
+                let gx = g[b * gs + x]
                 let ex = er + x * h
                 let dex = der + x * h
                 var dot: Float = 0
@@ -83,7 +91,7 @@ public enum ExpertMixture {
                     dot += ex[j] * dyr[j]
                     dex[j] += gx * dyr[j]
                 }
-                dg[b * k + x] = dot
+                dg[b * gs + x] = dot
             }
         }
     }

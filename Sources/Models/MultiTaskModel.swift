@@ -31,19 +31,43 @@ public protocol MultiTaskModel: AnyObject, Sendable {
     func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                   embeddingGrad: SparseRowGradient)
 
-    /// Per-task loss sums of the last `forward` against `labels` (B, T), writing
-    /// `scale[t] × ∂(loss sum)/∂logit` into `dLogits`. A default covers models whose tasks
-    /// are independent (BCE or squared error per column); ESMM-like models override it.
-    func loss(labels: UnsafePointer<Float>, batch: Int, scale: Float,
-              dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>)
-
     /// Each task's prediction from the last `forward`, (B, T).
     func predictions(batch: Int, into out: UnsafeMutablePointer<Float>)
 
-    /// Per-task losses with per-task scales, positive-class weights and sample-space masks
-    /// (`options`); the default treats tasks independently, BCE or squared error per column.
+    /// Extra evaluated outputs beside the tasks (ESMM's pCVR), with how each is scored.
+    var auxiliaryMetrics: [AuxiliaryMetric] { get }
+
+    /// The extra outputs of the last `forward`, (B, auxiliaryMetrics.count).
+    func auxiliaryPredictions(batch: Int, into out: UnsafeMutablePointer<Float>)
+
+    /// Per-task loss sums of the last `forward` against `labels` (B, T), and each task's
+    /// gradient with respect to all the logits: `dLogits` holds T blocks of (B, T), block t
+    /// being `scales[t] × ∂(task t's loss sum)/∂logits`. The default treats tasks as
+    /// independent (block t is zero but for column t: BCE or squared error); models whose
+    /// task losses share outputs (ESMM's pCTCVR = pCTR × pCVR, AITM's calibrator) override it.
     func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
               dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>)
+}
+
+/// An extra output to evaluate: its AUC against a label column, optionally only on the rows
+/// where another label column is 1 (ESMM's CVR on clicked impressions).
+public struct AuxiliaryMetric: Sendable, Equatable {
+    /// The metric's name in reports (`cvr`).
+    public var name: String
+    /// Its column in `auxiliaryPredictions`.
+    public var output: Int
+    /// The label column it is scored against.
+    public var label: Int
+    /// Score only rows where this label column is 1 (nil = all rows).
+    public var onlyWhereLabel: Int?
+
+    /// Describes an extra metric.
+    public init(name: String, output: Int, label: Int, onlyWhereLabel: Int?) {
+        self.name = name
+        self.output = output
+        self.label = label
+        self.onlyWhereLabel = onlyWhereLabel
+    }
 }
 
 /// Per-task loss settings for one step.
@@ -70,6 +94,12 @@ extension MultiTaskModel {
     public var embeddings: FieldEmbeddings { input.embeddings }
     /// The features the model reads.
     public var features: Features { input.features }
+    /// No extra outputs by default.
+    public var auxiliaryMetrics: [AuxiliaryMetric] { [] }
+
+    /// No extra outputs by default.
+    public func auxiliaryPredictions(batch: Int, into out: UnsafeMutablePointer<Float>) {}
+
     /// A view of `parameters` for `forward` and `backward`.
     public var parameterView: ArenaView { layout.view(parameters) }
 
@@ -92,32 +122,37 @@ extension MultiTaskModel {
         return (shared, task)
     }
 
-    /// Per-task losses of the last `forward` against `labels` (B, T).
-    ///
-    /// ```
-    /// lossSums[t] = Σ_b ℓ_t(logit[b,t], y[b,t])        dLogits[b,t] = scale · ∂ℓ_t/∂logit[b,t]
-    /// ```
-    /// Classification tasks use binary cross-entropy on logits, regression tasks squared error.
+    /// Per-task losses of the last `forward` against `labels` (B, T), every task with gradient
+    /// scale `scale` and weight 1: `dLogits` (B, T) receives ∂(Σ_t loss_t)/∂logits × scale.
+    /// (A convenience for tests and tools; the trainer uses the per-task blocks.)
     public func loss(labels: UnsafePointer<Float>, batch: Int, scale: Float,
                      dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>) {
         let t = numTasks
-        for task in 0..<t {
-            switch taskTypes[task] {
-            case .classification:
-                lossSums[task] = Losses.binaryCrossEntropyWithLogits(
-                    logits: logits, labels: labels, dLogits: dLogits, batch: batch, tasks: t, task: task, scale: scale)
-            case .regression:
-                lossSums[task] = Losses.squaredError(
-                    outputs: logits, labels: labels, dOutputs: dLogits, batch: batch, tasks: t, task: task, scale: scale)
+        let scales = [Float](repeating: scale, count: t), ones = [Float](repeating: 1, count: t)
+        var blocks = [Float](repeating: 0, count: t * batch * t)
+        scales.withUnsafeBufferPointer { sp in
+            ones.withUnsafeBufferPointer { op in
+                blocks.withUnsafeMutableBufferPointer { bp in
+                    loss(labels: labels, batch: batch,
+                         options: LossOptions(scales: sp.baseAddress!, positiveWeights: op.baseAddress!, masks: nil),
+                         dLogits: bp.baseAddress!, lossSums: lossSums)
+                }
             }
+        }
+        for i in 0..<(batch * t) {
+            var g: Float = 0
+            for task in 0..<t { g += blocks[task * batch * t + i] }
+            dLogits[i] = g
         }
     }
 
     /// Per-task losses with scales, positive weights and masks (see `LossOptions`).
     public func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
-                     dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>) {
+                     dLogits blocks: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>) {
         let t = numTasks
+        blocks.update(repeating: 0, count: t * batch * t)
         for task in 0..<t {
+            let dLogits = blocks + task * batch * t
             switch taskTypes[task] {
             case .classification:
                 lossSums[task] = Losses.weightedBinaryCrossEntropyWithLogits(

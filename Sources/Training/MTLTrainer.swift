@@ -109,7 +109,7 @@ public final class MTLTrainer: @unchecked Sendable {
     private let labels: FloatBuffer
     private let masks: FloatBuffer
     private let dLogits: FloatBuffer
-    private let dLogitsTask: FloatBuffer
+    private let dLogitsBlocks: FloatBuffer
     private let lossSums: UnsafeMutablePointer<Double>
     private let counts: UnsafeMutablePointer<Double>
     private let scales: UnsafeMutablePointer<Float>
@@ -163,7 +163,7 @@ public final class MTLTrainer: @unchecked Sendable {
         labels = FloatBuffer(count: b * t)
         masks = FloatBuffer(count: b * t)
         dLogits = FloatBuffer(count: b * t)
-        dLogitsTask = FloatBuffer(count: b * t)
+        dLogitsBlocks = FloatBuffer(count: t * b * t)
         lossSums = .allocate(capacity: t)
         lossSums.initialize(repeating: 0, count: t)
         counts = .allocate(capacity: t)
@@ -322,14 +322,16 @@ public final class MTLTrainer: @unchecked Sendable {
             model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: params)
             model.loss(labels: labels.base, batch: b,
                        options: LossOptions(scales: scales, positiveWeights: posWeights, masks: anyMask ? masks.base : nil),
-                       dLogits: dLogits.base, lossSums: lossSums)
+                       dLogits: dLogitsBlocks.base, lossSums: lossSums)
         }
         if !perTask {
             // One backward pass of Σ_t w_t L_t: the weights are known before the step.
             if b > 0 {
                 let w = taskWeighting.lossWeights
-                for i in 0..<b {
-                    for task in 0..<t { dLogits.base[i * t + task] *= w[task] }
+                let bt = b * t
+                for i in 0..<bt { dLogits.base[i] = w[0] * dLogitsBlocks.base[i] }
+                for task in 1..<max(t, 1) {
+                    Ops.axpy(bt, w[task], dLogitsBlocks.base + task * bt, dLogits.base)
                 }
                 model.backward(dLogits: dLogits.base, batch: b, params: params, grads: layout.view(grads),
                                embeddingGrad: embeddingGrad)
@@ -350,12 +352,10 @@ public final class MTLTrainer: @unchecked Sendable {
             for task in 0..<t {
                 perTaskEmbedding[task].reset()
                 guard b > 0 else { continue }
-                for i in 0..<b {
-                    for u in 0..<t { dLogitsTask.base[i * t + u] = u == task ? dLogits.base[i * t + u] : 0 }
-                }
+                dLogits.base.update(from: dLogitsBlocks.base + task * b * t, count: b * t)
                 let view = ArenaView(shared: reduce.base + task * s, task: reduce.base + t * s - s, sharedCount: s,
                                      offsets: layout.offsets)
-                model.backward(dLogits: dLogitsTask.base, batch: b, params: params, grads: view,
+                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: view,
                                embeddingGrad: perTaskEmbedding[task])
             }
             if let exchange {

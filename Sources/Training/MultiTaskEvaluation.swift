@@ -46,7 +46,20 @@ func format(_ x: Double, _ digits: Int) -> String {
 /// row order, so the result equals the single-process scores bit for bit.
 public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                              communicator: any Communicator = LocalCommunicator()) throws -> [Float] {
-    let n = dataset.count, t = model.numTasks
+    let t = model.numTasks
+    let (all, width) = try scoreAll(model, dataset, batchSize: batchSize, communicator: communicator)
+    if width == t { return all }
+    var out = [Float](repeating: 0, count: dataset.count * t)
+    for i in 0..<dataset.count { for j in 0..<t { out[i * t + j] = all[i * width + j] } }
+    return out
+}
+
+/// Scores every row: the T task predictions followed by the model's auxiliary outputs, (N, T + A).
+func scoreAll(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int,
+              communicator: any Communicator) throws -> ([Float], Int) {
+    let n = dataset.count
+    let tasks = model.numTasks, aux = model.auxiliaryMetrics.count
+    let t = tasks + aux
     let f = dataset.sparseFieldCount, d = dataset.denseCount
     precondition(f == model.features.numSparse && d == model.features.numDense,
                  "dataset has \(f) sparse / \(d) dense columns, model expects \(model.features.numSparse) / \(model.features.numDense)")
@@ -62,6 +75,8 @@ public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularData
     var mine: [Float] = []
     mine.reserveCapacity(((batches + size - 1) / size) * b * t)
     var out = [Float](repeating: 0, count: b * t)
+    var taskOut = [Float](repeating: 0, count: b * tasks)
+    var auxOut = [Float](repeating: 0, count: b * max(aux, 1))
     for j in stride(from: rank, to: batches, by: size) {
         let start = j * b
         let count = min(b, n - start)
@@ -71,10 +86,19 @@ public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularData
                            labels: labels.base)
         }
         model.forward(sparse: sparse.base, dense: dense.base, batch: count, params: model.parameterView)
-        out.withUnsafeMutableBufferPointer { model.predictions(batch: count, into: $0.baseAddress!) }
+        if aux == 0 {
+            out.withUnsafeMutableBufferPointer { model.predictions(batch: count, into: $0.baseAddress!) }
+        } else {
+            taskOut.withUnsafeMutableBufferPointer { model.predictions(batch: count, into: $0.baseAddress!) }
+            auxOut.withUnsafeMutableBufferPointer { model.auxiliaryPredictions(batch: count, into: $0.baseAddress!) }
+            for r in 0..<count {
+                for c in 0..<tasks { out[r * t + c] = taskOut[r * tasks + c] }
+                for c in 0..<aux { out[r * t + tasks + c] = auxOut[r * aux + c] }
+            }
+        }
         mine.append(contentsOf: out[0..<(count * t)])
     }
-    if size == 1 { return mine }
+    if size == 1 { return (mine, t) }
     let gathered = try mine.withUnsafeBufferPointer { try communicator.allGatherV($0.baseAddress!, count: mine.count) }
     // Gathered in rank order: rank r's batches r, r+S, …; put every batch back in place.
     var result = [Float](repeating: 0, count: n * t)
@@ -90,7 +114,7 @@ public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularData
             offset += count
         }
     }
-    return result
+    return (result, t)
 }
 
 /// Per-task AUC and LogLoss (MSE for regression tasks) of `model` on a whole split, exactly.
@@ -110,13 +134,13 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
     let t = model.numTasks
     precondition(dataset.taskCount >= t, "dataset has \(dataset.taskCount) label columns, model \(t) tasks")
     let names = taskNames ?? dataset.schema.labels
-    let predictions = try predictMultiTask(model, dataset, batchSize: batchSize, communicator: communicator)
+    let (predictions, width) = try scoreAll(model, dataset, batchSize: batchSize, communicator: communicator)
     guard communicator.isRoot else { return [] }
     let n = dataset.count
     var results: [TaskMetrics] = []
     var column = [Float](repeating: 0, count: n)
     for task in 0..<t {
-        for i in 0..<n { column[i] = predictions[i * t + task] }
+        for i in 0..<n { column[i] = predictions[i * width + task] }
         let labels = dataset.labels(task: task)
         if model.taskTypes[task] == .regression {
             results.append(TaskMetrics(task: names[task], auc: nil, logLoss: nil,
@@ -127,6 +151,19 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
             results.append(TaskMetrics(task: names[task], auc: m.auc, logLoss: m.logLoss, mse: nil,
                                        count: m.count, positives: m.positives))
         }
+    }
+    for (k, extra) in model.auxiliaryMetrics.enumerated() {
+        let labels = dataset.labels(task: extra.label)
+        let keep = extra.onlyWhereLabel.map { dataset.labels(task: $0) }
+        var scores: [Float] = [], ys: [Float] = []
+        for i in 0..<n where keep == nil || keep![i] == 1 {
+            scores.append(predictions[i * width + t + k])
+            ys.append(labels[i])
+        }
+        let m = binaryMetrics(scores: scores, labels: ys)
+        let suffix = extra.onlyWhereLabel.map { " (on \(names.indices.contains($0) ? names[$0] : "label \($0)") = 1)" } ?? ""
+        results.append(TaskMetrics(task: extra.name + suffix, auc: m.auc, logLoss: m.logLoss, mse: nil,
+                                   count: m.count, positives: m.positives))
     }
     return results
 }

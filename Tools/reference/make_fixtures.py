@@ -12,7 +12,10 @@ rechub_models.py runs forward in training mode in float32 and (from the very sam
 weight values) in float64, the spec's losses are summed into the total loss, backward gives
 every parameter's gradient, and everything is written by name. Before writing, the script
 asserts (in float64) that autograd matches central finite differences for EVERY parameter
-entry, that the f32 and f64 runs agree, and a few model-specific facts (see checks below).
+entry, that the logits match a naive numpy forward written from the spec, that the f32 and f64
+runs agree, and a few model-specific facts (SharedBottom vs stock torch.nn modules, ESMM's
+BCELoss, AITM's calibrator). Seeds are fixed in CASES; `--search` finds seeds whose draws keep
+every ReLU input >= 1e-4 from 0 and few dead units (see make_case). Output is deterministic.
 The Swift tests only read the JSON files; they never run Python.
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+sys.dont_write_bytecode = True  # keep Tools/reference free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rechub_models as rm  # noqa: E402
 
@@ -42,23 +46,24 @@ OUT_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__
 BASE = dict(embedding_dim=E, vocabulary_sizes=VOCAB, embedding_rows=[v + 1 for v in VOCAB], dense_count=D,
             batch_size=B, activation="relu", batchnorm=False, dropout=0.0)
 
-# name, model, seed, config (merged over BASE), funnel labels (task t positive => task t-1 positive)
+# name, model, seed, config (merged over BASE), funnel labels (task t positive => task t-1 positive).
+# Seeds: the first >= a base seed accepted by the suitability checks (`--search` finds them).
 CASES = [
-    ("shared_bottom", "shared_bottom", 101, dict(num_tasks=2, hidden_units=[8, 6], tower_units=[5]), False),
+    ("shared_bottom", "shared_bottom", 106, dict(num_tasks=2, hidden_units=[8, 6], tower_units=[5]), False),
     ("shared_bottom_bn", "shared_bottom", 102,
      dict(num_tasks=2, hidden_units=[8, 6], tower_units=[5], batchnorm=True), False),
-    ("mmoe", "mmoe", 103, dict(num_tasks=2, expert_units=[8, 6], num_experts=3, tower_units=[5]), False),
+    ("mmoe", "mmoe", 109, dict(num_tasks=2, expert_units=[8, 6], num_experts=3, tower_units=[5]), False),
     ("mmoe_tanh", "mmoe", 104,
      dict(num_tasks=2, expert_units=[8, 6], num_experts=3, tower_units=[5], activation="tanh"), False),
-    ("esmm", "esmm", 106, dict(num_tasks=2, tower_units=[8, 4]), True),
-    ("ple", "ple", 106, dict(num_tasks=2, expert_units=[6, 5], num_experts=2, num_shared_experts=1, num_layers=2,
+    ("esmm", "esmm", 107, dict(num_tasks=2, tower_units=[8, 4]), True),
+    ("ple", "ple", 212, dict(num_tasks=2, expert_units=[6, 5], num_experts=2, num_shared_experts=1, num_layers=2,
                              tower_units=[4]), False),
-    ("cgc", "ple", 107, dict(num_tasks=2, expert_units=[6, 5], num_experts=2, num_shared_experts=1, num_layers=1,
+    ("cgc", "ple", 113, dict(num_tasks=2, expert_units=[6, 5], num_experts=2, num_shared_experts=1, num_layers=1,
                              tower_units=[4]), False),
-    ("ple_3tasks", "ple", 108, dict(num_tasks=3, expert_units=[6, 5], num_experts=2, num_shared_experts=1,
+    ("ple_3tasks", "ple", 724, dict(num_tasks=3, expert_units=[6, 5], num_experts=2, num_shared_experts=1,
                                     num_layers=2, tower_units=[4]), False),
-    ("aitm", "aitm", 113, dict(num_tasks=2, tower_units=[8, 6], alpha=0.6), True),
-    ("aitm_3tasks", "aitm", 110, dict(num_tasks=3, tower_units=[8, 6], alpha=0.6), True),
+    ("aitm", "aitm", 126, dict(num_tasks=2, tower_units=[8, 6], alpha=0.6), True),
+    ("aitm_3tasks", "aitm", 113, dict(num_tasks=3, tower_units=[8, 6], alpha=0.6), True),
 ]
 
 
@@ -253,6 +258,98 @@ def check_aitm(model, out):
     return int((gaps > 0).sum()), int(gaps.size)
 
 
+def numpy_logits(model_kind, cfg, w, sparse, dense):
+    """A second, deliberately naive forward (numpy float64, explicit loops over samples, experts
+    and gate entries) written straight from the spec, to cross-check the torch logits."""
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    act = {"relu": lambda a: np.maximum(a, 0.0), "tanh": np.tanh}[cfg["activation"]]
+    T = cfg["num_tasks"]
+    nb = sparse.shape[0]
+
+    def x_of(b):
+        parts = [w[f"embeddings.{f}"][sparse[b, f]] for f in range(len(VOCAB))]
+        return np.concatenate(parts + [dense[b].astype(np.float64)])
+
+    def linear(name, v):
+        W, bias = w[f"{name}.weight"], w[f"{name}.bias"]
+        return np.array([sum(W[o, i] * v[i] for i in range(len(v))) + bias[o] for o in range(W.shape[0])])
+
+    def mlp_batch(name, X, units, output):
+        # batched only because BatchNorm needs the batch statistics
+        H = X
+        for l in range(len(units)):
+            H = np.stack([linear(f"{name}.{l}", H[b]) for b in range(nb)])
+            if cfg["batchnorm"]:
+                mu = H.mean(axis=0)
+                var = ((H - mu) ** 2).mean(axis=0)
+                H = (H - mu) / np.sqrt(var + 1e-5) * w[f"{name}.{l}.bn.weight"] + w[f"{name}.{l}.bn.bias"]
+            H = act(H)
+        if output:
+            H = np.stack([linear(f"{name}.{len(units)}", H[b]) for b in range(nb)])
+        return H
+
+    def expert(prefix, k, v, units):
+        for l in range(len(units)):
+            W, bias = w[f"{prefix}.{l}.weight"][k], w[f"{prefix}.{l}.bias"][k]
+            v = act(np.array([sum(W[o, i] * v[i] for i in range(len(v))) + bias[o] for o in range(W.shape[0])]))
+        return v
+
+    def softmax(s):
+        e = np.exp(s - max(s))
+        return e / e.sum()
+
+    def mix(gate_name, v, outs):
+        G = w[gate_name]
+        g = softmax(np.array([sum(G[k, i] * v[i] for i in range(len(v))) for k in range(G.shape[0])]))
+        return sum(g[k] * outs[k] for k in range(len(outs)))
+
+    X = np.stack([x_of(b) for b in range(nb)])
+    if model_kind == "shared_bottom":
+        Hb = mlp_batch("bottom", X, cfg["hidden_units"], False)
+        return np.concatenate([mlp_batch(f"towers.{t}", Hb, cfg["tower_units"], True) for t in range(T)], axis=1)
+    if model_kind == "esmm":
+        return np.concatenate([mlp_batch(f"towers.{t}", X, cfg["tower_units"], True) for t in range(2)], axis=1)
+    if model_kind == "mmoe":
+        K, eu = cfg["num_experts"], cfg["expert_units"]
+        Fs = [np.zeros((nb, eu[-1])) for _ in range(T)]
+        for b in range(nb):
+            outs = [expert("experts", k, X[b], eu) for k in range(K)]
+            for t in range(T):
+                Fs[t][b] = mix(f"gates.{t}.weight", X[b], outs)
+        return np.concatenate([mlp_batch(f"towers.{t}", Fs[t], cfg["tower_units"], True) for t in range(T)], axis=1)
+    if model_kind == "ple":
+        ne, ns, L, eu = cfg["num_experts"], cfg["num_shared_experts"], cfg["num_layers"], cfg["expert_units"]
+        Fs = [np.zeros((nb, eu[-1])) for _ in range(T)]
+        for b in range(nb):
+            tin, sin = [X[b]] * T, X[b]
+            for j in range(L):
+                te = [[expert(f"levels.{j}.tasks.{k}.experts", i, tin[k], eu) for i in range(ne)] for k in range(T)]
+                se = [expert(f"levels.{j}.shared.experts", i, sin, eu) for i in range(ns)]
+                new = [mix(f"levels.{j}.gates.{k}.weight", tin[k], te[k] + se) for k in range(T)]
+                if j < L - 1:
+                    sin = mix(f"levels.{j}.shared_gate.weight", sin, [e for k in range(T) for e in te[k]] + se)
+                tin = new
+            for t in range(T):
+                Fs[t][b] = tin[t]
+        return np.concatenate([mlp_batch(f"towers.{t}", Fs[t], cfg["tower_units"], True) for t in range(T)], axis=1)
+    if model_kind == "aitm":
+        d = cfg["tower_units"][-1]
+        Q = [mlp_batch(f"towers.{t}", X, cfg["tower_units"], False) for t in range(T)]
+        out = np.zeros((nb, T))
+        for b in range(nb):
+            z = Q[0][b]
+            out[b, 0] = linear("heads.0", z)[0]
+            for t in range(1, T):
+                pt = np.maximum(linear(f"transfer.{t}", z), 0.0)
+                us = [pt, Q[t][b]]
+                sc = [np.dot(linear(f"ait.{t}.query", u), linear(f"ait.{t}.key", u)) / math.sqrt(d) for u in us]
+                a = softmax(np.array(sc))
+                z = a[0] * linear(f"ait.{t}.value", us[0]) + a[1] * linear(f"ait.{t}.value", us[1])
+                out[b, t] = linear(f"heads.{t}", z)[0]
+        return out
+    raise ValueError(model_kind)
+
+
 def check_bn_formula():
     """batch_norm_train against torch's BatchNorm1d (forward, grads and running stats)."""
     g = torch.Generator().manual_seed(0)
@@ -332,13 +429,15 @@ def make_case(name, model_kind, seed, cfg_extra, funnel, fd=True, write=True):
     body = [n for n in weights if not n.startswith("embeddings.")]
     zeros = sum(int((o64["grads"][n] == 0).sum()) for n in body)
     notes["zero_grad_share"] = zeros / sum(o64["grads"][n].numel() for n in body)
-    # Keep dead ReLUs from hiding whole paths: at most 30% zero entries overall and at least
-    # half of every tensor's entries non-zero.
-    if notes["zero_grad_share"] > 0.30:
+    # Keep dead ReLUs from hiding whole paths: at most 35% zero entries overall and at least
+    # a third of every tensor's entries non-zero.
+    if notes["zero_grad_share"] > 0.35:
         raise Unsuitable(f"{notes['zero_grad_share']:.0%} of the gradient entries are zero")
     for n in body:
-        if float((o64["grads"][n] != 0).double().mean()) < 0.5:
-            raise Unsuitable(f"{n}: most gradient entries are zero")
+        if float((o64["grads"][n] != 0).double().mean()) < 1 / 3:
+            raise Unsuitable(f"{n}: over two thirds of the gradient entries are zero")
+    naive = numpy_logits(model_kind, cfg, weights, sparse, dense)
+    assert np.abs(naive - o64["logits"].numpy()).max() < 1e-12, (name, naive, o64["logits"])
     if model_kind == "shared_bottom":
         check_against_torch_nn(model, weights, sparse, dense, labels, o64)
     if model_kind == "esmm":
