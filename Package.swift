@@ -21,11 +21,12 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // MARK: Public modules, bottom up (DESIGN.md §1)
-        .target(name: "Kernels", dependencies: ["CBLAS"]),
+        .target(name: "RecHubRandom"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "RecHubRandom"]),
         .target(name: "Layers", dependencies: ["Kernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Evaluation"),
-        .target(name: "Datasets", dependencies: ["Kernels"]),
+        .target(name: "Datasets", dependencies: ["RecHubRandom"]),
         .target(name: "Collectives", dependencies: ["CMPI"]),
         .target(name: "Training", dependencies: [
             "Kernels", "Layers", "Models", "Evaluation", "Datasets", "Collectives",
@@ -48,7 +49,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Evaluation", "Kernels"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Evaluation", "RecHubRandom"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RecHub", "TestSupport", "MallocCounter"]),
         .testTarget(name: "RecHubCLITests", dependencies: ["RecHubCLI"]),

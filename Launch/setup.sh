@@ -2,7 +2,8 @@
 # Installs what RecHub needs on a Debian machine and builds it in release mode.
 #
 # Installs (only when missing): libopenmpi-dev, openmpi-bin, libopenblas-dev, pkg-config,
-# through apt-get, as root or through sudo. Then `swift build -c release`.
+# through apt-get, as root or through sudo. Then `swift build -c release -Xswiftc -enable-testing`
+# (the flag lets the test suite reuse this build).
 #
 # Variables:
 #   RECHUB_SKIP_APT=1   do not touch system packages (they must already be there)
@@ -34,4 +35,4 @@ fi
 
 SWIFT="${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}"
 echo "setup: building release with $SWIFT"
-"$SWIFT" build -c release
+"$SWIFT" build -c release -Xswiftc -enable-testing

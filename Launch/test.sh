@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite in the optimized build (the allocation
-# checks are only meaningful there). Tests that read ../shared/data skip when it is absent.
+# checks are only meaningful there; -enable-testing lets tests reach internal helpers).
+# Tests that read ../shared/data skip when it is absent.
 #
 # Variables:
 #   RECHUB_SKIP_APT=1   see Launch/setup.sh
@@ -10,4 +11,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Launch/setup.sh
 SWIFT="${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}"
-"$SWIFT" test -c release
+"$SWIFT" test -c release -Xswiftc -enable-testing

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Kernels
+import RecHubRandom
 
 /// Walker's alias method: O(1) draws from fixed discrete distributions.
 ///

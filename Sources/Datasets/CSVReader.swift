@@ -87,10 +87,16 @@ public struct CSVReader: Sendable {
         let roles = try Self.roles(header: header, schema: schema, file: file)
 
         let parser = RowParser(file: file, header: header, roles: roles, schema: schema,
-                               vocabulary: fixedVocabulary, rowCapacity: source.fileSize / max(header.count, 1) + 1)
+                               vocabulary: fixedVocabulary, rowCapacity: 1024)
         let locale = CLocale()
+        var estimated = false
         while let line = try source.nextLine() {
             if line.count == 0 { continue }
+            if !estimated {
+                // Size the columns from the first row's length (+25 %); they grow if that was short.
+                parser.reserve(rows: source.fileSize / (line.count + 1) * 5 / 4 + 1024)
+                estimated = true
+            }
             try parser.parse(line, lineNumber: source.lineNumber)
         }
         _ = consume locale
@@ -172,9 +178,15 @@ final class RowParser {
         if ownsOutput { free(sparse); free(dense); free(labels) }
     }
 
-    /// Doubles the output capacity (only when the size estimate was wrong).
+    /// Doubles the output capacity (only when the size estimate was short).
     private func grow() {
-        capacity *= 2
+        reserve(rows: capacity * 2)
+    }
+
+    /// Makes room for at least `rows` rows.
+    func reserve(rows: Int) {
+        guard rows > capacity else { return }
+        capacity = rows
         sparse = Self.reallocate(sparse, count: capacity * nF)
         dense = Self.reallocate(dense, count: capacity * nD)
         labels = Self.reallocate(labels, count: capacity * nT)
@@ -245,7 +257,9 @@ final class RowParser {
                     }
                 case 1:
                     if let v = ByteNumberParsing.parseFloat(p, pos, q, scratch: scratch, scratchCapacity: scratchCapacity) {
-                        if binary[target] ? (v == 0 || v == 1) : v.isFinite { lRow[target] = v } else if badColumn < 0 {
+                        if binary[target] ? (v == 0 || v == 1) : v.isFinite {
+                            lRow[target] = binary[target] && v == 0 ? 0 : v  // "-0" is stored as 0
+                        } else if badColumn < 0 {
                             (badColumn, badStart, badEnd, badKind) = (column, pos, q, binary[target] ? 3 : 4)
                         }
                     } else if badColumn < 0 {

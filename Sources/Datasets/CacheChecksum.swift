@@ -25,7 +25,8 @@ struct CacheChecksum {
         return (x << 31) | (x >> 33)
     }
 
-    /// Feeds `count` bytes at `bytes`, zero-padded to a multiple of 64.
+    /// Feeds `count` bytes at `bytes`, zero-padded to a multiple of 64 (so feeding a section
+    /// without its padding equals feeding it with zero padding).
     mutating func update(_ bytes: UnsafeRawPointer, count: Int) {
         var offset = 0
         while offset + 64 <= count {
@@ -37,7 +38,7 @@ struct CacheChecksum {
             withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: bytes + offset, byteCount: count - offset) }
             withUnsafeBytes(of: &tail) { block($0.baseAddress!) }
         }
-        byteCount &+= UInt64(count)
+        byteCount &+= UInt64((count + 63) / 64 * 64)
     }
 
     @inline(__always) private mutating func block(_ p: UnsafeRawPointer) {

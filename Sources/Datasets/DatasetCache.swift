@@ -25,28 +25,34 @@ import Darwin
 ///     80     8  offset of vocabulary sizes (F) Int64
 ///     88     8  offset of OOV counts      (F) Int64
 ///     96     8  file length in bytes
-///    104     8  checksum of the five sections (`CacheChecksum`)
+///    104     8  checksum of the five sections with their padding (`CacheChecksum`)
 ///    112     8  reserved (0)
 ///    120     8  FNV-1a checksum of bytes 0..<120
 /// ```
 ///
 /// Reading validates every size against the file length before touching the sections, then both
 /// checksums; a cache that fails any check is ignored (re-parsed and rewritten), never trusted.
-/// The cache lives next to the CSV as `<name>.rhcache`; where that directory is not writable it
-/// falls back to `<temporary directory>/rechub-cache/<name>.<path hash>.rhcache`, and when
-/// `directory` is given only there. Nothing writable means no cache, silently. Writes go to a
-/// temporary name and are renamed into place, so concurrent ranks never see a partial file.
+/// The cache lives next to the CSV as `<name>.rhcache`; where that directory is not writable (or
+/// has no write permission bits at all, which also holds for root) it falls back to
+/// `fallbackDirectory/<name>.<path hash>.rhcache`; when `directory` is given, only there. Nothing
+/// writable means no cache, silently. Writes go to a temporary name and are renamed into place,
+/// so concurrent ranks never see a partial file.
 public struct DatasetCache: Sendable {
-    /// Where caches go; nil means next to the CSV, falling back to the temporary directory.
+    /// Where caches go; nil means next to the CSV, falling back to `fallbackDirectory`.
     public var directory: URL?
+    /// Where caches go when `directory` is nil and the CSV's directory is not writable; nil
+    /// means nowhere. Defaults to `<temporary directory>/rechub-cache`.
+    public var fallbackDirectory: URL?
     /// When false, `load` always parses the CSV and writes nothing.
     public var isEnabled: Bool
     /// The reader used on a cache miss.
     public var reader: CSVReader
 
     /// Creates a cache policy.
-    public init(directory: URL? = nil, isEnabled: Bool = true, reader: CSVReader = CSVReader()) {
+    public init(directory: URL? = nil, isEnabled: Bool = true, reader: CSVReader = CSVReader(),
+                fallbackDirectory: URL? = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-cache")) {
         self.directory = directory
+        self.fallbackDirectory = fallbackDirectory
         self.isEnabled = isEnabled
         self.reader = reader
     }
@@ -93,6 +99,12 @@ public struct DatasetCache: Sendable {
         let dataset = try reader.load(csv, schema: schema, vocabulary: vocabulary)
         var lastFailure = "no cache location"
         for path in paths {
+            let parent = (path as NSString).deletingLastPathComponent
+            var info = stat()
+            if stat(parent, &info) == 0, info.st_mode & 0o222 == 0 {
+                lastFailure = "\(parent): no write permission bits"  // read-only by intent, even for root
+                continue
+            }
             do {
                 try Self.store(dataset, to: path, fingerprint: fingerprint)
                 return (dataset, .written(path: path, replaced: rejected))
@@ -112,9 +124,11 @@ public struct DatasetCache: Sendable {
         if let directory {
             return [directory.appendingPathComponent(hashedName).path]
         }
-        let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-cache")
-        return [absolute.deletingLastPathComponent().appendingPathComponent("\(name).rhcache").path,
-                fallback.appendingPathComponent(hashedName).path]
+        var paths = [absolute.deletingLastPathComponent().appendingPathComponent("\(name).rhcache").path]
+        if let fallbackDirectory {
+            paths.append(fallbackDirectory.appendingPathComponent(hashedName).path)
+        }
+        return paths
     }
 
     /// The fingerprint of `csv` as it is now with `schema` and the requested `vocabulary`;
@@ -216,13 +230,18 @@ public struct DatasetCache: Sendable {
                 return .failure(.badLayout("section offset \(raw)"))
             }
             let (size, overflow) = section.count.multipliedReportingOverflow(by: section.bytes)
-            guard !overflow, size <= length - Int(raw) else { return .failure(.truncated(length)) }
+            // The section and its zero padding (covered by the checksum) lie inside the file.
+            guard !overflow, size <= length - Int(raw),
+                  (size + alignment - 1) / alignment * alignment <= length - Int(raw) else {
+                return .failure(.truncated(length))
+            }
             offsets.append(Int(raw))
             previousEnd = Int(raw) + size
         }
         var checksum = CacheChecksum()
         for (section, offset) in zip(sections, offsets) {
-            checksum.update(base + offset, count: section.count * section.bytes)
+            let size = section.count * section.bytes
+            checksum.update(base + offset, count: (size + alignment - 1) / alignment * alignment)
         }
         guard checksum.finalize() == u64(104) else { return .failure(.badChecksum) }
         let vocabulary = (0..<nF).map { Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: offsets[3] + 8 * $0, as: Int64.self))) }

@@ -28,6 +28,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     case idTooLarge(file: String, line: Int, column: String, value: String)
     /// The schema (or vocabulary given with it) is inconsistent.
     case invalidSchema(reason: String)
+    /// A configuration value is out of range; `key` names it.
+    case invalidConfiguration(key: String, reason: String)
 
     /// A one-line message: `file:line: column 'name': problem`.
     public var description: String {
@@ -52,6 +54,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .idTooLarge(file, line, column, value):
             return "\(file):\(line): column '\(column)': id \(value) is too large to learn a vocabulary from"
         case let .invalidSchema(reason): return "invalid schema: \(reason)"
+        case let .invalidConfiguration(key, reason): return "invalid configuration: \(key) \(reason)"
         }
     }
 }

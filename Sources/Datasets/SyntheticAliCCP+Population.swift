@@ -1,4 +1,4 @@
-import Kernels
+import RecHubRandom
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -28,6 +28,8 @@ extension SyntheticAliCCP {
         static let fFavourite = 19
         /// 121…129.
         static let profileFields = 1...8
+        /// 122, the user group: user side of the latent interaction and of the cross ids.
+        static let fGroup = 2
 
         /// Vocabulary size per sparse field (F).
         let vocabulary: [Int]
@@ -41,15 +43,18 @@ extension SyntheticAliCCP {
         /// Per item: category, shop, brand (I); per category: intention node (C).
         let itemCategory: [Int32], itemShop: [Int32], itemBrand: [Int32], categoryNode: [Int32]
 
+        /// Vocabulary sizes at `scale`: every base size above 4 becomes `max(4, round(V · scale))`;
+        /// the favourites share the id spaces of category, shop, brand and node.
+        static func vocabulary(scale: Double) -> [Int] {
+            func scaled(_ v: Int) -> Int { v <= 4 ? v : max(4, Int((Double(v) * scale).rounded())) }
+            let own = SyntheticAliCCP.baseVocabulary.map(scaled)
+            let favouriteOf = [fCategory, fShop, fBrand, fNode]
+            return (0..<fieldCount).map { $0 >= fFavourite ? own[favouriteOf[$0 - fFavourite]] : own[$0] }
+        }
+
         /// Builds the population from `rng` (the world stream).
         init(_ c: Configuration, rng: inout SeededRandom) {
-            let base = SyntheticAliCCP.baseVocabulary
-            let favouriteOf = [Population.fCategory, Population.fShop, Population.fBrand, Population.fNode]
-            func scaled(_ v: Int) -> Int { v <= 4 ? v : max(4, Int((Double(v) * c.scale).rounded())) }
-            let own = base.map(scaled)
-            let vocabulary = (0..<Population.fieldCount).map {
-                $0 >= Population.fFavourite ? own[favouriteOf[$0 - Population.fFavourite]] : own[$0]
-            }
+            let vocabulary = Population.vocabulary(scale: c.scale)
             self.vocabulary = vocabulary
             personalization = c.personalization
             let (nU, nI) = (vocabulary[Population.fUser], vocabulary[Population.fItem])
@@ -164,7 +169,7 @@ extension SyntheticAliCCP {
             }
             let cat = itemCategory[i], shop = itemShop[i], brand = itemBrand[i]
             let node = categoryNode[Int(cat)]
-            let group = userProfile[u * 8 + 1]  // field 122
+            let group = userProfile[u * 8 + Population.fGroup - 1]
             ids[Population.fUser] = Int32(u)
             for k in 0..<8 { ids[1 + k] = userProfile[u * 8 + k] }
             ids[Population.fItem] = Int32(i)

@@ -1,5 +1,5 @@
 import Foundation
-import Kernels
+import RecHubRandom
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,14 +26,17 @@ import Darwin
 /// click ~ Bernoulli(pCTR),  purchase ~ click · Bernoulli(pCVR)
 /// ```
 ///
-/// `p` and `q` are 6-dimensional latent factors summed from the embeddings of the user's profile
-/// fields and favourite category and of the item's category, brand and node: the user × item
-/// interaction a model with embeddings can learn. Most of the logit variance sits in low and
-/// medium cardinality fields, dense features and the latent term; the per-id residuals of user
-/// (101) and item (205) carry only 5 %. Each component's variance is normalised on a calibration
-/// sample, the logit scaled to standard deviation `clickSignal` / `purchaseSignal`, and the
-/// intercepts solved so that the mean pCTR is `clickRate` and the click-weighted mean pCVR is
-/// `purchaseRateGivenClick`. Everything is deterministic given `seed`.
+/// `p` and `q` are 6-dimensional latent factors: `p` an embedding of the user's group (field 122),
+/// `q` the sum of embeddings of the item's category (206) and intention node (210), the user ×
+/// item interaction a model with embeddings can learn (the cross id 508 indexes the same pairs).
+/// Every id's effect and embedding is damped by `√(c / (c + κ))`, `c` its count in a calibration
+/// sample of impressions and `κ` the count at frequency 1e-3, so the signal sits where a model
+/// sees enough rows to learn it. Most of the logit variance is in small profile fields, the
+/// scenario, category and node, and dense features; the per-id residuals of user (101) and item
+/// (205) carry 1 %. Each component's variance is normalised on the calibration sample, the logit
+/// scaled to standard deviation `clickSignal` / `purchaseSignal`, and the intercepts solved so
+/// that the mean pCTR is `clickRate` and the click-weighted mean pCVR is `purchaseRateGivenClick`.
+/// Everything is deterministic given `seed`.
 public struct SyntheticAliCCP: Sendable {
     /// How much data to make and how it behaves.
     public struct Configuration: Sendable, Codable, Equatable {
@@ -82,27 +85,38 @@ public struct SyntheticAliCCP: Sendable {
             self.personalization = personalization
         }
 
-        /// Checks ranges; a bad value is a programmer or config error reported by name.
-        func check() {
-            precondition(trainRows >= 0 && validationRows >= 0 && testRows >= 0,
-                         "row counts must be non-negative: \(trainRows), \(validationRows), \(testRows)")
-            precondition(scale > 0 && scale <= 1, "scale must be in (0, 1], got \(scale)")
-            precondition(clickRate > 0 && clickRate < 1, "clickRate must be in (0, 1), got \(clickRate)")
-            precondition(purchaseRateGivenClick > 0 && purchaseRateGivenClick < 1,
-                         "purchaseRateGivenClick must be in (0, 1), got \(purchaseRateGivenClick)")
-            precondition(clickSignal >= 0 && purchaseSignal >= 0,
-                         "signals must be non-negative: \(clickSignal), \(purchaseSignal)")
-            precondition(taskCorrelation >= -1 && taskCorrelation <= 1,
-                         "taskCorrelation must be in [-1, 1], got \(taskCorrelation)")
-            precondition(zipfExponent > 0, "zipfExponent must be positive, got \(zipfExponent)")
-            precondition(personalization >= 0 && personalization <= 1,
-                         "personalization must be in [0, 1], got \(personalization)")
+        /// Checks every value's range; the error names the offending key.
+        public func validate() throws(DatasetError) {
+            func bad(_ key: String, _ reason: String) -> DatasetError { .invalidConfiguration(key: key, reason: reason) }
+            for (key, rows) in [("trainRows", trainRows), ("validationRows", validationRows), ("testRows", testRows)]
+            where rows < 0 { throw bad(key, "must be non-negative, got \(rows)") }
+            guard scale > 0 && scale <= 1 else { throw bad("scale", "must be in (0, 1], got \(scale)") }
+            guard clickRate > 0 && clickRate < 1 else { throw bad("clickRate", "must be in (0, 1), got \(clickRate)") }
+            guard purchaseRateGivenClick > 0 && purchaseRateGivenClick < 1 else {
+                throw bad("purchaseRateGivenClick", "must be in (0, 1), got \(purchaseRateGivenClick)")
+            }
+            guard clickSignal >= 0 && clickSignal <= 10 else { throw bad("clickSignal", "must be in [0, 10], got \(clickSignal)") }
+            guard purchaseSignal >= 0 && purchaseSignal <= 10 else {
+                throw bad("purchaseSignal", "must be in [0, 10], got \(purchaseSignal)")
+            }
+            guard taskCorrelation >= -1 && taskCorrelation <= 1 else {
+                throw bad("taskCorrelation", "must be in [-1, 1], got \(taskCorrelation)")
+            }
+            guard zipfExponent > 0 && zipfExponent <= 5 else { throw bad("zipfExponent", "must be in (0, 5], got \(zipfExponent)") }
+            guard personalization >= 0 && personalization <= 1 else {
+                throw bad("personalization", "must be in [0, 1], got \(personalization)")
+            }
         }
     }
 
     /// The three splits; each has its own random stream, all from the same world.
     public enum Split: String, Sendable, CaseIterable, Codable {
-        case train, validation, test
+        /// The training split, `train.csv`.
+        case train
+        /// The validation split, `val.csv`.
+        case validation
+        /// The test split, `test.csv`.
+        case test
 
         /// The CSV file name (`train.csv`, `val.csv`, `test.csv`).
         public var fileName: String {
@@ -177,9 +191,10 @@ public struct SyntheticAliCCP: Sendable {
     /// The true vocabulary size of each sparse field (F = 23, header order).
     public var vocabularySizes: [Int] { world.population.vocabulary }
 
-    /// Builds the world and calibrates it (deterministic in `configuration.seed`).
-    public init(_ configuration: Configuration = Configuration()) {
-        configuration.check()
+    /// Builds the world and calibrates it (deterministic in `configuration.seed`); throws
+    /// `invalidConfiguration` naming the key of a value out of range.
+    public init(_ configuration: Configuration = Configuration()) throws(DatasetError) {
+        try configuration.validate()
         self.configuration = configuration
         self.world = World(configuration)
     }
@@ -202,6 +217,7 @@ public struct SyntheticAliCCP: Sendable {
 
     /// Writes `rows` rows of `split` as a CSV at `url` and returns their truth.
     public func writeCSV(_ split: Split, rows: Int, to url: URL) throws(DatasetError) -> GroundTruth {
+        precondition(rows >= 0, "rows must be non-negative, got \(rows)")
         let writer = try CSVByteWriter(path: url.path)
         try writer.append(Self.header.joined(separator: ",") + "\n")
         var truth = GroundTruth(pCTR: [], pCTCVR: [], clicks: [], purchases: [])
@@ -240,6 +256,7 @@ public struct SyntheticAliCCP: Sendable {
     /// Generates `rows` rows of `split` straight into memory: the same rows, bit for bit, that
     /// `writeCSV` writes and `CSVReader` reads back with `vocabularySizes`.
     public func generate(_ split: Split, rows: Int) -> (dataset: TabularDataset, truth: GroundTruth) {
+        precondition(rows >= 0, "rows must be non-negative, got \(rows)")
         let (nF, nD) = (Population.fieldCount, Population.denseCount)
         let sparse = TabularDataset.allocateColumn(Int32.self, count: rows * nF)
         let dense = TabularDataset.allocateColumn(Float.self, count: rows * nD)

@@ -83,7 +83,7 @@ struct BenchCommand: ParsableCommand {
                 data = try DatasetCache().load(url, schema: schema).dataset
                 guard data.count >= batchSize else { throw ValidationError("\(path) has \(data.count) rows, fewer than one batch") }
             } else {
-                let gen = SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
+                let gen = try SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
                 data = gen.generate(.train, rows: rows).dataset
             }
             let genSeconds = monotonicSeconds() - t0

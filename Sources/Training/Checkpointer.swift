@@ -42,7 +42,8 @@ public final class Checkpointer {
     /// The settings a resume must keep, by config key.
     static func identityFields(config c: TrainConfig, features f: Features) -> [(String, String)] {
         [("model", c.model.rawValue), ("expert_units", "\(c.expertUnits)"), ("num_experts", "\(c.numExperts)"),
-         ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"), ("activation", c.activation.rawValue),
+         ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"),
+         ("num_shared_experts", "\(c.numSharedExperts)"), ("num_layers", "\(c.numLayers)"), ("activation", c.activation.rawValue),
          ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
          ("task_weights_strategy", c.taskWeightsStrategy),

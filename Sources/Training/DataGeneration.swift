@@ -46,7 +46,7 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
     } catch {
         throw ConfigError(file: "data.generate", key: "dir", message: "cannot create \(config.directory): \(error.localizedDescription)")
     }
-    let generator = SyntheticAliCCP(.init(trainRows: config.trainRows, validationRows: config.validationRows,
+    let generator = try SyntheticAliCCP(.init(trainRows: config.trainRows, validationRows: config.validationRows,
                                           testRows: config.testRows, seed: config.seed, scale: config.scale))
     let output = try generator.writeCSVs(to: dir)
     var oracle: [String: [String: Double]] = [:]

@@ -388,6 +388,7 @@ public final class MTLTrainer: @unchecked Sendable {
         globalStep += 1
         for i in 0..<t { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
         taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
+                                perTaskEmbeddings: perTask ? perTaskEmbedding : [],
                                 sharedCount: layout.sharedCount, lr: optimizer.learningRate)
         if perTask, communicator.isRoot, let onMonitor {
             onMonitor(MonitorRecord(step: globalStep, epoch: progress.epoch, losses: losses,

@@ -157,7 +157,10 @@ public final class TaskWeighting: @unchecked Sendable {
         refreshLossWeights()
     }
 
-    /// The last shared layer of each architecture, GradNorm's W (its weight tensors).
+    /// The last shared layer of each architecture, GradNorm's W (its weight tensors): the
+    /// bottom's last layer, all experts' last layer, PLE's last level of shared experts; none
+    /// for ESMM and AITM, whose only shared parameters are the embeddings (their touched rows
+    /// are W then).
     public static func defaultGradNormTensors(_ model: any MultiTaskModel) -> [String] {
         let shared = model.layout.tensors.filter { $0.role == .shared && $0.name.hasSuffix(".weight") }
         guard let last = shared.last else { return [] }
@@ -290,8 +293,10 @@ public final class TaskWeighting: @unchecked Sendable {
 
     /// Learns from the step that just happened: uncertainty's log-variances (one Adam step
     /// with learning rate `lr`), GradNorm's weights (from `perTask`, the reduced per-task shared
-    /// gradients). `losses` are the tasks' global mean losses of the step.
-    public func afterStep(losses: [Double], perTask: UnsafePointer<Float>?, sharedCount: Int, lr: Float) {
+    /// gradients, or for a model whose only shared parameters are embeddings, ESMM, from the
+    /// touched embedding rows in `perTaskEmbeddings`). `losses` are the global mean losses.
+    public func afterStep(losses: [Double], perTask: UnsafePointer<Float>?, perTaskEmbeddings: [SparseRowGradient] = [],
+                          sharedCount: Int, lr: Float) {
         switch method {
         case .uncertainty:
             // ∂/∂s_t [c_t e^(−s_t) L_t + ½ s_t] = −w_t L_t + ½; Adam as for every parameter, no clamping.
@@ -315,6 +320,10 @@ public final class TaskWeighting: @unchecked Sendable {
             for i in 0..<t {
                 var ss = 0.0
                 for r in gradNormRanges { ss += Ops.sumOfSquares(r.count, perTask + i * sharedCount + r.lowerBound) }
+                if gradNormRanges.isEmpty && i < perTaskEmbeddings.count {
+                    let g = perTaskEmbeddings[i]
+                    ss = Ops.sumOfSquares(g.count * g.dim, g.values.base)
+                }
                 gradNorms[i] = ss.squareRoot()
             }
             let g = (0..<t).map { Double(state.weights[$0]) * gradNorms[$0] }

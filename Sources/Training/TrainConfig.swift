@@ -5,6 +5,9 @@ import Models
 public enum ModelKind: String, Sendable, CaseIterable, Codable {
     case sharedBottom = "shared_bottom"
     case mmoe
+    case esmm
+    case ple
+    case aitm
 }
 
 /// Where the data comes from: CSV files in the Ali-CCP layout, or a generated data set.
@@ -77,6 +80,12 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var towerUnits = [64, 32]
     /// SharedBottom: the bottom MLP's widths.
     public var hiddenUnits = [256, 128]
+    /// PLE: shared experts per level.
+    public var numSharedExperts = 1
+    /// PLE: extraction levels (1 = CGC).
+    public var numLayers = 1
+    /// AITM: the behavioural expectation calibrator's weight α.
+    public var calibratorAlpha: Float = 0.6
     /// Hidden activation of experts, bottoms and towers.
     public var activation: Activation = .relu
     /// Adam's base learning rate.
@@ -168,8 +177,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
 
     /// Keys that only some models read, and which.
     static let modelKeys: [String: [ModelKind]] = [
-        "expert_units": [.mmoe], "num_experts": [.mmoe], "tower_units": [.mmoe],
+        "expert_units": [.mmoe, .ple], "num_experts": [.mmoe, .ple], "tower_units": [.mmoe, .ple, .esmm, .aitm],
         "hidden_units": [.sharedBottom], "task_hidden_units": [.sharedBottom],
+        "num_shared_experts": [.ple], "num_layers": [.ple], "calibrator_alpha": [.aitm],
     ]
 
     /// Parses a config document (after `--set` overrides), checking every key and value.
@@ -193,15 +203,23 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         c.embeddingDim = try r.int("embedding_dim", c.embeddingDim, in: 1...4096)
         c.embeddingInitStd = Float(try r.double("embedding_init_std", Double(c.embeddingInitStd), in: 0...10))
         switch c.model {
-        case .mmoe:
+        case .mmoe, .ple:
             c.expertUnits = try r.units("expert_units", c.expertUnits)
             c.numExperts = try r.int("num_experts", c.numExperts, in: 1...1024)
             c.towerUnits = try r.units("tower_units", c.towerUnits)
+            if c.model == .ple {
+                c.numSharedExperts = try r.int("num_shared_experts", c.numSharedExperts, in: 1...1024)
+                c.numLayers = try r.int("num_layers", c.numLayers, in: 1...64)
+            }
         case .sharedBottom:
             c.hiddenUnits = try r.units("hidden_units", c.hiddenUnits)
             c.towerUnits = try r.units("task_hidden_units", c.towerUnits)
+        case .esmm, .aitm:
+            c.towerUnits = try r.units("tower_units", c.towerUnits)
+            if c.model == .aitm { c.calibratorAlpha = Float(try r.double("calibrator_alpha", Double(c.calibratorAlpha), in: 0...1000)) }
         }
-        if c.model == .mmoe && c.expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
+        if [.mmoe, .ple].contains(c.model) && c.expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
+        if [.esmm, .aitm].contains(c.model) && c.towerUnits.isEmpty { throw r.fail("tower_units", r.raw("tower_units"), "needs at least one layer") }
         if c.model == .sharedBottom && c.hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
         if let a = try r.string("activation") {
             guard let act = Activation(rawValue: a), act != .identity || true else {
@@ -292,6 +310,13 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             throw ConfigError(file: root.origin.file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
         }
         let t = c.data.labels.count
+        if c.model == .esmm && t != 2 {
+            throw ConfigError(file: root.origin.file, key: "data.labels",
+                              message: "ESMM needs exactly two labels, click then purchase (got \(c.data.labels))")
+        }
+        if [.esmm, .aitm].contains(c.model), let types = c.taskTypes, types.contains(.regression) {
+            throw r.fail("task_types", r.raw("task_types"), "\(c.model.rawValue) tasks are all classification")
+        }
         if let task = c.metabalanceTarget, !c.data.labels.contains(task) {
             throw r.fail("metabalance_target", r.raw("metabalance_target"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
         }

@@ -90,6 +90,17 @@ public struct TrainingJob {
             return SharedBottom(features: features, hiddenUnits: config.hiddenUnits, taskHiddenUnits: config.towerUnits,
                                 numTasks: t, taskTypes: config.taskTypes, activation: config.activation,
                                 embeddingInitStd: config.embeddingInitStd)
+        case .esmm:
+            return ESMM(features: features, towerUnits: config.towerUnits, activation: config.activation,
+                        embeddingInitStd: config.embeddingInitStd)
+        case .ple:
+            return PLE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
+                       numLayers: config.numLayers, numSharedExperts: config.numSharedExperts,
+                       taskTypes: config.taskTypes ?? Array(repeating: .classification, count: t),
+                       towerUnits: config.towerUnits, activation: config.activation, embeddingInitStd: config.embeddingInitStd)
+        case .aitm:
+            return AITM(features: features, towerUnits: config.towerUnits, numTasks: t, alpha: config.calibratorAlpha,
+                        activation: config.activation, embeddingInitStd: config.embeddingInitStd)
         }
     }
 

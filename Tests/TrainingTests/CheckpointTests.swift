@@ -202,7 +202,7 @@ struct ResumeTests {
     @Test func divergingLossStopsNamingStepTaskAndCheckpoint() throws {
         let dir = CheckpointTests().tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let data = SyntheticAliCCP(.init(trainRows: 1024, validationRows: 0, testRows: 0, seed: 1, scale: 0.01))
+        let data = try SyntheticAliCCP(.init(trainRows: 1024, validationRows: 0, testRows: 0, seed: 1, scale: 0.01))
             .generate(.train, rows: 1024).dataset
         let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes, embeddingDim: 4,
                                 denseNames: data.schema.dense)

@@ -11,7 +11,7 @@ import Training
 struct MTLTrainerTests {
     @Test(arguments: ["mmoe", "shared_bottom"])
     func lossFallsAndAUCRises(kind: String) throws {
-        let generator = SyntheticAliCCP(.init(trainRows: 30_000, validationRows: 10_000, testRows: 1, seed: 3,
+        let generator = try SyntheticAliCCP(.init(trainRows: 30_000, validationRows: 10_000, testRows: 1, seed: 3,
                                               scale: 0.01))
         let train = generator.generate(.train, rows: 30_000).dataset
         let (val, truth) = generator.generate(.validation, rows: 10_000)

@@ -7,7 +7,7 @@ import Training
 enum TrainerFixtures {
     /// Generated Ali-CCP-shaped data (in memory), small vocabularies.
     static func data(rows: Int, seed: UInt64 = 3, split: SyntheticAliCCP.Split = .train) -> TabularDataset {
-        let g = SyntheticAliCCP(.init(trainRows: rows, validationRows: rows, testRows: rows, seed: seed, scale: 0.01))
+        let g = try! SyntheticAliCCP(.init(trainRows: rows, validationRows: rows, testRows: rows, seed: seed, scale: 0.01))
         return g.generate(split, rows: rows).dataset
     }
 
