@@ -20,20 +20,26 @@ public struct ExpertBank: Sendable {
     public let activation: Activation
     let weights: [TensorID]
     let biases: [TensorID]
+    /// Batch normalisation and dropout settings (batch normalisation is per column of (B, K·H)).
+    public let options: MLPOptions
+    let norms: [BatchNorm]
+    let dropouts: [Dropout]
 
     /// The width of one expert's output, H.
     public var outputSize: Int { units[units.count - 1] }
 
     /// Declares the stacked tensors in `layout`.
     public init(_ name: String, inputSize: Int, numExperts: Int, units: [Int], activation: Activation = .relu,
-                role: ParameterRole, layout: ParameterLayout) {
+                options: MLPOptions = MLPOptions(), role: ParameterRole, layout: ParameterLayout) {
         precondition(numExperts >= 1 && !units.isEmpty, "ExpertBank \(name) needs experts and units, got \(numExperts), \(units)")
         self.inputSize = inputSize
         self.numExperts = numExperts
         self.units = units
         self.activation = activation
+        self.options = options
         var w: [TensorID] = []
         var b: [TensorID] = []
+        var norms: [BatchNorm] = [], dropouts: [Dropout] = []
         var width = inputSize
         for (l, h) in units.enumerated() {
             let bound = 1 / Float(width).squareRoot()
@@ -41,14 +47,23 @@ public struct ExpertBank: Sendable {
                                     initializer: .uniform(bound: bound)))
             b.append(layout.declare("\(name).\(l).bias", shape: [numExperts, h], role: role,
                                     initializer: .uniform(bound: bound)))
+            if options.batchNorm {
+                norms.append(BatchNorm("\(name).\(l).bn", width: numExperts * h, shape: [numExperts, h], role: role,
+                                       layout: layout))
+            }
+            if options.dropout > 0 { dropouts.append(Dropout("\(name).\(l)", probability: options.dropout)) }
             width = h
         }
         weights = w
         biases = b
+        self.norms = norms
+        self.dropouts = dropouts
     }
 
     /// Allocates the per-layer outputs and gradient scratch for up to `batch` rows.
-    public func makeCache(batch: Int) -> ExpertBankCache { ExpertBankCache(bank: self, batch: batch) }
+    public func makeCache(batch: Int, context: ForwardContext = ForwardContext()) -> ExpertBankCache {
+        ExpertBankCache(bank: self, batch: batch, context: context)
+    }
 
     /// Runs all experts; the result is `cache.output` (B, K·H).
     public func forward(input x: UnsafePointer<Float>, ldx: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
@@ -71,7 +86,15 @@ public struct ExpertBank: Sendable {
                 }
             }
             Ops.addRowVector(out, rows: batch, cols: k * h, ldx: k * h, bias: params[biases[l]])
+            if !norms.isEmpty {
+                norms[l].forward(out, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
+                                 params: params, context: cache.context)
+            }
             activation.forward(out, count: batch * k * h)
+            if !dropouts.isEmpty && cache.context.isTraining {
+                cache.activated[l].base.update(from: out, count: batch * k * h)
+                dropouts[l].forward(out, batch: batch, width: k * h, mask: cache.masks[l].base, context: cache.context)
+            }
             input = UnsafePointer(out)
             inWidth = h
         }
@@ -87,7 +110,16 @@ public struct ExpertBank: Sendable {
         for l in stride(from: units.count - 1, through: 0, by: -1) {
             let h = units[l]
             let inWidth = l == 0 ? inputSize : units[l - 1]
-            activation.backward(output: cache.outputs[l].base, gradient: dy, count: batch * k * h)
+            var activated = UnsafePointer(cache.outputs[l].base)
+            if !dropouts.isEmpty && cache.context.isTraining {
+                dropouts[l].backward(dy, count: batch * k * h, mask: cache.masks[l].base)
+                activated = UnsafePointer(cache.activated[l].base)
+            }
+            activation.backward(output: activated, gradient: dy, count: batch * k * h)
+            if !norms.isEmpty {
+                norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
+                                  params: params, grads: grads)
+            }
             Ops.addColumnSums(dy, rows: batch, cols: k * h, ldy: k * h, into: grads[biases[l]])
             let w = params[weights[l]]
             let dw = grads[weights[l]]
@@ -125,10 +157,20 @@ public final class ExpertBankCache: @unchecked Sendable {
     /// Gradient scratch for layer l's output (all but the last): (B, K·H_l).
     public let gradients: [FloatBuffer]
 
-    init(bank: ExpertBank, batch: Int) {
+    /// Training or inference, state and dropout seeding.
+    public let context: ForwardContext
+    let xhat: [FloatBuffer], invStd: [FloatBuffer], masks: [FloatBuffer], activated: [FloatBuffer]
+
+    init(bank: ExpertBank, batch: Int, context: ForwardContext) {
         capacity = batch
-        outputs = bank.units.map { FloatBuffer(count: batch * bank.numExperts * $0) }
-        gradients = bank.units.dropLast().map { FloatBuffer(count: batch * bank.numExperts * $0) }
+        self.context = context
+        let k = bank.numExperts
+        outputs = bank.units.map { FloatBuffer(count: batch * k * $0) }
+        gradients = bank.units.dropLast().map { FloatBuffer(count: batch * k * $0) }
+        xhat = bank.options.batchNorm ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
+        invStd = bank.options.batchNorm ? bank.units.map { FloatBuffer(count: k * $0) } : []
+        masks = bank.options.dropout > 0 ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
+        activated = bank.options.dropout > 0 ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
     }
 
     /// All experts' outputs (B, K·H).

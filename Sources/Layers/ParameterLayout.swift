@@ -20,6 +20,24 @@ public enum Initializer: Sendable, Equatable {
     case normal(std: Float)
 }
 
+/// A handle to one named non-trainable state buffer (batch-norm running statistics).
+public struct StateID: Hashable, Sendable {
+    /// The buffer's position in declaration order.
+    public let index: Int
+}
+
+/// One named non-trainable state buffer.
+public struct StateSpec: Sendable, Equatable {
+    /// A dotted name, e.g. `bottom.0.bn.running_mean`.
+    public let name: String
+    /// Where it starts in the state buffer.
+    public let offset: Int
+    /// The number of floats.
+    public let count: Int
+    /// Its initial value.
+    public let initial: Float
+}
+
 /// A handle to one named tensor of a `ParameterLayout`.
 public struct TensorID: Hashable, Sendable {
     /// The tensor's position in declaration order.
@@ -62,6 +80,17 @@ public final class ParameterLayout: @unchecked Sendable {
     /// Whether `finalize` has run.
     public private(set) var isFinalized = false
     private var offsetTable: UnsafeMutablePointer<Int>?
+    /// Non-trainable state buffers, in declaration order (contiguous from offset 0).
+    public private(set) var states: [StateSpec] = []
+    /// The total number of state floats.
+    public var stateCount: Int { states.last.map { $0.offset + $0.count } ?? 0 }
+
+    /// Declares a non-trainable state buffer of `count` floats starting at `initial`.
+    public func declareState(_ name: String, count: Int, initial: Float) -> StateID {
+        precondition(!isFinalized, "cannot declare state \(name) after finalize")
+        states.append(StateSpec(name: name, offset: stateCount, count: count, initial: initial))
+        return StateID(index: states.count - 1)
+    }
 
     /// Creates an empty layout for `numTasks` tasks.
     public init(numTasks: Int) {

@@ -22,6 +22,7 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
     public let taskTypes: [TaskType]
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
+    public let context = ForwardContext()
     public let input: ModelInput
     /// Each task's tower (no output layer): q_t.
     public let towers: [MLP]
@@ -49,7 +50,7 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
 
     /// Builds the model; `towerUnits`' last width is d, the width of every AIT vector.
     public init(features: Features, towerUnits: [Int], numTasks: Int = 2, alpha: Float = 0.6,
-                activation: Activation = .relu, embeddingInitStd: Float = 1e-4) {
+                activation: Activation = .relu, options: MLPOptions = MLPOptions(), embeddingInitStd: Float = 1e-4) {
         precondition(!towerUnits.isEmpty && numTasks >= 1, "AITM needs tower units and tasks")
         precondition(alpha >= 0, "calibrator weight must be ≥ 0, got \(alpha)")
         taskTypes = Array(repeating: .classification, count: numTasks)
@@ -60,7 +61,8 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
         input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
         let width = features.inputWidth, d = self.d
         towers = (0..<numTasks).map {
-            MLP("towers.\($0)", inputSize: width, units: towerUnits, activation: activation, role: .task($0), layout: layout)
+            MLP("towers.\($0)", inputSize: width, units: towerUnits, activation: activation, options: options,
+                role: .task($0), layout: layout)
         }
         var tr: [Linear] = [], qu: [Linear] = [], ke: [Linear] = [], va: [Linear] = []
         for t in 0..<numTasks where t >= 1 {
@@ -76,6 +78,7 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
         heads = (0..<numTasks).map { Linear("heads.\($0)", inputSize: d, outputSize: 1, role: .task($0), layout: layout) }
         layout.finalize()
         parameters = FloatBuffer(count: layout.count)
+        context.bind(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
@@ -85,7 +88,7 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
         guard batch > capacity else { return }
         capacity = batch
         let t = numTasks
-        towerCaches = towers.map { $0.makeCache(batch: batch) }
+        towerCaches = towers.map { $0.makeCache(batch: batch, context: context) }
         z = (0..<t).map { _ in FloatBuffer(count: batch * d) }
         dz = (0..<t).map { _ in FloatBuffer(count: batch * d) }
         p = (0..<t).map { _ in FloatBuffer(count: batch * d) }

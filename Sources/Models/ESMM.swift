@@ -21,6 +21,7 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
     public let taskTypes: [TaskType] = [.classification, .classification]
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
+    public let context = ForwardContext()
     public let input: ModelInput
     /// The CTR tower (task 0) and the CVR tower (task 1).
     public let towers: TaskTowers
@@ -29,13 +30,15 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
     private var capacity = 0
 
     /// Builds the model; `towerUnits` are both towers' hidden widths.
-    public init(features: Features, towerUnits: [Int], activation: Activation = .relu, embeddingInitStd: Float = 1e-4) {
+    public init(features: Features, towerUnits: [Int], activation: Activation = .relu, options: MLPOptions = MLPOptions(),
+                embeddingInitStd: Float = 1e-4) {
         layout = ParameterLayout(numTasks: 2)
         input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
-        towers = TaskTowers(inputSize: features.inputWidth, units: towerUnits, activation: activation, numTasks: 2,
-                            layout: layout)
+        towers = TaskTowers(inputSize: features.inputWidth, units: towerUnits, activation: activation, options: options,
+                            numTasks: 2, layout: layout)
         layout.finalize()
         parameters = FloatBuffer(count: layout.count)
+        context.bind(layout)
     }
 
     /// The tutorial's spelling: `ESMM(features:hiddenUnits:towerUnits:embeddingDim:)`, where the
@@ -51,7 +54,7 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
 
     public func prepare(batch: Int) {
         input.prepare(batch: batch)
-        towers.prepare(batch: batch)
+        towers.prepare(batch: batch, context: context)
         guard batch > capacity else { return }
         capacity = batch
         logitBuffer = FloatBuffer(count: batch * 2)

@@ -19,6 +19,7 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
     public let taskTypes: [TaskType]
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
+    public let context = ForwardContext()
     public let input: ModelInput
     /// The K experts.
     public let experts: ExpertBank
@@ -40,35 +41,36 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
     public init(features: Features, expertUnits: [Int], numExperts: Int, numTasks: Int,
                 towerUnits: [Int] = [], taskTypes: [TaskType]? = nil,
                 expertActivation: Activation = .relu, towerActivation: Activation = .relu,
-                embeddingInitStd: Float = 1e-4) {
+                options: MLPOptions = MLPOptions(), embeddingInitStd: Float = 1e-4) {
         let types = taskTypes ?? Array(repeating: .classification, count: numTasks)
         precondition(types.count == numTasks, "\(types.count) task types for \(numTasks) tasks")
         self.taskTypes = types
         layout = ParameterLayout(numTasks: numTasks)
         input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
         experts = ExpertBank("experts", inputSize: features.inputWidth, numExperts: numExperts, units: expertUnits,
-                             activation: expertActivation, role: .shared, layout: layout)
+                             activation: expertActivation, options: options, role: .shared, layout: layout)
         let layout = self.layout
         gates = (0..<numTasks).map {
             SoftmaxGate("gates.\($0)", inputSize: features.inputWidth, numExperts: numExperts, role: .task($0),
                         layout: layout)
         }
         towers = TaskTowers(inputSize: experts.outputSize, units: towerUnits, activation: towerActivation,
-                            numTasks: numTasks, layout: layout)
+                            options: options, numTasks: numTasks, layout: layout)
         layout.finalize()
         parameters = FloatBuffer(count: layout.count)
+        context.bind(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
 
     public func prepare(batch: Int) {
         input.prepare(batch: batch)
-        towers.prepare(batch: batch)
+        towers.prepare(batch: batch, context: context)
         guard batch > capacity else { return }
         capacity = batch
         let k = experts.numExperts
         let h = experts.outputSize
-        expertCache = experts.makeCache(batch: batch)
+        expertCache = experts.makeCache(batch: batch, context: context)
         gateOut = (0..<numTasks).map { _ in FloatBuffer(count: batch * k) }
         mixed = (0..<numTasks).map { _ in FloatBuffer(count: batch * h) }
         dMixed = FloatBuffer(count: batch * h)

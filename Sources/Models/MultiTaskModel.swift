@@ -19,6 +19,8 @@ public protocol MultiTaskModel: AnyObject, Sendable {
     var input: ModelInput { get }
     /// The model's outputs after `forward`: one logit (or regression value) per task, (B, T).
     var logits: UnsafeMutablePointer<Float> { get }
+    /// Training or inference mode, batch-norm running statistics, dropout seeding.
+    var context: ForwardContext { get }
 
     /// Allocates every per-batch buffer for up to `batch` rows (no-op when already large enough).
     func prepare(batch: Int)

@@ -20,6 +20,7 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
     public let taskTypes: [TaskType]
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
+    public let context = ForwardContext()
     public let input: ModelInput
     /// Task-specific experts per level and task.
     public let taskExperts: [[ExpertBank]]
@@ -56,7 +57,7 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
     /// - numExperts: task-specific experts per task and level;  numSharedExperts: shared per level.
     public init(features: Features, expertUnits: [Int], numExperts: Int, numLayers: Int, numSharedExperts: Int,
                 taskTypes: [TaskType], towerUnits: [Int] = [], activation: Activation = .relu,
-                embeddingInitStd: Float = 1e-4) {
+                options: MLPOptions = MLPOptions(), embeddingInitStd: Float = 1e-4) {
         precondition(numLayers >= 1 && numExperts >= 1 && numSharedExperts >= 1 && !expertUnits.isEmpty,
                      "PLE needs levels, experts and shared experts, got \(numLayers), \(numExperts), \(numSharedExperts)")
         let t = taskTypes.count
@@ -73,10 +74,10 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
         for j in 0..<numLayers {
             te.append((0..<t).map {
                 ExpertBank("levels.\(j).tasks.\($0).experts", inputSize: width, numExperts: numExperts, units: expertUnits,
-                           activation: activation, role: .task($0), layout: layout)
+                           activation: activation, options: options, role: .task($0), layout: layout)
             })
             se.append(ExpertBank("levels.\(j).shared.experts", inputSize: width, numExperts: numSharedExperts,
-                                 units: expertUnits, activation: activation, role: .shared, layout: layout))
+                                 units: expertUnits, activation: activation, options: options, role: .shared, layout: layout))
             g.append((0..<t).map {
                 SoftmaxGate("levels.\(j).gates.\($0)", inputSize: width, numExperts: numExperts + numSharedExperts,
                             role: .task($0), layout: layout)
@@ -91,9 +92,11 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
         sharedExperts = se
         gates = g
         sharedGates = sg
-        towers = TaskTowers(inputSize: width, units: towerUnits, activation: activation, numTasks: t, layout: layout)
+        towers = TaskTowers(inputSize: width, units: towerUnits, activation: activation, options: options, numTasks: t,
+                            layout: layout)
         layout.finalize()
         parameters = FloatBuffer(count: layout.count)
+        context.bind(layout)
     }
 
     /// The tutorial's spelling: `PLE(features:expertUnits:numExperts:numLayers:numSharedExperts:taskTypes:)`.
@@ -109,13 +112,13 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
 
     public func prepare(batch: Int) {
         input.prepare(batch: batch)
-        towers.prepare(batch: batch)
+        towers.prepare(batch: batch, context: context)
         guard batch > capacity else { return }
         capacity = batch
         let t = numTasks
         var c = Caches()
-        c.task = taskExperts.map { $0.map { $0.makeCache(batch: batch) } }
-        c.shared = sharedExperts.map { $0.makeCache(batch: batch) }
+        c.task = taskExperts.map { $0.map { $0.makeCache(batch: batch, context: context) } }
+        c.shared = sharedExperts.map { $0.makeCache(batch: batch, context: context) }
         c.gate = gates.map { $0.map { FloatBuffer(count: batch * $0.numExperts) } }
         c.sharedGate = sharedGates.map { FloatBuffer(count: batch * $0.numExperts) }
         c.out = (0..<numLayers).map { _ in (0..<t).map { _ in FloatBuffer(count: batch * h) } }

@@ -15,6 +15,7 @@ public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
     public let taskTypes: [TaskType]
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
+    public let context = ForwardContext()
     public let input: ModelInput
     /// The shared bottom MLP.
     public let bottom: MLP
@@ -28,7 +29,8 @@ public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
     /// Builds the model.
     /// - hiddenUnits: the bottom MLP's widths;  taskHiddenUnits: each tower's hidden widths.
     public init(features: Features, hiddenUnits: [Int], taskHiddenUnits: [Int], numTasks: Int,
-                taskTypes: [TaskType]? = nil, activation: Activation = .relu, embeddingInitStd: Float = 1e-4) {
+                taskTypes: [TaskType]? = nil, activation: Activation = .relu, options: MLPOptions = MLPOptions(),
+                embeddingInitStd: Float = 1e-4) {
         precondition(!hiddenUnits.isEmpty, "SharedBottom needs at least one hidden layer")
         let types = taskTypes ?? Array(repeating: .classification, count: numTasks)
         precondition(types.count == numTasks, "\(types.count) task types for \(numTasks) tasks")
@@ -36,21 +38,22 @@ public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
         layout = ParameterLayout(numTasks: numTasks)
         input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
         bottom = MLP("bottom", inputSize: features.inputWidth, units: hiddenUnits, activation: activation,
-                     role: .shared, layout: layout)
+                     options: options, role: .shared, layout: layout)
         towers = TaskTowers(inputSize: bottom.outputSize, units: taskHiddenUnits, activation: activation,
-                            numTasks: numTasks, layout: layout)
+                            options: options, numTasks: numTasks, layout: layout)
         layout.finalize()
         parameters = FloatBuffer(count: layout.count)
+        context.bind(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
 
     public func prepare(batch: Int) {
         input.prepare(batch: batch)
-        towers.prepare(batch: batch)
+        towers.prepare(batch: batch, context: context)
         guard batch > capacity else { return }
         capacity = batch
-        bottomCache = bottom.makeCache(batch: batch)
+        bottomCache = bottom.makeCache(batch: batch, context: context)
         dH = FloatBuffer(count: batch * bottom.outputSize)
         logitBuffer = FloatBuffer(count: batch * numTasks)
     }

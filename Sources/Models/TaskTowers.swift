@@ -15,18 +15,19 @@ public final class TaskTowers: @unchecked Sendable {
     private var capacity = 0
 
     /// Declares T towers over inputs of width `inputSize`.
-    public init(inputSize: Int, units: [Int], activation: Activation = .relu, numTasks: Int, layout: ParameterLayout) {
+    public init(inputSize: Int, units: [Int], activation: Activation = .relu, options: MLPOptions = MLPOptions(),
+                numTasks: Int, layout: ParameterLayout) {
         towers = (0..<numTasks).map {
             MLP("towers.\($0)", inputSize: inputSize, units: units, activation: activation, outputSize: 1,
-                role: .task($0), layout: layout)
+                options: options, role: .task($0), layout: layout)
         }
     }
 
     /// Allocates buffers for up to `batch` rows.
-    public func prepare(batch: Int) {
+    public func prepare(batch: Int, context: ForwardContext) {
         guard batch > capacity else { return }
         capacity = batch
-        caches = towers.map { $0.makeCache(batch: batch) }
+        caches = towers.map { $0.makeCache(batch: batch, context: context) }
         dColumn = FloatBuffer(count: batch)
     }
 

@@ -8,9 +8,9 @@ model: mmoe
 seed: 2022
 data:
   generate:
-    rows: 300000
-    val_rows: 50000
-    test_rows: 50000
+    rows: 1000000
+    val_rows: 100000
+    test_rows: 100000
     seed: 7
     scale: 0.1
     dir: runs/data/default

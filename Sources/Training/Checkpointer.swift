@@ -43,7 +43,8 @@ public final class Checkpointer {
     static func identityFields(config c: TrainConfig, features f: Features) -> [(String, String)] {
         [("model", c.model.rawValue), ("expert_units", "\(c.expertUnits)"), ("num_experts", "\(c.numExperts)"),
          ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"),
-         ("num_shared_experts", "\(c.numSharedExperts)"), ("num_layers", "\(c.numLayers)"), ("activation", c.activation.rawValue),
+         ("num_shared_experts", "\(c.numSharedExperts)"), ("num_layers", "\(c.numLayers)"),
+         ("batch_norm", "\(c.batchNorm)"), ("dropout", "\(c.dropout)"), ("activation", c.activation.rawValue),
          ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
          ("task_weights_strategy", c.taskWeightsStrategy),
@@ -93,6 +94,7 @@ public final class Checkpointer {
         w.add("adam.emb_m", floats: adam.embeddingM.base, count: adam.embeddingM.count)
         w.add("adam.emb_v", floats: adam.embeddingV.base, count: adam.embeddingV.count)
         w.add("weighting", try json.encode(trainer.taskWeighting.state))
+        w.add("model.state", floats: model.context.state.base, count: model.context.state.count)
         if let best = trainer.bestWeights {
             w.add("best.params", floats: best.parameters.base, count: best.parameters.count)
             w.add("best.embeddings", floats: best.embeddings.base, count: best.embeddings.count)
@@ -130,6 +132,7 @@ public final class Checkpointer {
     public static func loadWeights(_ file: CheckpointFile, into model: any MultiTaskModel) throws {
         try file.read("params", floats: model.parameters.base, count: model.parameters.count)
         try file.read("embeddings", floats: model.embeddings.weights.base, count: model.embeddings.weights.count)
+        try file.read("model.state", floats: model.context.state.base, count: model.context.state.count)
     }
 
     /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then

@@ -20,6 +20,11 @@ public struct GenerationReport: Sendable, Codable, Equatable {
     public var rates: [String: [String: Double]]
     /// Whether existing files were reused.
     public var reused: Bool
+    /// The generator's version: data from another version is generated anew.
+    public var generatorVersion: Int?
+
+    /// Bumped whenever the generator's planted truth changes.
+    public static let currentGeneratorVersion = 2
 
     /// The test split's oracle AUC of `task`, if known.
     public func oracle(_ task: String, split: String = "test") -> Double? { oracleAUC[split]?[task] }
@@ -34,6 +39,7 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
     if let data = try? Data(contentsOf: truthURL),
        var old = try? JSONDecoder().decode(GenerationReport.self, from: data),
        old.rows == rows, old.seed == config.seed, old.scale == config.scale,
+       old.generatorVersion == GenerationReport.currentGeneratorVersion,
        ["train.csv", "val.csv", "test.csv"].allSatisfy({
            FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
        }) {
@@ -60,7 +66,8 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
                        "purchase_given_click": truth.purchaseRateGivenClick]
     }
     let report = GenerationReport(directory: config.directory, rows: rows, seed: config.seed, scale: config.scale,
-                                  oracleAUC: oracle, rates: rates, reused: false)
+                                  oracleAUC: oracle, rates: rates, reused: false,
+                                  generatorVersion: GenerationReport.currentGeneratorVersion)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(report).write(to: truthURL, options: .atomic)

@@ -210,7 +210,7 @@ public final class MTLTrainer: @unchecked Sendable {
     public func broadcastState() throws {
         guard communicator.size > 1 else { return }
         try broadcastParameters()
-        for b in [optimizer.m, optimizer.v, optimizer.embeddingM, optimizer.embeddingV] {
+        for b in [optimizer.m, optimizer.v, optimizer.embeddingM, optimizer.embeddingV, model.context.state] {
             try communicator.broadcast(b.base, count: b.count, root: 0)
         }
         var header: [Int64] = [Int64(optimizer.step), 0, bestWeights == nil ? 0 : 1]
@@ -313,6 +313,12 @@ public final class MTLTrainer: @unchecked Sendable {
         for task in 0..<t { scales[task] = counts[task] > 0 ? Float(1 / counts[task]) : 0 }
         let params = model.parameterView
         let layout = model.layout
+        let context = model.context
+        context.isTraining = true
+        context.step = globalStep
+        context.firstSample = local.lowerBound
+        context.seed = seed
+        defer { context.isTraining = false }
         for i in 0..<t { lossSums[i] = 0 }
         let perTask = taskWeighting.needsPerTaskGradients || (monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0)
         if perTask { preparePerTask() }

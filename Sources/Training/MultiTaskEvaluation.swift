@@ -66,6 +66,7 @@ func scoreAll(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize:
     let b = max(1, min(batchSize, n))
     let size = communicator.size, rank = communicator.rank
     model.prepare(batch: b)
+    model.context.isTraining = false
     let sparse = Int32Buffer(count: b * f)
     let dense = FloatBuffer(count: b * d)
     let labels = FloatBuffer(count: b * max(dataset.taskCount, 1))

@@ -1,4 +1,5 @@
 import Kernels
+import Layers
 import Models
 
 /// The model architectures a config can name.
@@ -88,6 +89,13 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var calibratorAlpha: Float = 0.6
     /// Hidden activation of experts, bottoms and towers.
     public var activation: Activation = .relu
+    /// Batch normalisation in every MLP (after each hidden linear layer, before the activation).
+    public var batchNorm = false
+    /// Dropout probability after every hidden activation, training only.
+    public var dropout: Float = 0
+
+    /// The MLP options these settings describe.
+    public var mlpOptions: MLPOptions { MLPOptions(batchNorm: batchNorm, dropout: dropout) }
     /// Adam's base learning rate.
     public var learningRate: Float = 1e-3
     /// L2 weight decay.
@@ -227,6 +235,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             }
             c.activation = act
         }
+        c.batchNorm = try r.bool("batch_norm", c.batchNorm)
+        c.dropout = Float(try r.double("dropout", Double(c.dropout), in: 0...0.99))
         c.learningRate = Float(try r.double("learning_rate", Double(c.learningRate), in: 0...10))
         c.weightDecay = Float(try r.double("weight_decay", Double(c.weightDecay), in: 0...10))
         c.adamBeta1 = Float(try r.double("adam_beta1", Double(c.adamBeta1), in: 0...0.999999))

@@ -85,22 +85,23 @@ public struct TrainingJob {
             return MMoE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
                         numTasks: t, towerUnits: config.towerUnits, taskTypes: config.taskTypes,
                         expertActivation: config.activation, towerActivation: config.activation,
-                        embeddingInitStd: config.embeddingInitStd)
+                        options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
         case .sharedBottom:
             return SharedBottom(features: features, hiddenUnits: config.hiddenUnits, taskHiddenUnits: config.towerUnits,
                                 numTasks: t, taskTypes: config.taskTypes, activation: config.activation,
-                                embeddingInitStd: config.embeddingInitStd)
+                                options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
         case .esmm:
             return ESMM(features: features, towerUnits: config.towerUnits, activation: config.activation,
-                        embeddingInitStd: config.embeddingInitStd)
+                        options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
         case .ple:
             return PLE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
                        numLayers: config.numLayers, numSharedExperts: config.numSharedExperts,
                        taskTypes: config.taskTypes ?? Array(repeating: .classification, count: t),
-                       towerUnits: config.towerUnits, activation: config.activation, embeddingInitStd: config.embeddingInitStd)
+                       towerUnits: config.towerUnits, activation: config.activation, options: config.mlpOptions,
+                       embeddingInitStd: config.embeddingInitStd)
         case .aitm:
             return AITM(features: features, towerUnits: config.towerUnits, numTasks: t, alpha: config.calibratorAlpha,
-                        activation: config.activation, embeddingInitStd: config.embeddingInitStd)
+                        activation: config.activation, options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
         }
     }
 

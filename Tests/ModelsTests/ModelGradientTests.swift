@@ -117,4 +117,52 @@ struct ModelGradientTests {
         }
         #expect(abs(model.logits[0] - model.logits[1]) < 1e-5 && abs(model.logits[2] - model.logits[3]) < 1e-5)
     }
+
+    /// Batch normalisation (batch statistics) and dropout (a fixed seeded mask) in every MLP
+    /// and expert layer: the whole model's gradient still matches finite differences.
+    @Test(arguments: ["shared_bottom", "mmoe"])
+    func gradientWithBatchNormAndDropout(kind: String) {
+        let options = MLPOptions(batchNorm: true, dropout: 0.3)
+        let f = Self.features
+        let model: any MultiTaskModel = kind == "mmoe"
+            ? MMoE(features: f, expertUnits: [8, 6], numExperts: 3, numTasks: 2, towerUnits: [5], expertActivation: .tanh,
+                   towerActivation: .tanh, options: options, embeddingInitStd: 0.5)
+            : SharedBottom(features: f, hiddenUnits: [8, 6], taskHiddenUnits: [5], numTasks: 2, activation: .tanh,
+                           options: options, embeddingInitStd: 0.5)
+        var rng = SeededRandom(seed: 7)
+        model.initialize(rng: &rng)
+        // Move γ, β away from 1, 0 so their gradients are generic.
+        for spec in model.layout.tensors where spec.name.contains(".bn.") {
+            for i in 0..<spec.count { model.parameters[spec.offset + i] += (rng.nextFloat() - 0.5) * 0.4 }
+        }
+        model.context.isTraining = true
+        model.context.seed = 3
+        let b = 6, t = 2, nf = f.numSparse
+        let ids: [Int32] = (0..<(b * nf)).map { Int32(rng.nextInt(below: f.vocabularySizes[$0 % nf] + 1)) }
+        let dense = randomBuffer(b * f.numDense, rng: &rng)
+        let labels = FloatBuffer((0..<(b * t)).map { _ in rng.nextFloat() < 0.4 ? 1 : 0 })
+        model.prepare(batch: b)
+        let dLogits = FloatBuffer(count: b * t)
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
+        defer { sums.deallocate() }
+        func loss() -> Double {
+            ids.withUnsafeBufferPointer { model.forward(sparse: $0.baseAddress!, dense: dense.base, batch: b, params: model.parameterView) }
+            model.loss(labels: labels.base, batch: b, scale: 1 / Float(b), dLogits: dLogits.base, lossSums: sums)
+            return (sums[0] + sums[1]) / Double(b)
+        }
+        _ = loss()
+        let grads = FloatBuffer(count: model.layout.count)
+        let embGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: f.embeddingDim, capacity: b * nf)
+        model.backward(dLogits: dLogits.base, batch: b, params: model.parameterView, grads: model.layout.view(grads),
+                       embeddingGrad: embGrad)
+        for spec in model.layout.tensors {
+            let idx = sampleIndices(30, below: spec.count, rng: &rng).map { $0 + spec.offset }
+            // Batch statistics over 6 rows bend the loss strongly (h = 1e-2 truncates ~1e-4), so a
+            // smaller h; its rounding noise, eps·|L|/h ≈ 4e-5, sets atol.
+            let c = checkGradient(parameters: model.parameters.base, indices: idx, analytic: { grads[$0] },
+                                  h: 3e-3, atol: 8e-5, label: spec.name, loss: loss)
+            #expect(c.failures == 0, "\(kind) \(spec.name): \(c)")
+        }
+        #expect(model.layout.tensors.contains { $0.name.hasSuffix(".bn.weight") })
+    }
 }

@@ -37,10 +37,11 @@ struct ReferenceParityTests {
                                 denseNames: (0..<f.int("dense_count")).map { "d\($0)" })
         let act = Activation(rawValue: f.config["activation"] as! String)!
         let t = f.int("num_tasks")
+        let options = MLPOptions(batchNorm: f.config["batchnorm"] as? Bool ?? false)
         switch f.json["model"] as! String {
         case "shared_bottom":
             return SharedBottom(features: features, hiddenUnits: f.ints("hidden_units"), taskHiddenUnits: f.ints("tower_units"),
-                                numTasks: t, activation: act)
+                                numTasks: t, activation: act, options: options)
         case "mmoe":
             return MMoE(features: features, expertUnits: f.ints("expert_units"), numExperts: f.int("num_experts"),
                         numTasks: t, towerUnits: f.ints("tower_units"), expertActivation: act, towerActivation: act)
@@ -61,7 +62,7 @@ struct ReferenceParityTests {
 
     static func close(_ a: Float, _ b: Double) -> Bool { abs(Double(a) - b) <= 1e-5 + 1e-4 * abs(b) }
 
-    @Test(arguments: ["shared_bottom", "mmoe", "mmoe_tanh", "esmm", "ple", "cgc", "ple_3tasks", "aitm", "aitm_3tasks"])
+    @Test(arguments: ["shared_bottom", "shared_bottom_bn", "mmoe", "mmoe_tanh", "esmm", "ple", "cgc", "ple_3tasks", "aitm", "aitm_3tasks"])
     func matchesPyTorch(name: String) throws {
         let f = try Self.load(name)
         let model = Self.model(f)
@@ -84,6 +85,7 @@ struct ReferenceParityTests {
         let dense = FloatBuffer(f.floats(f.json["dense"]))
         let labels = FloatBuffer(f.floats(f.json["labels"]))
         model.prepare(batch: b)
+        model.context.isTraining = true  // batch statistics, as torch in training mode
         ids.withUnsafeBufferPointer { model.forward(sparse: $0.baseAddress!, dense: dense.base, batch: b, params: model.parameterView) }
         let logits = f.doubles(f.json["logits_f64"])
         for i in 0..<(b * t) { #expect(Self.close(model.logits[i], logits[i]), "\(name) logit \(i): \(model.logits[i]) vs \(logits[i])") }
@@ -125,5 +127,15 @@ struct ReferenceParityTests {
             }
         }
         #expect(checked == model.layout.count)
+        // Batch-norm running statistics after one training forward.
+        if let running = f.json["bn_running_f64"] as? [String: Any] {
+            #expect(running.count == model.layout.states.count && !running.isEmpty)
+            for state in model.layout.states {
+                let r = f.doubles(running[state.name])
+                for i in 0..<state.count where !Self.close(model.context.state[state.offset + i], r[i]) {
+                    Issue.record("\(name) \(state.name)[\(i)]: \(model.context.state[state.offset + i]) vs \(r[i])")
+                }
+            }
+        }
     }
 }
