@@ -78,13 +78,13 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
     }
 
     /// Task 0: BCE of pCTR against click (on the logit). Task 1: BCE of pCTCVR = pCTR·pCVR
-    /// against click ∧ purchase, as `torch.nn.BCELoss` computes it (logs clamped at −100);
-    /// its gradient reaches both logits:
+    /// against click ∧ purchase, as `torch.nn.BCELoss` computes it (log p and log1p(−p)
+    /// clamped at −100, its backward (p − y)/max(p(1 − p), 1e-12)); the gradient reaches both
+    /// logits:
     ///
     /// ```
     /// p = a·c, a = σ(z_ctr), c = σ(z_cvr)
     /// ∂ℓ/∂z_ctr = (∂ℓ/∂p)·a(1−a)·c     ∂ℓ/∂z_cvr = (∂ℓ/∂p)·c(1−c)·a
-    /// ∂ℓ/∂p = −y/p + (1−y)/(1−p)   (0 where a log is clamped)
     /// ```
     /// Positive weights and sample-space masks do not apply (ESMM's point is the entire space).
     public func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
@@ -101,10 +101,9 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
             let a = ScalarMath.sigmoid(z1), c = ScalarMath.sigmoid(z2)
             ctr[b * 2] = (a - click) * s0
             let p = a * c
-            let logP = max(ScalarMath.log(p), -100), log1mP = max(ScalarMath.log(1 - p), -100)
+            let logP = max(ScalarMath.log(p), -100), log1mP = max(ScalarMath.log1p(-p), -100)
             sumCTCVR -= Double(y * logP + (1 - y) * log1mP)
-            // dℓ/dp with the clamps' zero slopes.
-            let dp: Float = (logP > -100 ? -y / p : 0) + (log1mP > -100 ? (1 - y) / (1 - p) : 0)
+            let dp: Float = (p - y) / max(p * (1 - p), 1e-12)
             ctcvr[b * 2] = dp * a * (1 - a) * c * s1
             ctcvr[b * 2 + 1] = dp * c * (1 - c) * a * s1
         }

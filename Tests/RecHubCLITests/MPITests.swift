@@ -52,9 +52,13 @@ struct MPITests {
         var s = ["data.generate.rows=8000", "data.generate.val_rows=2000", "data.generate.test_rows=2000",
                  "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/out",
                  "model=\(model)", "batch_size=256", "max_steps=20", "threads=1", "check_replicas_every=5"]
-        s += model == "mmoe" ? ["expert_units=[32,16]", "num_experts=3", "tower_units=[8]"]
-                             : ["expert_units=null", "num_experts=null", "tower_units=null", "hidden_units=[32,16]",
-                                "task_hidden_units=[8]"]
+        switch model {
+        case "mmoe": s += ["expert_units=[32,16]", "num_experts=3", "tower_units=[8]"]
+        case "ple": s += ["expert_units=[16,8]", "num_experts=1", "num_shared_experts=1", "num_layers=2", "tower_units=[8]"]
+        case "esmm", "aitm": s += ["expert_units=null", "num_experts=null", "tower_units=[16,8]"]
+        default: s += ["expert_units=null", "num_experts=null", "tower_units=null", "hidden_units=[32,16]",
+                       "task_hidden_units=[8]"]
+        }
         return s.flatMap { ["--set", $0] }
     }
 
@@ -68,7 +72,7 @@ struct MPITests {
     /// normalised update keeps that at the same order: 1e-6 absolute on values ≤ 1 bounds it
     /// with margin, while one missed or doubled gradient moves parameters by ~lr = 1e-3.
     @Test(arguments: [("mmoe", "fixed"), ("shared_bottom", "fixed"), ("mmoe", "uncertainty"), ("mmoe", "gradnorm"),
-                      ("shared_bottom", "metabalance")])
+                      ("shared_bottom", "metabalance"), ("esmm", "gradnorm"), ("ple", "fixed"), ("aitm", "fixed")])
     func twoRanksMatchOneRankWithTheSameGlobalBatch(model: String, strategy: String) throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -9,14 +9,25 @@ import Training
 
 /// The trainer: learning, determinism, data slicing, task weights, no allocation per step.
 struct MTLTrainerTests {
-    @Test(arguments: ["mmoe", "shared_bottom"])
+    @Test(arguments: ["mmoe", "shared_bottom", "esmm", "ple", "aitm"])
     func lossFallsAndAUCRises(kind: String) throws {
         let generator = try SyntheticAliCCP(.init(trainRows: 30_000, validationRows: 10_000, testRows: 1, seed: 3,
                                               scale: 0.01))
         let train = generator.generate(.train, rows: 30_000).dataset
         let (val, truth) = generator.generate(.validation, rows: 10_000)
         let oracle = rocAUC(scores: truth.pCTR, labels: truth.clicks)!
-        let model: any MultiTaskModel = kind == "mmoe" ? TrainerFixtures.mmoe(train) : TrainerFixtures.sharedBottom(train)
+        let f = TrainerFixtures.features(train)
+        let model: any MultiTaskModel
+        switch kind {
+        case "mmoe": model = TrainerFixtures.mmoe(train)
+        case "shared_bottom": model = TrainerFixtures.sharedBottom(train)
+        // ESMM's towers read the raw input: tiny ReLU towers can die early, so wider ones.
+        case "esmm": model = ESMM(features: f, towerUnits: [64, 32], embeddingInitStd: 0.01)
+        case "ple": model = PLE(features: f, expertUnits: [16, 8], numExperts: 1, numLayers: 2, numSharedExperts: 1,
+                                taskTypes: [.classification, .classification], towerUnits: [8], embeddingInitStd: 0.01)
+        default: model = AITM(features: f, towerUnits: [16, 8], embeddingInitStd: 0.01)
+        }
+        model.initialize(seed: 1)
         let before = evaluateMultiTask(model, val)
         let trainer = MTLTrainer(model: model, optimizer: Adam(learningRate: 5e-3), epochs: 2, batchSize: 256, seed: 5)
         trainer.progressLine = nil
