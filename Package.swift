@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Evaluation", "RecHubRandom"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),

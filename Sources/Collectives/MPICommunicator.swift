@@ -17,13 +17,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Initialises MPI if needed and attaches to MPI_COMM_WORLD.
     public init() throws {
-        MPICommunicator.lock.withLock {
+        try MPICommunicator.lock.withLock {
             var initialized: Int32 = 0
-            MPI_Initialized(&initialized)
+            try MPICommunicator.check(MPI_Initialized(&initialized), "MPI_Initialized", rank: -1)
             if initialized == 0 {
                 var provided: Int32 = 0
-                MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
-                MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return())
+                try MPICommunicator.check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread",
+                                          rank: -1)
+                try MPICommunicator.check(MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return()),
+                                          "MPI_Comm_set_errhandler", rank: -1)
             }
         }
         var r: Int32 = 0

@@ -60,10 +60,10 @@ public struct DatasetSchema: Sendable, Codable, Equatable {
     }
 
     /// Checks the schema on its own (no file): counts agree, names are unique and non-empty,
-    /// there is at least one label and one feature, vocabulary sizes are in `1...maxVocabularySize`.
+    /// there is at least one feature (no label is fine: prediction inputs), vocabulary sizes are in `1...maxVocabularySize`.
     public func validate() throws(DatasetError) {
         func invalid(_ reason: String) -> DatasetError { .invalidSchema(reason: reason) }
-        guard !labels.isEmpty else { throw invalid("no label column") }
+        // No label column is valid: prediction inputs carry features only.
         guard labelKinds.count == labels.count else {
             throw invalid("\(labels.count) labels but \(labelKinds.count) label kinds")
         }

@@ -6,6 +6,7 @@ import RecHub
 enum CheckpointModel {
     static func load(_ path: String) throws -> (TrainConfig, Features, any MultiTaskModel) {
         let file = try CheckpointFile(path: path)
+        try file.verifyAll()  // a corrupt file is refused whole, naming the bad section
         let (config, features) = try Checkpointer.readSetup(file)
         let model = TrainingJob(config: config).makeModel(features: features)
         try Checkpointer.loadWeights(file, into: model)

@@ -57,8 +57,9 @@ public func checksum64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
 /// table checksum u64, then the sections, each starting 64-byte aligned
 /// ```
 /// All integers little-endian. A reader checks the magic, the version, the header and table
-/// checksums, that every section lies inside the file without overlapping another, and a
-/// section's checksum when it is read, before it trusts any size.
+/// checksums, that every section lies inside the file without overlapping another, that the
+/// alignment padding is zero, and a section's checksum when it is read, before it trusts any
+/// size: every byte of the file is covered.
 public enum CheckpointFormat {
     /// The first eight bytes of every checkpoint.
     public static let magic: [UInt8] = Array("RHCKPT".utf8) + [0, 1]
@@ -264,6 +265,18 @@ public struct CheckpointFile: Sendable {
         spans.sort { $0.0 < $1.0 }
         for i in spans.indices.dropFirst() where spans[i - 1].0 + spans[i - 1].1 > spans[i].0 {
             throw CheckpointError.badSection(file: path, section: spans[i].2, reason: "overlaps section '\(spans[i - 1].2)'")
+        }
+        // Alignment padding is written as zeros and belongs to no section: any other byte there
+        // means the file was damaged, so every byte of the file is accounted for.
+        var cursor = tableEnd
+        for span in spans + [(data.count, 0, "")] {
+            if span.0 > cursor {
+                let gap = data[(data.startIndex + cursor)..<(data.startIndex + span.0)]
+                if let bad = gap.firstIndex(where: { $0 != 0 }) {
+                    throw CheckpointError.badHeader(file: path, reason: "non-zero padding at byte \(bad - data.startIndex)")
+                }
+            }
+            cursor = max(cursor, span.0 + span.1)
         }
         self.entries = entries.mapValues { (offset: $0.0, length: $0.1, checksum: $0.2) }
         sections = list.map { (name: $0.0, length: $0.1) }

@@ -117,6 +117,10 @@ public struct TrainingJob {
     /// Runs the job.
     public func run() throws -> JobResult {
         let start = monotonicSeconds()
+        guard config.batchSize % communicator.size == 0 else {
+            throw ConfigError(file: "config", key: "batch_size",
+                              message: "the global batch \(config.batchSize) is not divisible by \(communicator.size) ranks")
+        }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
         BLASThreads.set(threads)
         var generation: GenerationReport?

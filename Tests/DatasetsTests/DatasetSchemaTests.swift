@@ -31,7 +31,6 @@ import Testing
     }
 
     @Test(arguments: [
-        (DatasetSchema(labels: [], sparse: ["a"], dense: []), "no label column"),
         (DatasetSchema(labels: ["y"], labelKinds: [], sparse: ["a"], dense: []), "1 labels but 0 label kinds"),
         (DatasetSchema(labels: ["y"], sparse: [], dense: []), "no sparse or dense feature column"),
         (DatasetSchema(labels: ["y"], sparse: ["a", "y"], dense: []), "column 'y' is named more than once"),

@@ -91,6 +91,17 @@ struct ModelGradientTests {
         #expect(task[0].contains { $0.name == "gates.0.weight" } && task[1].contains { $0.name == "towers.1.1.bias" })
         let sb = Self.makeModel("shared_bottom", activation: .relu)
         #expect(sb.sharedTaskLayers().shared.allSatisfy { $0.name.hasPrefix("bottom.") })
+        // ESMM and AITM share only the embeddings; a PLE task-specific expert is a task parameter.
+        let f = Self.features
+        #expect(ESMM(features: f, towerUnits: [4]).sharedTaskLayers().shared.isEmpty)
+        let aitm = AITM(features: f, towerUnits: [4]).sharedTaskLayers()
+        #expect(aitm.shared.isEmpty && aitm.task[1].contains { $0.name == "ait.1.query.weight" }
+                && aitm.task[1].contains { $0.name == "towers.1.0.weight" })
+        let ple = PLE(features: f, expertUnits: [4], numExperts: 1, numLayers: 2, numSharedExperts: 1,
+                      taskTypes: [.classification, .classification]).sharedTaskLayers()
+        #expect(ple.shared.allSatisfy { $0.name.contains(".shared") })
+        #expect(ple.task[0].contains { $0.name == "levels.1.tasks.0.experts.0.weight" }
+                && ple.task[1].contains { $0.name == "levels.0.gates.1.weight" })
     }
 
     @Test func mmoeGatesSumToOneAndMixExperts() {

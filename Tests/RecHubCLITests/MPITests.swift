@@ -94,6 +94,19 @@ struct MPITests {
         #expect(!lines(one.output).isEmpty)
     }
 
+    /// With no training step, both runs hold the same initial parameters: the sharded
+    /// validation and test metrics of 2 ranks must equal the single-process ones to the digit.
+    @Test func shardedEvaluationEqualsSingleProcess() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let settings = Self.settings(dir, model: "mmoe") + ["--set", "epochs=0", "--set", "eval_batch_size=300"]
+        let one = try Self.run(binary, ["train"] + settings)
+        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"] + settings)
+        func testLine(_ s: String) -> String? { s.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) }
+        #expect(testLine(one.output) != nil && testLine(one.output) == testLine(two.output), "\(one.output)\n\(two.output)")
+    }
+
     @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

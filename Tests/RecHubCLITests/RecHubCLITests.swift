@@ -99,4 +99,40 @@ struct RecHubCLITests {
             #expect((json?[key] as? Double ?? -1) > 0, "\(key) in \(r.stdout)")
         }
     }
+
+    @Test func evaluatePredictAndInspectWorkFromACheckpointAlone() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = try rechub(["train", "--set", "data.generate.rows=3000", "--set", "data.generate.val_rows=500",
+                                "--set", "data.generate.test_rows=500", "--set", "data.generate.scale=0.01",
+                                "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
+                                "--set", "expert_units=[16]", "--set", "num_experts=2", "--set", "tower_units=[8]",
+                                "--set", "batch_size=256", "--set", "threads=1"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let folder = dir.appendingPathComponent("out/checkpoints")
+        let ckpt = folder.appendingPathComponent(try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".rhck") }.sorted().last!).path
+        let eval = try rechub(["evaluate", "--checkpoint", ckpt])
+        #expect(eval.status == 0 && eval.stdout.contains("click  auc") && eval.stdout.contains("purchase  auc"), "\(eval.stdout)\(eval.stderr)")
+        // Predict on features only: drop the label columns.
+        let test = try String(contentsOf: dir.appendingPathComponent("data/test.csv"), encoding: .utf8)
+        let unlabeled = test.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropFirst(2).joined(separator: ",") }
+        let input = dir.appendingPathComponent("in.csv")
+        try (unlabeled.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out.csv")
+        let pred = try rechub(["predict", "--checkpoint", ckpt, "--data", input.path, "--out", out.path])
+        #expect(pred.status == 0, "\(pred.stderr)")
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "click,purchase" && lines.count == 501)
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",").compactMap { Float($0) }.allSatisfy { $0 > 0 && $0 < 1 } })
+        let inspect = try rechub(["inspect", ckpt])
+        #expect(inspect.status == 0 && inspect.stdout.contains("adam.m") && inspect.stdout.contains("model mmoe"))
+        // A corrupted copy is refused, naming the section.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: ckpt))
+        bytes[bytes.count - 5] ^= 0x40
+        let bad = dir.appendingPathComponent("bad.rhck")
+        try bytes.write(to: bad)
+        let refused = try rechub(["evaluate", "--checkpoint", bad.path])
+        #expect(refused.status == 1 && refused.stderr.contains("corrupt"), "\(refused.stderr)")
+    }
 }

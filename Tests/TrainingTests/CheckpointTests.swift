@@ -101,15 +101,14 @@ struct CheckpointTests {
             do {
                 let f = try CheckpointFile(data: d, path: "fuzz")
                 try f.verifyAll()
-                // Accepted only if the mutation hit alignment padding, which no section covers.
-                #expect(f.sections.map(\.name) == ["config", "params", "empty"])
+                Issue.record("a mutated file was accepted (\(f.sections.count) sections)")
             } catch is CheckpointError {
                 refused += 1
             } catch {
                 Issue.record("unexpected error type: \(error)")
             }
         }
-        #expect(refused > 2900)
+        #expect(refused > 2900)  // mutations that changed nothing are skipped above
     }
 
     @Test func atomicWriteLeavesNoTemporaryAndNewestValidFallsBack() throws {
@@ -169,6 +168,20 @@ struct ResumeTests {
         #expect(resumed.0 == full.0 && resumed.1 == full.1, "parameters after resume differ from the uninterrupted run")
         #expect(resumed.2.history.count == 3 && resumed.2.history.map(\.trainLoss) == full.2.history.map(\.trainLoss))
         #expect(resumed.2.test.map(\.auc) == full.2.test.map(\.auc))
+    }
+
+    /// The learned task-weighting state (GradNorm's weights and initial losses, uncertainty's
+    /// log-variances and their Adam moments, MetaBalance's averages) comes back on resume.
+    @Test(arguments: ["gradnorm", "uncertainty", "metabalance"])
+    func resumeRestoresTaskWeightingState(strategy: String) throws {
+        let dir = CheckpointTests().tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let full = try run(try config(dir, ["task_weights_strategy=\(strategy)", "epochs=2"]))
+        _ = try run(try config(dir, ["task_weights_strategy=\(strategy)", "epochs=2", "output_dir=\(dir)/cut", "max_steps=30"]))
+        let resumed = try run(try config(dir, ["task_weights_strategy=\(strategy)", "epochs=2", "output_dir=\(dir)/cut"]),
+                              resume: "\(dir)/cut/checkpoints")
+        #expect(resumed.0 == full.0 && resumed.1 == full.1, "\(strategy): resumed parameters differ")
+        #expect(resumed.2.history.last?.taskWeights == full.2.history.last?.taskWeights)
     }
 
     @Test func aCheckpointOfAnotherModelIsRefusedNamingTheKey() throws {

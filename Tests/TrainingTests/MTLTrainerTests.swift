@@ -1,4 +1,5 @@
 import Collectives
+import Foundation
 import Datasets
 import Evaluation
 import Kernels
@@ -65,6 +66,42 @@ struct MTLTrainerTests {
         #expect(p1.sorted() == Array(0..<100) && p1 != Array(0..<100))
         #expect(p1 == t.permutation(epoch: 1, count: 100) && p1 != t.permutation(epoch: 2, count: 100))
         #expect(t.localRange(globalCount: 8) == 0..<8, "one rank takes the whole batch")
+    }
+
+    /// A communicator that claims to be rank `rank` of `size` (collectives are not called).
+    final class FakeRank: Communicator, @unchecked Sendable {
+        let rank: Int, size: Int
+        init(rank: Int, size: Int) { self.rank = rank; self.size = size }
+        func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {}
+        func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {}
+        func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
+        func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws {}
+        func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float] { [] }
+        func allGatherV(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>,
+                        capacity: Int, counts: UnsafeMutablePointer<Int32>) throws -> Int { 0 }
+        func allGather(bytes send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer) throws {}
+        func barrier() throws {}
+        func abort(code: Int32, message: String) -> Never { fatalError(message) }
+    }
+
+    /// Every rank's slices of every global batch of an epoch are disjoint and cover the data.
+    @Test(arguments: [2, 3, 4])
+    func shardsAreDisjointAndCoverTheData(size: Int) {
+        let data = TrainerFixtures.data(rows: 1000)
+        let batch = 12 * size
+        var seen = [Int](repeating: 0, count: data.count)
+        for rank in 0..<size {
+            let t = MTLTrainer(model: TrainerFixtures.mmoe(data), optimizer: Adam(), epochs: 1, batchSize: batch,
+                               communicator: FakeRank(rank: rank, size: size), seed: 4)
+            let order = t.permutation(epoch: 1, count: data.count)
+            var start = 0
+            while start < data.count {
+                let n = min(batch, data.count - start)
+                for i in t.localRange(globalCount: n) { seen[order[start + i]] += 1 }
+                start += n
+            }
+        }
+        #expect(seen.allSatisfy { $0 == 1 }, "every row exactly once per epoch over \(size) ranks")
     }
 
     @Test func zeroTaskWeightLeavesThatTowerUntouched() throws {
