@@ -133,22 +133,20 @@ public final class SparseRowGradient: @unchecked Sendable {
     /// Adds the E-vector `g` to row `row`'s gradient.
     @inline(__always)
     public func add(row: Int32, _ g: UnsafePointer<Float>) {
-        var s = slots.base[Int(row)]
-        if s < 0 {
-            precondition(count < capacity, "sparse gradient capacity \(capacity) exceeded")
-            s = Int32(count)
-            slots.base[Int(row)] = s
-            rows[count] = row
-            (values.base + count * dim).update(repeating: 0, count: dim)
-            count += 1
-        }
-        let v = values.base + Int(s) * dim
+        let v = values.base + slot(touching: row) * dim
         for i in 0..<dim { v[i] += g[i] }
     }
 
     /// Adds `a · g` to row `row`'s gradient.
     @inline(__always)
     public func add(row: Int32, scaled a: Float, _ g: UnsafePointer<Float>) {
+        let v = values.base + slot(touching: row) * dim
+        for i in 0..<dim { v[i] += a * g[i] }
+    }
+
+    /// The slot of `row`, giving it a zeroed one on its first touch this step.
+    @inline(__always)
+    private func slot(touching row: Int32) -> Int {
         var s = slots.base[Int(row)]
         if s < 0 {
             precondition(count < capacity, "sparse gradient capacity \(capacity) exceeded")
@@ -158,8 +156,7 @@ public final class SparseRowGradient: @unchecked Sendable {
             (values.base + count * dim).update(repeating: 0, count: dim)
             count += 1
         }
-        let v = values.base + Int(s) * dim
-        for i in 0..<dim { v[i] += a * g[i] }
+        return Int(s)
     }
 
     /// The slot of `row`, or nil when untouched.

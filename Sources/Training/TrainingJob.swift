@@ -170,7 +170,7 @@ public struct TrainingJob {
         if communicator.isRoot {
             let logURL = URL(fileURLWithPath: config.outputDirectory).appendingPathComponent("train_log.jsonl")
             try? FileManager.default.createDirectory(atPath: config.outputDirectory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
             let handle = try? FileHandle(forWritingTo: logURL)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

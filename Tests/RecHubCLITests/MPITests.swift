@@ -24,7 +24,7 @@ struct MPITests {
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         p.environment = env
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-mpi-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
