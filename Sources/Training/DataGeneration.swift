@@ -12,6 +12,10 @@ public struct GenerationReport: Sendable, Codable, Equatable {
     public var seed: UInt64
     /// Vocabulary scale.
     public var scale: Double
+    /// Planted click rate and P(purchase | click) (absent in reports from before these were settable).
+    public var clickRate: Double?
+    /// Planted P(purchase | click).
+    public var purchaseRateGivenClick: Double?
     /// Oracle AUC (the AUC of the true probabilities) per split and task:
     /// `oracleAUC["test"]["click"]`; purchase is scored as pCTCVR over all impressions.
     /// A task whose split holds one class only has no entry (AUC undefined).
@@ -40,6 +44,7 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
        var old = try? JSONDecoder().decode(GenerationReport.self, from: data),
        old.rows == rows, old.seed == config.seed, old.scale == config.scale,
        old.generatorVersion == GenerationReport.currentGeneratorVersion,
+       (old.clickRate ?? 0.04) == config.clickRate, (old.purchaseRateGivenClick ?? 0.08) == config.purchaseRateGivenClick,
        ["train.csv", "val.csv", "test.csv"].allSatisfy({
            FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
        }) {
@@ -53,7 +58,9 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
         throw ConfigError(file: "data.generate", key: "dir", message: "cannot create \(config.directory): \(error.localizedDescription)")
     }
     let generator = try SyntheticAliCCP(.init(trainRows: config.trainRows, validationRows: config.validationRows,
-                                          testRows: config.testRows, seed: config.seed, scale: config.scale))
+                                              testRows: config.testRows, seed: config.seed, scale: config.scale,
+                                              clickRate: config.clickRate,
+                                              purchaseRateGivenClick: config.purchaseRateGivenClick))
     let output = try generator.writeCSVs(to: dir)
     var oracle: [String: [String: Double]] = [:]
     var rates: [String: [String: Double]] = [:]
@@ -66,6 +73,7 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
                        "purchase_given_click": truth.purchaseRateGivenClick]
     }
     let report = GenerationReport(directory: config.directory, rows: rows, seed: config.seed, scale: config.scale,
+                                  clickRate: config.clickRate, purchaseRateGivenClick: config.purchaseRateGivenClick,
                                   oracleAUC: oracle, rates: rates, reused: false,
                                   generatorVersion: GenerationReport.currentGeneratorVersion)
     let encoder = JSONEncoder()

@@ -54,8 +54,12 @@ public struct GenerateConfig: Sendable, Equatable, Codable {
     public var scale = 0.2
     /// Output folder.
     public var directory = "runs/data/generated"
+    /// Mean click-through rate of the planted truth.
+    public var clickRate = 0.04
+    /// Mean P(purchase | click) of the planted truth.
+    public var purchaseRateGivenClick = 0.08
 
-    /// The defaults: 400k/50k/50k rows at scale 0.2, seed 7.
+    /// The defaults: 400k/50k/50k rows at scale 0.2, seed 7, CTR 4 %, CVR 8 % of clicks.
     public init() {}
 }
 
@@ -365,6 +369,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             gen.seed = UInt64(try g.int("seed", Int(gen.seed), in: 0...Int.max))
             gen.scale = try g.double("scale", gen.scale, in: 1e-6...1)
             gen.directory = try g.string("dir", gen.directory)!
+            gen.clickRate = try g.double("click_rate", gen.clickRate, in: 1e-4...0.5)
+            gen.purchaseRateGivenClick = try g.double("purchase_rate", gen.purchaseRateGivenClick, in: 1e-4...0.9)
             try g.finish()
             data.generate = gen
             let base = gen.directory.hasSuffix("/") ? gen.directory : gen.directory + "/"
