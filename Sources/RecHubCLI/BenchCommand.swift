@@ -28,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("embedding-update"), help: "lazy or dense.") var embeddingUpdate: String = "lazy"
     @Option(help: "Train on this Ali-CCP-layout CSV (all its rows) instead of generated data.") var data: String?
     @Flag(help: "Print one JSON line instead of text.") var json = false
+    @Flag(help: "Also time the phases of a step (forward, backward, Adam, embedding Adam) on one process.") var profile = false
 
     func parseUnits(_ s: String, _ flag: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -62,6 +63,47 @@ struct BenchCommand: ParsableCommand {
             best = min(best, monotonicSeconds() - t0)
         }
         return 2.0 * Double(m * n * k) / best / 1e9
+    }
+
+    /// Mean seconds per step of forward+loss, backward, dense Adam and embedding Adam, timed
+    /// separately on the first `batch` rows (the trainer's step does the same work in one call).
+    static func profilePhases(_ model: any MultiTaskModel, data: TabularDataset, batch b: Int, steps: Int) throws -> [Double] {
+        let f = model.features.numSparse, t = model.numTasks
+        model.prepare(batch: b)
+        let sparse = Int32Buffer(count: b * f), dense = FloatBuffer(count: b * model.features.numDense)
+        let labels = FloatBuffer(count: b * data.taskCount)
+        let rows = Array(0..<b)
+        rows.withUnsafeBufferPointer { data.gather(rows: $0, sparse: sparse.base, dense: dense.base, labels: labels.base) }
+        let grads = FloatBuffer(count: model.layout.count)
+        let embGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim, capacity: b * f)
+        let dLogits = FloatBuffer(count: b * t)
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
+        defer { sums.deallocate() }
+        let adam = Adam()
+        adam.bind(parameterCount: model.layout.count, embeddingCount: model.embeddings.weights.count)
+        var total = [0.0, 0.0, 0.0, 0.0]
+        model.context.isTraining = true
+        defer { model.context.isTraining = false }
+        for step in 0..<(steps + 2) {
+            let t0 = monotonicSeconds()
+            model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: model.parameterView)
+            model.loss(labels: labels.base, batch: b, scale: 1 / Float(b), dLogits: dLogits.base, lossSums: sums)
+            let t1 = monotonicSeconds()
+            grads.zero()
+            embGrad.reset()
+            model.backward(dLogits: dLogits.base, batch: b, params: model.parameterView, grads: model.layout.view(grads),
+                           embeddingGrad: embGrad)
+            let t2 = monotonicSeconds()
+            adam.beginStep()
+            adam.update(params: model.parameters, grads: grads, range: 0..<model.layout.count, lr: 1e-3)
+            let t3 = monotonicSeconds()
+            adam.updateEmbeddings(model.embeddings, gradient: embGrad, lr: 1e-3)
+            let t4 = monotonicSeconds()
+            if step >= 2 {  // the first two warm caches and pages
+                total[0] += t1 - t0; total[1] += t2 - t1; total[2] += t3 - t2; total[3] += t4 - t3
+            }
+        }
+        return total.map { $0 / Double(steps) }
     }
 
     /// Peak resident memory of this process in MiB.
@@ -124,6 +166,8 @@ struct BenchCommand: ParsableCommand {
             }
             let elapsed = monotonicSeconds() - start
             let commShare = (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9)
+            let rssTraining = Self.peakRSSMiB()  // before the profile's own buffers
+            let phases = profile && comm.size == 1 ? try Self.profilePhases(net, data: data, batch: batchSize, steps: 10) : nil
             let sgemm = Self.sgemmGFLOPs()
             guard comm.isRoot else { return }
             let matrixWeights = net.layout.tensors.filter { $0.shape.count >= 2 }.reduce(0) { $0 + $1.count }
@@ -131,7 +175,7 @@ struct BenchCommand: ParsableCommand {
             let samplesPerSecond = Double(steps * batchSize) / elapsed
             let modelGFLOPs = flopsPerSample * samplesPerSecond / 1e9
             let median = stepTimes.sorted()[stepTimes.count / 2]
-            let rss = Self.peakRSSMiB()
+            let rss = rssTraining
             if json {
                 let o: [String: Any] = [
                     "model": model, "expert_units": units, "num_experts": numExperts, "tower_units": towers,
@@ -157,6 +201,10 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
                              100 * modelGFLOPs / sgemm))
                 print(String(format: "peak RSS: %.0f MiB   last losses: %.4f %.4f", rss, losses[0], losses[1]))
+                if let p = phases {
+                    print(String(format: "phases per step: forward+loss %.2f ms, backward %.2f ms, Adam %.2f ms, embedding Adam %.2f ms",
+                                 p[0] * 1000, p[1] * 1000, p[2] * 1000, p[3] * 1000))
+                }
             }
         }
     }

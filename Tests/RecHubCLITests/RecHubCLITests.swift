@@ -98,6 +98,9 @@ struct RecHubCLITests {
         for key in ["samples_per_second", "model_gflops", "sgemm_gflops", "peak_rss_mib", "fraction_of_sgemm"] {
             #expect((json?[key] as? Double ?? -1) > 0, "\(key) in \(r.stdout)")
         }
+        let p = try rechub(["bench", "--steps", "2", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
+                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--profile"])
+        #expect(p.status == 0 && p.stdout.contains("phases per step: forward+loss"), "\(p.stdout)\(p.stderr)")
     }
 
     @Test func evaluatePredictAndInspectWorkFromACheckpointAlone() throws {
