@@ -28,6 +28,14 @@ public final class ForwardContext: @unchecked Sendable {
     @inline(__always)
     func stateOffset(_ id: StateID) -> Int { stateOffsets[id.index] }
 
+    /// Finalises `layout`, binds this context to its state, and returns the zeroed parameter
+    /// arena: the last step of every model's initialiser.
+    public func finalize(_ layout: ParameterLayout) -> FloatBuffer {
+        layout.finalize()
+        bind(layout)
+        return FloatBuffer(count: layout.count)
+    }
+
     /// Allocates the state of `layout` with its declared initial values.
     public func bind(_ layout: ParameterLayout) {
         stateOffsets = layout.states.map(\.offset)

@@ -76,9 +76,7 @@ public final class AITM: MultiTaskModel, @unchecked Sendable {
         key = ke
         value = va
         heads = (0..<numTasks).map { Linear("heads.\($0)", inputSize: d, outputSize: 1, role: .task($0), layout: layout) }
-        layout.finalize()
-        parameters = FloatBuffer(count: layout.count)
-        context.bind(layout)
+        parameters = context.finalize(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }

@@ -36,9 +36,7 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
         input = ModelInput(features: features, embeddingInitStd: embeddingInitStd)
         towers = TaskTowers(inputSize: features.inputWidth, units: towerUnits, activation: activation, options: options,
                             numTasks: 2, layout: layout)
-        layout.finalize()
-        parameters = FloatBuffer(count: layout.count)
-        context.bind(layout)
+        parameters = context.finalize(layout)
     }
 
     /// The tutorial's spelling: `ESMM(features:hiddenUnits:towerUnits:embeddingDim:)`, where the

@@ -56,9 +56,7 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
         }
         towers = TaskTowers(inputSize: experts.outputSize, units: towerUnits, activation: towerActivation,
                             options: options, numTasks: numTasks, layout: layout)
-        layout.finalize()
-        parameters = FloatBuffer(count: layout.count)
-        context.bind(layout)
+        parameters = context.finalize(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }

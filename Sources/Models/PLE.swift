@@ -94,9 +94,7 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
         sharedGates = sg
         towers = TaskTowers(inputSize: width, units: towerUnits, activation: activation, options: options, numTasks: t,
                             layout: layout)
-        layout.finalize()
-        parameters = FloatBuffer(count: layout.count)
-        context.bind(layout)
+        parameters = context.finalize(layout)
     }
 
     /// The tutorial's spelling: `PLE(features:expertUnits:numExperts:numLayers:numSharedExperts:taskTypes:)`.

@@ -41,9 +41,7 @@ public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
                      options: options, role: .shared, layout: layout)
         towers = TaskTowers(inputSize: bottom.outputSize, units: taskHiddenUnits, activation: activation,
                             options: options, numTasks: numTasks, layout: layout)
-        layout.finalize()
-        parameters = FloatBuffer(count: layout.count)
-        context.bind(layout)
+        parameters = context.finalize(layout)
     }
 
     public var logits: UnsafeMutablePointer<Float> { logitBuffer.base }
