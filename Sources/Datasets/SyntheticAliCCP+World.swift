@@ -18,6 +18,8 @@ extension SyntheticAliCCP {
         static let calibrationRows = 200_000
         /// Impression frequency at which an id keeps half its effect variance (damping).
         static let learnableFrequency = 1e-3
+        /// The same for the appeal of `selectionBias`: learnable from impressions, sparse in clicks.
+        static let appealFrequency = 2e-5
         /// Latent factor width; CTR uses dimensions 0..<4, the CVR-specific part 2..<6.
         static let latentWidth = 6
 
@@ -59,6 +61,9 @@ extension SyntheticAliCCP {
         let clickLatent: [Double], purchaseLatent: [Double]
         let clickDense: [Double], purchaseDense: [Double]
         let clickIntercept: Double, purchaseIntercept: Double
+        /// Appeal (selection bias) per user (U) and per item (I), and its weight in each logit.
+        let userAppeal: [Double], itemAppeal: [Double]
+        let clickAppeal: Double, purchaseAppeal: Double
 
         /// Builds the population, draws the effects, calibrates and folds the tables.
         init(_ c: Configuration) {
@@ -109,8 +114,23 @@ extension SyntheticAliCCP {
             }
             userFactor = p
             itemFactor = q
+
+            // Appeal (selection bias): its own stream, so that the rest of the world does not move.
+            var appealRNG = SeededRandom.derived(seed: c.seed, stream: 5000)
+            let appealKappa = World.appealFrequency * Double(World.calibrationRows)
+            var seen = (user: [Double](repeating: 0, count: nU), item: [Double](repeating: 0, count: nI))
+            for r in 0..<World.calibrationRows {
+                seen.user[sample.users[r]] += 1
+                seen.item[sample.items[r]] += 1
+            }
+            let uAppeal = seen.user.map { appealRNG.nextGaussian() * ($0 / ($0 + appealKappa)).squareRoot() }
+            let iAppeal = seen.item.map { appealRNG.nextGaussian() * ($0 / ($0 + appealKappa)).squareRoot() }
+            userAppeal = uAppeal
+            itemAppeal = iAppeal
             let cal = Calibration(sample, c, rawClick: rawClick, rawPurchase: rawPurchase,
-                                  userFactor: p, itemFactor: q)
+                                  userFactor: p, itemFactor: q, userAppeal: uAppeal, itemAppeal: iAppeal)
+            clickAppeal = cal.clickAppeal
+            purchaseAppeal = cal.purchaseAppeal
 
             // Fold every scale into effective tables, then sum them per user and per item.
             let click = (0..<nF).map { f in rawClick[f].map { $0 * cal.clickScale[f] } }
@@ -187,6 +207,9 @@ extension SyntheticAliCCP {
             let s = Int(ids[P.fScenario])
             zc += scenarioEffect[2 * s]
             zv += scenarioEffect[2 * s + 1]
+            let appeal = userAppeal[u] + itemAppeal[i]
+            zc += clickAppeal * appeal
+            zv += purchaseAppeal * appeal
             let k = World.latentWidth
             let (pu, qi) = (userFactor, itemFactor)
             for d in 0..<k {
@@ -238,7 +261,8 @@ extension SyntheticAliCCP {
     /// a_m = √(share_m / Var r_m)              per task (CTR shares, CVR-specific shares)
     /// S_c = g_c Σ a_m r_m,  S'_v = g_v Σ a'_m r'_m     (g: unit variance)
     /// S_v = h (ρ S_c + √(1 - ρ²) S'_v)                  (h: unit variance)
-    /// z_c = b_c + σ_c S_c,  z_v = b_v + σ_v S_v
+    /// z_c = b_c + σ_c S_c,  z_v = b_v + σ_v S_v                   (selection bias s = 0)
+    /// z = b + √(1 - s²) σ S + s σ g_A A,  A = appeal(user) + appeal(item)  (g_A: unit variance)
     /// b_c: mean σ(z_c) = clickRate;  b_v: Σ σ(z_c) σ(z_v) / Σ σ(z_c) = purchaseRateGivenClick
     /// ```
     struct Calibration {
@@ -248,9 +272,11 @@ extension SyntheticAliCCP {
         var clickLatent: [Double], purchaseLatent: [Double]
         var clickDense: [Double], purchaseDense: [Double]
         var clickIntercept: Double, purchaseIntercept: Double
+        /// Weight of the appeal A = appeal(user) + appeal(item) in each logit.
+        var clickAppeal: Double, purchaseAppeal: Double
 
         init(_ sample: Sample, _ c: Configuration, rawClick: [[Double]], rawPurchase: [[Double]],
-             userFactor: [Float], itemFactor: [Float]) {
+             userFactor: [Float], itemFactor: [Float], userAppeal: [Double], itemAppeal: [Double]) {
             let nF = P.fieldCount, nM = P.fieldCount + 2, k = World.latentWidth, nB = World.basisCount
             let rows = World.calibrationRows
             var rc = [Double](repeating: 0, count: rows * nM)  // raw CTR components (R, 25)
@@ -312,7 +338,14 @@ extension SyntheticAliCCP {
             let rho = c.taskCorrelation, rhoBar = (1 - rho * rho).squareRoot()
             let mixed = (0..<rows).map { rho * gc * sc[$0] + rhoBar * gv * sv[$0] }
             let h = unit(mixed)
-            let (sigmaC, sigmaV) = (c.clickSignal, c.purchaseSignal)
+            // With selection bias s the signal above keeps √(1 - s²) of each logit's variance (an
+            // exact no-op at s = 0: the factor is 1.0 and the appeal weights are 0.0).
+            let keep = (1 - c.selectionBias * c.selectionBias).squareRoot()
+            let (sigmaC, sigmaV) = (keep * c.clickSignal, keep * c.purchaseSignal)
+            let appeal = (0..<rows).map { userAppeal[sample.users[$0]] + itemAppeal[sample.items[$0]] }
+            let gA = unit(appeal)
+            clickAppeal = c.selectionBias * c.clickSignal * gA
+            purchaseAppeal = c.selectionBias * c.purchaseSignal * gA
             let shared = sigmaV * h * rho * gc, specific = sigmaV * h * rhoBar * gv
 
             clickScale = (0..<nF).map { sigmaC * gc * a[$0] }
@@ -324,8 +357,12 @@ extension SyntheticAliCCP {
             purchaseDense = (0..<nB).map { shared * a[nF + 1] * World.clickBasis[$0] + specific * b[nF + 1] * World.purchaseBasis[$0] }
 
             // Intercepts by bisection on the calibration rows (monotone in the intercept).
-            let zc = sc.map { sigmaC * gc * $0 }
-            let zv = mixed.map { sigmaV * h * $0 }
+            var zc = sc.map { sigmaC * gc * $0 }
+            var zv = mixed.map { sigmaV * h * $0 }
+            for r in 0..<rows {
+                zc[r] += clickAppeal * appeal[r]
+                zv[r] += purchaseAppeal * appeal[r]
+            }
             func solve(_ target: Double, _ rate: (Double) -> Double) -> Double {
                 var (lo, hi) = (-30.0, 30.0)
                 for _ in 0..<100 {

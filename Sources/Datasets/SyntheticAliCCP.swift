@@ -36,6 +36,8 @@ import Darwin
 /// (205) carry 1 %. Each component's variance is normalised on the calibration sample, the logit
 /// scaled to standard deviation `clickSignal` / `purchaseSignal`, and the intercepts solved so
 /// that the mean pCTR is `clickRate` and the click-weighted mean pCVR is `purchaseRateGivenClick`.
+/// With `selectionBias` s > 0, both logits also carry `s σ A(user, item)`, an appeal shared by
+/// the two tasks on the user (101) and item (205) ids, and the rest shrinks by `√(1 - s²)`.
 /// Everything is deterministic given `seed`.
 public struct SyntheticAliCCP: Sendable {
     /// How much data to make and how it behaves.
@@ -64,13 +66,21 @@ public struct SyntheticAliCCP: Sendable {
         public var zipfExponent: Double
         /// Share of impressions that show an item of the user's favourite category.
         public var personalization: Double
+        /// Selection bias in [0, 1): the weight s of an "appeal" term, per user and per item, that
+        /// raises click and purchase logits alike: each logit is `b + √(1 - s²) · (signal above)
+        /// + s · σ · A(user, item)`, with A of unit variance. Clicks then select impressions of
+        /// high appeal, so the planted CVR signal differs between clicked and non-clicked
+        /// impressions, and it sits in user and item ids seen often among impressions but rarely
+        /// among clicks (ids keep half their appeal at frequency 2e-5): the sample-selection and
+        /// data-sparsity setting ESMM was designed for. 0 (the default) leaves the data unchanged.
+        public var selectionBias: Double
 
         /// Creates a configuration; the defaults give CTR 4 %, CVR 8 % of clicks.
         public init(trainRows: Int = 500_000, validationRows: Int = 100_000, testRows: Int = 100_000,
                     seed: UInt64 = 2024, scale: Double = 1.0, clickRate: Double = 0.04,
                     purchaseRateGivenClick: Double = 0.08, clickSignal: Double = 1.0,
                     purchaseSignal: Double = 1.0, taskCorrelation: Double = 0.5,
-                    zipfExponent: Double = 1.1, personalization: Double = 0.3) {
+                    zipfExponent: Double = 1.1, personalization: Double = 0.3, selectionBias: Double = 0) {
             self.trainRows = trainRows
             self.validationRows = validationRows
             self.testRows = testRows
@@ -83,6 +93,7 @@ public struct SyntheticAliCCP: Sendable {
             self.taskCorrelation = taskCorrelation
             self.zipfExponent = zipfExponent
             self.personalization = personalization
+            self.selectionBias = selectionBias
         }
 
         /// Checks every value's range; the error names the offending key.
@@ -105,6 +116,9 @@ public struct SyntheticAliCCP: Sendable {
             guard zipfExponent > 0 && zipfExponent <= 5 else { throw bad("zipfExponent", "must be in (0, 5], got \(zipfExponent)") }
             guard personalization >= 0 && personalization <= 1 else {
                 throw bad("personalization", "must be in [0, 1], got \(personalization)")
+            }
+            guard selectionBias >= 0 && selectionBias < 1 else {
+                throw bad("selectionBias", "must be in [0, 1), got \(selectionBias)")
             }
         }
     }
@@ -143,6 +157,8 @@ public struct SyntheticAliCCP: Sendable {
         public var pCTR: [Float]
         /// True P(click and purchase) = pCTR · pCVR, (N).
         public var pCTCVR: [Float]
+        /// True P(purchase | click), (N): defined on every impression, observed only after a click.
+        public var pCVR: [Float]
         /// Sampled click labels, 0 or 1, (N).
         public var clicks: [Float]
         /// Sampled purchase labels, 0 or 1 (1 only where click is 1), (N).
@@ -220,8 +236,8 @@ public struct SyntheticAliCCP: Sendable {
         precondition(rows >= 0, "rows must be non-negative, got \(rows)")
         let writer = try CSVByteWriter(path: url.path)
         try writer.append(Self.header.joined(separator: ",") + "\n")
-        var truth = GroundTruth(pCTR: [], pCTCVR: [], clicks: [], purchases: [])
-        truth.pCTR.reserveCapacity(rows); truth.pCTCVR.reserveCapacity(rows)
+        var truth = GroundTruth(pCTR: [], pCTCVR: [], pCVR: [], clicks: [], purchases: [])
+        truth.pCTR.reserveCapacity(rows); truth.pCTCVR.reserveCapacity(rows); truth.pCVR.reserveCapacity(rows)
         truth.clicks.reserveCapacity(rows); truth.purchases.reserveCapacity(rows)
         let ids = UnsafeMutablePointer<Int32>.allocate(capacity: Population.fieldCount)
         let dense = UnsafeMutablePointer<Int32>.allocate(capacity: Population.denseCount)
@@ -246,6 +262,7 @@ public struct SyntheticAliCCP: Sendable {
             writer.append(byte: 0x0A)
             truth.pCTR.append(Float(pCTR))
             truth.pCTCVR.append(Float(pCTR * pCVR))
+            truth.pCVR.append(Float(pCVR))
             truth.clicks.append(click ? 1 : 0)
             truth.purchases.append(purchase ? 1 : 0)
         }
@@ -264,6 +281,7 @@ public struct SyntheticAliCCP: Sendable {
         let units = UnsafeMutablePointer<Int32>.allocate(capacity: nD)
         defer { units.deallocate() }
         var truth = GroundTruth(pCTR: [Float](repeating: 0, count: rows), pCTCVR: [Float](repeating: 0, count: rows),
+                                pCVR: [Float](repeating: 0, count: rows),
                                 clicks: [Float](repeating: 0, count: rows), purchases: [Float](repeating: 0, count: rows))
         var rng = SeededRandom.derived(seed: configuration.seed, stream: split.stream)
         for r in 0..<rows {
@@ -275,6 +293,7 @@ public struct SyntheticAliCCP: Sendable {
             labels[2 * r + 1] = purchase ? 1 : 0
             truth.pCTR[r] = Float(pCTR)
             truth.pCTCVR[r] = Float(pCTR * pCVR)
+            truth.pCVR[r] = Float(pCVR)
             truth.clicks[r] = click ? 1 : 0
             truth.purchases[r] = purchase ? 1 : 0
         }

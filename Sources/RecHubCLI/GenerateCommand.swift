@@ -15,12 +15,24 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Generator seed.") var seed: UInt64 = 7
     @Option(help: "Vocabulary scale in (0, 1]; 1 is about 100k users and 500k items.") var scale: Double = 1.0
     @Option(help: "Output folder.") var out: String
+    @Option(name: .customLong("click-rate"), help: "Mean planted click-through rate.") var clickRate: Double = 0.04
+    @Option(name: .customLong("purchase-rate"), help: "Mean planted P(purchase | click).") var purchaseRate: Double = 0.08
+    @Option(name: .customLong("selection-bias"),
+            help: "Weight in [0, 1) of an appeal shared by click and purchase on user and item ids: clicks then select impressions whose CVR differs from the rest (0: none).")
+    var selectionBias: Double = 0
 
     func validate() throws {
         guard rows > 0 else { throw ValidationError("--rows must be positive, got \(rows)") }
         guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1], got \(scale)") }
         if let v = valRows, v <= 0 { throw ValidationError("--val-rows must be positive, got \(v)") }
         if let t = testRows, t <= 0 { throw ValidationError("--test-rows must be positive, got \(t)") }
+        guard clickRate > 0 && clickRate <= 0.5 else { throw ValidationError("--click-rate must be in (0, 0.5], got \(clickRate)") }
+        guard purchaseRate > 0 && purchaseRate <= 0.9 else {
+            throw ValidationError("--purchase-rate must be in (0, 0.9], got \(purchaseRate)")
+        }
+        guard selectionBias >= 0 && selectionBias <= 0.99 else {
+            throw ValidationError("--selection-bias must be in [0, 0.99], got \(selectionBias)")
+        }
     }
 
     func run() throws {
@@ -32,6 +44,9 @@ struct GenerateCommand: ParsableCommand {
             g.seed = seed
             g.scale = scale
             g.directory = out
+            g.clickRate = clickRate
+            g.purchaseRateGivenClick = purchaseRate
+            g.selectionBias = selectionBias
             let t0 = monotonicSeconds()
             let r = try generateAliCCP(g)
             let seconds = monotonicSeconds() - t0
@@ -41,7 +56,10 @@ struct GenerateCommand: ParsableCommand {
                 func auc(_ task: String) -> String { o[task].map { String(format: "%.4f", $0) } ?? "undefined (one class)" }
                 print(String(format: "%-5@ rows %8d  click rate %.4f  purchase|click %.4f", split as NSString,
                              r.rows[split] ?? 0, q["click"] ?? .nan, q["purchase_given_click"] ?? .nan)
-                      + "  oracle AUC click \(auc("click")) purchase \(auc("purchase"))")
+                      + "  oracle AUC click \(auc("click")) purchase \(auc("purchase"))"
+                      + " purchase|click \(auc("purchase_given_click"))"
+                      + String(format: "  mean pCVR clicked %.4f not clicked %.4f", q["pcvr_clicked"] ?? .nan,
+                               q["pcvr_not_clicked"] ?? .nan))
             }
         }
     }

@@ -16,11 +16,15 @@ public struct GenerationReport: Sendable, Codable, Equatable {
     public var clickRate: Double?
     /// Planted P(purchase | click).
     public var purchaseRateGivenClick: Double?
+    /// Planted selection bias (absent in reports from before it was settable, meaning 0).
+    public var selectionBias: Double?
     /// Oracle AUC (the AUC of the true probabilities) per split and task:
-    /// `oracleAUC["test"]["click"]`; purchase is scored as pCTCVR over all impressions.
+    /// `oracleAUC["test"]["click"]`; purchase is scored as pCTCVR over all impressions, and
+    /// `purchase_given_click` as the true pCVR over clicked impressions only.
     /// A task whose split holds one class only has no entry (AUC undefined).
     public var oracleAUC: [String: [String: Double]]
-    /// Observed click rate and purchase rate per split.
+    /// Observed click rate, purchase rate and P(purchase | click) per split, and the mean true
+    /// pCVR over clicked and over non-clicked impressions (`pcvr_clicked`, `pcvr_not_clicked`).
     public var rates: [String: [String: Double]]
     /// Whether existing files were reused.
     public var reused: Bool
@@ -45,6 +49,7 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
        old.rows == rows, old.seed == config.seed, old.scale == config.scale,
        old.generatorVersion == GenerationReport.currentGeneratorVersion,
        (old.clickRate ?? 0.04) == config.clickRate, (old.purchaseRateGivenClick ?? 0.08) == config.purchaseRateGivenClick,
+       (old.selectionBias ?? 0) == config.selectionBias,
        ["train.csv", "val.csv", "test.csv"].allSatisfy({
            FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
        }) {
@@ -60,7 +65,8 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
     let generator = try SyntheticAliCCP(.init(trainRows: config.trainRows, validationRows: config.validationRows,
                                               testRows: config.testRows, seed: config.seed, scale: config.scale,
                                               clickRate: config.clickRate,
-                                              purchaseRateGivenClick: config.purchaseRateGivenClick))
+                                              purchaseRateGivenClick: config.purchaseRateGivenClick,
+                                              selectionBias: config.selectionBias))
     let output = try generator.writeCSVs(to: dir)
     var oracle: [String: [String: Double]] = [:]
     var rates: [String: [String: Double]] = [:]
@@ -68,12 +74,27 @@ public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport 
         var o: [String: Double] = [:]
         o["click"] = rocAUC(scores: truth.pCTR, labels: truth.clicks)
         o["purchase"] = rocAUC(scores: truth.pCTCVR, labels: truth.purchases)
+        var clicked: (scores: [Float], labels: [Float]) = ([], [])
+        var pcvr = (clicked: 0.0, notClicked: 0.0)
+        for i in 0..<truth.count {
+            if truth.clicks[i] == 1 {
+                clicked.scores.append(truth.pCVR[i])
+                clicked.labels.append(truth.purchases[i])
+                pcvr.clicked += Double(truth.pCVR[i])
+            } else {
+                pcvr.notClicked += Double(truth.pCVR[i])
+            }
+        }
+        o["purchase_given_click"] = rocAUC(scores: clicked.scores, labels: clicked.labels)
         oracle[name] = o
+        let nClicked = Double(clicked.scores.count), nOther = Double(truth.count - clicked.scores.count)
         rates[name] = ["click": truth.clickRate, "purchase": truth.purchaseRate,
-                       "purchase_given_click": truth.purchaseRateGivenClick]
+                       "purchase_given_click": truth.purchaseRateGivenClick,
+                       "pcvr_clicked": pcvr.clicked / max(nClicked, 1), "pcvr_not_clicked": pcvr.notClicked / max(nOther, 1)]
     }
     let report = GenerationReport(directory: config.directory, rows: rows, seed: config.seed, scale: config.scale,
                                   clickRate: config.clickRate, purchaseRateGivenClick: config.purchaseRateGivenClick,
+                                  selectionBias: config.selectionBias,
                                   oracleAUC: oracle, rates: rates, reused: false,
                                   generatorVersion: GenerationReport.currentGeneratorVersion)
     let encoder = JSONEncoder()

@@ -518,7 +518,8 @@ public final class MTLTrainer: @unchecked Sendable {
                                      taskWeights: taskWeighting.lossWeights, gradientCosines: takeMeanCosines())
             if let validation {
                 record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
-                                                          taskNames: taskNames, communicator: communicator)
+                                                          taskNames: taskNames, sampleSpaces: sampleSpaces,
+                                                          communicator: communicator)
             }
             if communicator.isRoot { log(epochSummary(record)) }
             progress.history.append(record)
@@ -541,12 +542,22 @@ public final class MTLTrainer: @unchecked Sendable {
         return progress.history
     }
 
-    /// Tracks the early-stopping task's validation AUC; keeps a copy of the best weights and
-    /// stops after `patience` epochs without improvement. Returns whether this epoch is the best.
+    /// Where the validation metrics hold `task`'s AUC: over its sample space when it has one
+    /// (see `evaluateMultiTask`), else over all rows.
+    public func validationIndex(ofTask task: Int) -> Int {
+        guard sampleSpaces.indices.contains(task), sampleSpaces[task] != nil else { return task }
+        let before = (0..<task).filter { sampleSpaces[$0] != nil && model.taskTypes[$0] != .regression }.count
+        return model.numTasks + model.auxiliaryMetrics.count + before
+    }
+
+    /// Tracks the early-stopping task's validation AUC (over its sample space when it has one);
+    /// keeps a copy of the best weights and stops after `patience` epochs without improvement.
+    /// Returns whether this epoch is the best.
     private func updateEarlyStopping(_ record: EpochRecord) throws -> Bool {
         guard let task = earlyStopTask else { return false }
+        let index = validationIndex(ofTask: task)
         // Rank 0 holds the metrics; every rank must take the same decision.
-        var score = communicator.isRoot ? (record.validation.count > task ? record.validation[task].auc ?? -1 : -1) : 0
+        var score = communicator.isRoot ? (record.validation.count > index ? record.validation[index].auc ?? -1 : -1) : 0
         try withUnsafeMutablePointer(to: &score) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
         guard score >= 0 else { return false }
         if progress.bestScore == nil || score > progress.bestScore! {
@@ -563,7 +574,8 @@ public final class MTLTrainer: @unchecked Sendable {
         if progress.epochsWithoutImprovement >= patience {
             progress.stopped = true
             if communicator.isRoot {
-                log("early stopping: no \(taskNames[task]) AUC improvement for \(patience) epoch(s)")
+                let name = record.validation.count > index ? record.validation[index].task : taskNames[task]
+                log("early stopping: no \(name) AUC improvement for \(patience) epoch(s)")
             }
         }
         return false

@@ -121,20 +121,27 @@ func scoreAll(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize:
 /// Per-task AUC and LogLoss (MSE for regression tasks) of `model` on a whole split, exactly.
 ///
 /// Task t is scored against the dataset's label column t; `taskNames` defaults to the
-/// dataset's label names.
+/// dataset's label names. A task with a sample space (`sampleSpaces[t]`, a label column index,
+/// as `task_sample_space` sets it) is also scored over the rows of its space only, reported
+/// after the tasks and the model's auxiliary metrics as "task (on column = 1)".
 public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
-                              taskNames: [String]? = nil) -> [TaskMetrics] {
+                              taskNames: [String]? = nil, sampleSpaces: [Int?] = []) -> [TaskMetrics] {
     // A local communicator cannot fail.
-    try! evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: taskNames, communicator: LocalCommunicator())
+    try! evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: taskNames, sampleSpaces: sampleSpaces,
+                           communicator: LocalCommunicator())
 }
 
 /// `evaluateMultiTask` over several ranks: scoring is sharded (see `predictMultiTask`) and
 /// rank 0 computes the metrics, exactly equal to the single-process ones; other ranks get [].
 public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
-                              taskNames: [String]? = nil, communicator: any Communicator) throws -> [TaskMetrics] {
+                              taskNames: [String]? = nil, sampleSpaces: [Int?] = [],
+                              communicator: any Communicator) throws -> [TaskMetrics] {
     let t = model.numTasks
     precondition(dataset.taskCount >= t, "dataset has \(dataset.taskCount) label columns, model \(t) tasks")
     let names = taskNames ?? dataset.schema.labels
+    func columnName(_ c: Int) -> String {
+        c < names.count ? names[c] : (dataset.schema.labels.indices.contains(c) ? dataset.schema.labels[c] : "label \(c)")
+    }
     let (predictions, width) = try scoreAll(model, dataset, batchSize: batchSize, communicator: communicator)
     guard communicator.isRoot else { return [] }
     let n = dataset.count
@@ -162,9 +169,22 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
             ys.append(labels[i])
         }
         let m = binaryMetrics(scores: scores, labels: ys)
-        let suffix = extra.onlyWhereLabel.map { " (on \(names.indices.contains($0) ? names[$0] : "label \($0)") = 1)" } ?? ""
+        let suffix = extra.onlyWhereLabel.map { " (on \(columnName($0)) = 1)" } ?? ""
         results.append(TaskMetrics(task: extra.name + suffix, auc: m.auc, logLoss: m.logLoss, mse: nil,
                                    count: m.count, positives: m.positives))
+    }
+    for (task, space) in sampleSpaces.enumerated() where task < t {
+        guard let space, model.taskTypes[task] != .regression else { continue }
+        precondition(space < dataset.taskCount, "sample space column \(space) of task \(task) is not loaded")
+        let labels = dataset.labels(task: task), keep = dataset.labels(task: space)
+        var scores: [Float] = [], ys: [Float] = []
+        for i in 0..<n where keep[i] == 1 {
+            scores.append(predictions[i * width + task])
+            ys.append(labels[i])
+        }
+        let m = binaryMetrics(scores: scores, labels: ys)
+        results.append(TaskMetrics(task: "\(names[task]) (on \(columnName(space)) = 1)", auc: m.auc, logLoss: m.logLoss,
+                                   mse: nil, count: m.count, positives: m.positives))
     }
     return results
 }

@@ -58,6 +58,9 @@ public struct GenerateConfig: Sendable, Equatable, Codable {
     public var clickRate = 0.04
     /// Mean P(purchase | click) of the planted truth.
     public var purchaseRateGivenClick = 0.08
+    /// Selection bias in [0, 1): weight of the appeal shared by click and purchase on user and
+    /// item ids (see `SyntheticAliCCP.Configuration.selectionBias`); 0 leaves the data unchanged.
+    public var selectionBias = 0.0
 
     /// The defaults: 400k/50k/50k rows at scale 0.2, seed 7, CTR 4 %, CVR 8 % of clicks.
     public init() {}
@@ -371,6 +374,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             gen.directory = try g.string("dir", gen.directory)!
             gen.clickRate = try g.double("click_rate", gen.clickRate, in: 1e-4...0.5)
             gen.purchaseRateGivenClick = try g.double("purchase_rate", gen.purchaseRateGivenClick, in: 1e-4...0.9)
+            gen.selectionBias = try g.double("selection_bias", gen.selectionBias, in: 0...0.99)
             try g.finish()
             data.generate = gen
             let base = gen.directory.hasSuffix("/") ? gen.directory : gen.directory + "/"

@@ -223,13 +223,18 @@ public struct TrainingJob {
         var testMetrics: [TaskMetrics] = []
         if let test {
             testMetrics = try evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: d.labels,
-                                                communicator: communicator)
+                                                sampleSpaces: trainer.sampleSpaces, communicator: communicator)
         }
         if communicator.isRoot, test != nil {
             var line = "test  " + testMetrics.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
             if let generation {
-                line += "  |  oracle " + d.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
-                    .joined(separator: " ")
+                var oracle = d.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
+                // The true pCVR over clicked impressions, for a CVR scored on clicks only.
+                if testMetrics.contains(where: { $0.task.hasSuffix("(on click = 1)") }),
+                   let o = generation.oracle("purchase_given_click") {
+                    oracle.append("purchase|click \(format(o, 4))")
+                }
+                line += "  |  oracle " + oracle.joined(separator: " ")
             }
             say(line)
         }

@@ -44,6 +44,29 @@ struct MTLTrainerTests {
         #expect(history.last!.trainLoss[0] < history.first!.trainLoss[0])
     }
 
+    /// A task with a sample space (a CVR model trained on clicks) is also scored over its space:
+    /// the extra entry equals the metrics of the clicked rows alone, and early stopping reads it.
+    @Test func sampleSpaceMetricsScoreOnlyTheSpace() throws {
+        let data = TrainerFixtures.data(rows: 4_000)
+        let model = TrainerFixtures.sharedBottom(data)
+        let metrics = evaluateMultiTask(model, data, sampleSpaces: [nil, 0])
+        #expect(metrics.map(\.task) == ["click", "purchase", "purchase (on click = 1)"])
+        let predictions = try predictMultiTask(model, data)
+        let clicks = data.labels(task: 0), purchases = data.labels(task: 1)
+        var scores: [Float] = [], labels: [Float] = []
+        for i in 0..<data.count where clicks[i] == 1 {
+            scores.append(predictions[i * 2 + 1])
+            labels.append(purchases[i])
+        }
+        let expected = binaryMetrics(scores: scores, labels: labels)
+        #expect(metrics[2].count == Int(clicks.reduce(0, +)) && metrics[2].count > 50)
+        #expect(metrics[2].auc == expected.auc && metrics[2].logLoss == expected.logLoss)
+        #expect(metrics[1].count == data.count)
+        let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 128, seed: 9)
+        trainer.sampleSpaces = [nil, 0]
+        #expect(trainer.validationIndex(ofTask: 0) == 0 && trainer.validationIndex(ofTask: 1) == 2)
+    }
+
     @Test func sameSeedSameParametersToTheLastBit() throws {
         let data = TrainerFixtures.data(rows: 3_000)
         func run() throws -> ([Float], [Float]) {

@@ -57,9 +57,11 @@ struct TrainConfigTests {
         #expect(c.epochs == 3 && c.expertUnits == [32, 16] && c.data.validation == "v.csv")
         #expect(c.taskSpecificLR == ["purchase": 0.01])
         #expect(c.data.generate?.trainRows == 1000 && c.data.train == "a.csv")
-        let g = try parse("data: {generate: {click_rate: 0.01, purchase_rate: 0.2}}\n")
+        let g = try parse("data: {generate: {click_rate: 0.01, purchase_rate: 0.2, selection_bias: 0.8}}\n")
         #expect(g.data.generate?.clickRate == 0.01 && g.data.generate?.purchaseRateGivenClick == 0.2)
+        #expect(g.data.generate?.selectionBias == 0.8)
         #expect(error("data: {generate: {click_rate: 0.9}}\n")?.key == "data.generate.click_rate")
+        #expect(error("data: {generate: {selection_bias: 1}}\n")?.key == "data.generate.selection_bias")
         #expect(error("data: {train: a.csv}\n", ["epochs"])?.file == "--set")
         #expect(error("data: {train: a.csv}\n", ["epoch=2"])?.key == "epoch")
     }
