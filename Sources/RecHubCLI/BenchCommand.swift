@@ -185,6 +185,7 @@ struct BenchCommand: ParsableCommand {
                     "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
                     "mflop_per_sample": flopsPerSample / 1e6, "model_gflops": modelGFLOPs, "sgemm_gflops": sgemm,
                     "fraction_of_sgemm": modelGFLOPs / sgemm, "peak_rss_mib": rss, "final_loss": losses,
+                    "blas_core": BLASCore.name,
                 ]
                 let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
@@ -199,7 +200,8 @@ struct BenchCommand: ParsableCommand {
                              samplesPerSecond, steps, median * 1000, 100 * commShare))
                 print(String(format: "model: %.2f MFLOP/sample -> %.1f GFLOP/s", flopsPerSample / 1e6, modelGFLOPs))
                 print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
-                             100 * modelGFLOPs / sgemm))
+                             100 * modelGFLOPs / sgemm)
+                      + "  (OpenBLAS core \(BLASCore.name))")
                 print(String(format: "peak RSS: %.0f MiB   last losses: %.4f %.4f", rss, losses[0], losses[1]))
                 if let p = phases {
                     print(String(format: "phases per step: forward+loss %.2f ms, backward %.2f ms, Adam %.2f ms, embedding Adam %.2f ms",
