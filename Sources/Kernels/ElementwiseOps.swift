@@ -10,6 +10,15 @@ public enum Ops {
         }
     }
 
+    /// Writes the row vector `bias` (N) into every row of `y` (M, N) with row stride `ldy`: the
+    /// starting value of a product taken with beta = 1, which adds the bias in the GEMM's own
+    /// pass over the output instead of a pass of its own.
+    @inline(__always)
+    public static func broadcastRows(_ bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows m: Int,
+                                     cols n: Int, ldy: Int) {
+        for i in 0..<m { (y + i * ldy).update(from: bias, count: n) }
+    }
+
     /// Adds the column sums of `dy` (M, N) into `dBias` (N).
     ///
     /// ```

@@ -75,22 +75,25 @@ public struct ExpertBank: Sendable {
             let h = units[l]
             let out = cache.outputs[l].base
             let w = params[weights[l]]
+            // The bias first, then the products with beta = 1: one pass over the output fewer.
+            Ops.broadcastRows(params[biases[l]], into: out, rows: batch, cols: k * h, ldy: k * h)
             if l == 0 {
                 gemm(.none, .transposed, m: batch, n: k * h, k: inWidth,
-                     a: input, lda: ldx, b: w, ldb: inWidth, beta: 0, c: out, ldc: k * h)
+                     a: input, lda: ldx, b: w, ldb: inWidth, beta: 1, c: out, ldc: k * h)
             } else {
                 for e in 0..<k {
                     gemm(.none, .transposed, m: batch, n: h, k: inWidth,
                          a: input + e * inWidth, lda: k * inWidth, b: w + e * h * inWidth, ldb: inWidth,
-                         beta: 0, c: out + e * h, ldc: k * h)
+                         beta: 1, c: out + e * h, ldc: k * h)
                 }
             }
-            Ops.addRowVector(out, rows: batch, cols: k * h, ldx: k * h, bias: params[biases[l]])
-            if !norms.isEmpty {
+            if norms.isEmpty {
+                activation.forward(out, count: batch * k * h)
+            } else {
                 norms[l].forward(out, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                 params: params, context: cache.context)
+                                 params: params, context: cache.context, scratch: cache.normScratch[l],
+                                 activation: activation)
             }
-            activation.forward(out, count: batch * k * h)
             if !dropouts.isEmpty && cache.context.isTraining {
                 cache.activated[l].base.update(from: out, count: batch * k * h)
                 dropouts[l].forward(out, batch: batch, width: k * h, mask: cache.masks[l].base, context: cache.context)
@@ -115,12 +118,16 @@ public struct ExpertBank: Sendable {
                 dropouts[l].backward(dy, count: batch * k * h, mask: cache.masks[l].base)
                 activated = UnsafePointer(cache.activated[l].base)
             }
-            activation.backward(output: activated, gradient: dy, count: batch * k * h)
-            if !norms.isEmpty {
+            if norms.isEmpty {
+                // The activation's derivative and the bias gradient in one pass.
+                activation.backward(output: activated, gradient: dy, rows: batch, cols: k * h, ld: k * h,
+                                    addingColumnSumsInto: grads[biases[l]])
+            } else {
+                // The activation's derivative, batch norm and the bias gradient in two passes.
                 norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                  params: params, grads: grads)
+                                  params: params, grads: grads, scratch: cache.normScratch[l],
+                                  activation: activation, output: activated, dBias: grads[biases[l]])
             }
-            Ops.addColumnSums(dy, rows: batch, cols: k * h, ldy: k * h, into: grads[biases[l]])
             let w = params[weights[l]]
             let dw = grads[weights[l]]
             if l == 0 {
@@ -160,6 +167,7 @@ public final class ExpertBankCache: @unchecked Sendable {
     /// Training or inference, state and dropout seeding.
     public let context: ForwardContext
     let xhat: [FloatBuffer], invStd: [FloatBuffer], masks: [FloatBuffer], activated: [FloatBuffer]
+    let normScratch: [BatchNormScratch]
 
     init(bank: ExpertBank, batch: Int, context: ForwardContext) {
         capacity = batch
@@ -169,6 +177,7 @@ public final class ExpertBankCache: @unchecked Sendable {
         gradients = bank.units.dropLast().map { FloatBuffer(count: batch * k * $0) }
         xhat = bank.options.batchNorm ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
         invStd = bank.options.batchNorm ? bank.units.map { FloatBuffer(count: k * $0) } : []
+        normScratch = bank.options.batchNorm ? bank.units.map { BatchNormScratch(width: k * $0) } : []
         masks = bank.options.dropout > 0 ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
         activated = bank.options.dropout > 0 ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
     }

@@ -75,11 +75,13 @@ public struct MLP: Sendable {
             let n = layer.outputSize
             layer.forward(output: out, ldy: n, input: input, ldx: ld, batch: batch, params: params)
             if isHidden(l) {
-                if !norms.isEmpty {
+                if norms.isEmpty {
+                    activation.forward(out, count: batch * n)
+                } else {
                     norms[l].forward(out, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                     params: params, context: context)
+                                     params: params, context: context, scratch: cache.normScratch[l],
+                                     activation: activation)
                 }
-                activation.forward(out, count: batch * n)
                 if !dropouts.isEmpty && context.isTraining {
                     cache.activated[l].base.update(from: out, count: batch * n)
                     dropouts[l].forward(out, batch: batch, width: n, mask: cache.masks[l].base, context: context)
@@ -106,10 +108,12 @@ public struct MLP: Sendable {
                     dropouts[l].backward(dy, count: batch * n, mask: cache.masks[l].base)
                     activated = UnsafePointer(cache.activated[l].base)
                 }
-                activation.backward(output: activated, gradient: dy, count: batch * n)
-                if !norms.isEmpty {
+                if norms.isEmpty {
+                    activation.backward(output: activated, gradient: dy, count: batch * n)
+                } else {
                     norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                      params: params, grads: grads)
+                                      params: params, grads: grads, scratch: cache.normScratch[l],
+                                      activation: activation, output: activated)
                 }
             }
             let inputPtr: UnsafePointer<Float> = l == 0 ? x : UnsafePointer(cache.outputs[l - 1].base)
@@ -139,6 +143,7 @@ public final class MLPCache: @unchecked Sendable {
     /// Gradient scratch for the output of layer l (all but the last): (B, width_l).
     public let gradients: [FloatBuffer]
     let xhat: [FloatBuffer], invStd: [FloatBuffer], masks: [FloatBuffer], activated: [FloatBuffer]
+    let normScratch: [BatchNormScratch]
 
     init(mlp: MLP, batch: Int, context: ForwardContext) {
         capacity = batch
@@ -148,6 +153,7 @@ public final class MLPCache: @unchecked Sendable {
         let hidden = mlp.units
         xhat = mlp.options.batchNorm ? hidden.map { FloatBuffer(count: batch * $0) } : []
         invStd = mlp.options.batchNorm ? hidden.map { FloatBuffer(count: $0) } : []
+        normScratch = mlp.options.batchNorm ? hidden.map { BatchNormScratch(width: $0) } : []
         masks = mlp.options.dropout > 0 ? hidden.map { FloatBuffer(count: batch * $0) } : []
         activated = mlp.options.dropout > 0 ? hidden.map { FloatBuffer(count: batch * $0) } : []
     }

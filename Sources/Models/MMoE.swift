@@ -97,14 +97,13 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
         let k = experts.numExperts
         let h = experts.outputSize
         let x = UnsafePointer(input.x.base)
-        dExperts.base.update(repeating: 0, count: batch * k * h)
         input.dx.base.update(repeating: 0, count: batch * input.width)
         for t in 0..<numTasks {
             towers.backward(task: t, dLogits: dLogits, input: mixed[t].base, ldh: h, dInput: dMixed.base, lddx: h,
                             accumulateInput: false, batch: batch, params: params, grads: grads)
             ExpertMixture.backward(dExperts: dExperts.base, dGate: dGate.base, dOutput: dMixed.base, lddy: h,
                                    experts: expertCache!.output, expertStride: k * h, gate: gateOut[t].base,
-                                   batch: batch, numExperts: k, width: h)
+                                   batch: batch, numExperts: k, width: h, accumulate: t > 0)
             gates[t].backward(dGate: dGate.base, gate: gateOut[t].base, input: x, ldx: input.width,
                               dInput: input.dx.base, lddx: input.width, batch: batch, params: params, grads: grads)
         }

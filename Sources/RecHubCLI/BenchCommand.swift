@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Vocabulary scale of the generated data (1 = 500k items).") var scale: Double = 1.0
     @Option(name: .customLong("embedding-update"), help: "lazy or dense.") var embeddingUpdate: String = "lazy"
     @Option(help: "Train on this Ali-CCP-layout CSV (all its rows) instead of generated data.") var data: String?
+    @Flag(name: .customLong("batch-norm"),
+          help: "Batch normalisation after every hidden linear layer (torch-rechub's MLP always has it).")
+    var batchNorm = false
     @Flag(help: "Print one JSON line instead of text.") var json = false
     @Flag(help: "Also time the phases of a step (forward, backward, Adam, embedding Adam) on one process.") var profile = false
 
@@ -134,9 +137,12 @@ struct BenchCommand: ParsableCommand {
                                     embeddingDim: embeddingDim, denseNames: schema.dense)
             let units = try parseUnits(expertUnits, "--expert-units")
             let towers = try parseUnits(towerUnits, "--tower-units")
+            let options = MLPOptions(batchNorm: batchNorm)
             let net: any MultiTaskModel = model == "mmoe"
-                ? MMoE(features: features, expertUnits: units, numExperts: numExperts, numTasks: 2, towerUnits: towers)
-                : SharedBottom(features: features, hiddenUnits: units, taskHiddenUnits: towers, numTasks: 2)
+                ? MMoE(features: features, expertUnits: units, numExperts: numExperts, numTasks: 2, towerUnits: towers,
+                       options: options)
+                : SharedBottom(features: features, hiddenUnits: units, taskHiddenUnits: towers, numTasks: 2,
+                               options: options)
             net.initialize(seed: 1)
             guard batchSize % comm.size == 0 else {
                 throw ValidationError("--batch-size \(batchSize) is not divisible by \(comm.size) ranks")
@@ -180,6 +186,7 @@ struct BenchCommand: ParsableCommand {
                 let o: [String: Any] = [
                     "model": model, "expert_units": units, "num_experts": numExperts, "tower_units": towers,
                     "embedding_dim": embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+                    "batch_norm": batchNorm,
                     "ranks": comm.size, "communication_share": commShare,
                     "rows": rows, "vocabulary": data.vocabularySizes.reduce(0, +),
                     "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
@@ -192,7 +199,7 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("bench \(model) experts \(numExperts)x\(units) towers \(towers) E=\(embeddingDim) "
                       + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) over \(comm.size) rank(s), "
-                      + "\(threads) thread(s) each")
+                      + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))
                 print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", data.count,
                              data.vocabularySizes.reduce(0, +), features.numSparse,
                              (self.data == nil ? "generated" : "loaded") as NSString, genSeconds))

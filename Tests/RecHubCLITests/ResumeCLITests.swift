@@ -70,13 +70,23 @@ struct ResumeCLITests {
         #expect(try Data(contentsOf: dir.appendingPathComponent("full.bin")) == Data(contentsOf: dir.appendingPathComponent("resumed.bin")),
                 "2-rank resume differs from the uninterrupted 2-rank run")
         // The same checkpoint resumed on one rank (same global batch): equal up to summation order.
+        // Over the ~500 Adam steps after the resume, rounding differences grow (Adam scales a
+        // near-zero gradient up to a step of about lr = 1e-3 whatever its sign), so the bound is
+        // on the relative RMS difference, with the largest single difference below one step.
         let one = try MPITests.run(bin, ["train", "--resume", "\(dir.path)/cut1/checkpoints", "--set", "output_dir=\(dir.path)/cut1",
                                          "--save-parameters", "\(dir.path)/one.bin"])
         #expect(one.status == 0, "\(one.output)")
         let a = try MPITests.load("\(dir.path)/full.bin"), b = try MPITests.load("\(dir.path)/one.bin")
-        var worst: Float = 0
-        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
-        #expect(a.count == b.count && worst < 1e-4, "1-rank resume of a 2-rank run: max difference \(worst)")
+        var worst: Float = 0, squares = 0.0, norm = 0.0
+        for i in 0..<min(a.count, b.count) {
+            worst = max(worst, abs(a[i] - b[i]))
+            squares += Double(a[i] - b[i]) * Double(a[i] - b[i])
+            norm += Double(a[i]) * Double(a[i])
+        }
+        let relative = (squares / max(norm, 1e-30)).squareRoot()
+        #expect(a.count == b.count && worst < 1e-3 && relative < 1e-4,
+                "1-rank resume of a 2-rank run: max difference \(worst), relative RMS difference \(relative)")
+        print("1-rank resume of a 2-rank run: max difference \(worst), relative RMS difference \(relative)")
     }
 
     /// SIGKILL at arbitrary moments while a checkpoint is written every step: whatever is left
