@@ -2,6 +2,9 @@
 # Side-by-side training throughput of `rechub bench` and torch-rechub 0.9 (PyTorch CPU)
 # on the same generated Ali-CCP-shaped CSV, one thread each, batch 1024, for the tutorial's
 # MMoE shape and torch-rechub's own example shape. Prints one JSON line per run.
+# torch-rechub's MLP always puts BatchNorm1d after each hidden linear layer (experts and
+# towers), so rechub runs each shape twice: as its default (no batch norm) and with
+# --batch-norm, the like-for-like figure.
 #
 # Needs a Python with torch, torch-rechub==0.9.0 and pandas<3 (a virtualenv outside the repo).
 # Variables:
@@ -46,6 +49,17 @@ for shape in "${shapes[@]}"; do
     --batch-size 1024 \
     --threads 1 \
     --steps "$STEPS" \
+    --json
+  .build/release/rechub bench \
+    --data "$OUT/data/train.csv" \
+    --expert-units "$experts" \
+    --num-experts "$n" \
+    --tower-units "$towers" \
+    --embedding-dim "$dim" \
+    --batch-size 1024 \
+    --threads 1 \
+    --steps "$STEPS" \
+    --batch-norm \
     --json
   "$PYTHON" Tools/torch_rechub_bench.py \
     --csv "$OUT/data/train.csv" \

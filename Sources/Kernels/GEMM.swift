@@ -1,4 +1,9 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Whether a `gemm` operand is used as stored or transposed.
 public enum Transpose: Sendable {
@@ -23,6 +28,17 @@ public func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
+    if GEMMProfile.enabled {
+        let t0 = GEMMProfile.now()
+        cblas_sgemm(
+            CblasRowMajor,
+            transA == .none ? CblasNoTrans : CblasTrans,
+            transB == .none ? CblasNoTrans : CblasTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        GEMMProfile.seconds += GEMMProfile.now() - t0
+        GEMMProfile.flops += 2 * Double(m) * Double(n) * Double(k)
+        return
+    }
     cblas_sgemm(
         CblasRowMajor,
         transA == .none ? CblasNoTrans : CblasTrans,
@@ -51,6 +67,25 @@ public func naiveGemm(
             let old: Float = beta == 0 ? 0 : beta * c[i * ldc + j]
             c[i * ldc + j] = Float(Double(alpha) * sum) + old
         }
+    }
+}
+
+/// Time spent inside `gemm` while `enabled` (for `rechub bench --profile`; one thread only).
+public enum GEMMProfile {
+    /// Whether `gemm` accumulates its time and FLOPs.
+    nonisolated(unsafe) public static var enabled = false
+    /// Seconds inside `cblas_sgemm` since the last reset.
+    nonisolated(unsafe) public static var seconds = 0.0
+    /// FLOPs of those products.
+    nonisolated(unsafe) public static var flops = 0.0
+
+    /// Zeroes the totals.
+    public static func reset() { seconds = 0; flops = 0 }
+
+    @usableFromInline static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 }
 

@@ -112,13 +112,15 @@ public struct BatchNorm: Sendable {
                          dBias: UnsafeMutablePointer<Float>? = nil) {
         let c = width, g = params[gamma], dg = grads[gamma], db = grads[beta]
         precondition(scratch.width >= c, "batch-norm scratch of \(scratch.width) columns for \(c)")
-        precondition(activation == .identity || y != nil, "the activation's backward needs its forward output")
+        precondition(activation == .identity || activation == .relu || y != nil,
+                     "the activation's backward needs its forward output")
         let n = Float(batch)
         let sums = scratch.sums, sumsX = scratch.sums + c
-        let reluOutput: UnsafePointer<Float>? = activation == .relu ? y : nil
+        // ReLU's mask is recomputed from x̂ (γ·x̂ + β > 0, the forward's own arithmetic, so the
+        // same bits) in the sums pass, which then need not read the output at all.
         if let y, activation != .relu { activation.backward(output: y, gradient: dy, count: batch * c) }
-        BatchNorm.sumsOfGradients(dy, xhat: xhat, reluOutput: reluOutput, rows: batch, cols: c, sums: sums,
-                                  sumsTimesXhat: sumsX)
+        BatchNorm.sumsOfGradients(dy, xhat: xhat, relu: activation == .relu ? (UnsafePointer(g), UnsafePointer(params[beta])) : nil, rows: batch,
+                                  cols: c, sums: sums, sumsTimesXhat: sumsX)
         let k = scratch.a, sumDy = scratch.b, sumDyX = scratch.c
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
@@ -189,10 +191,10 @@ public struct BatchNorm: Sendable {
     }
 
     /// sums[j] = Σ_i dy[i, j] and sumsTimesXhat[j] = Σ_i dy[i, j]·x̂[i, j] (C Doubles each,
-    /// overwritten). With `reluOutput`, dy is first zeroed where the ReLU's output is not
-    /// positive (and written back).
+    /// overwritten). With `relu` (γ, β), dy is first zeroed where γ·x̂ + β, the ReLU's input,
+    /// is not positive (and written back).
     static func sumsOfGradients(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>,
-                                reluOutput: UnsafePointer<Float>?, rows: Int, cols c: Int,
+                                relu: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>)?, rows: Int, cols c: Int,
                                 sums: UnsafeMutablePointer<Double>, sumsTimesXhat: UnsafeMutablePointer<Double>) {
         let zero = V(repeating: 0)
         sums.update(repeating: 0, count: c)
@@ -203,14 +205,16 @@ public struct BatchNorm: Sendable {
             var j = 0
             while j + 8 <= c {
                 var a = V(repeating: 0), b = V(repeating: 0)
+                let (gv, bv) = relu.map { (V.load($0.gamma + j), V.load($0.beta + j)) } ?? (zero, zero)
                 for i in i0..<i1 {
                     var d = V.load(dy + i * c + j)
-                    if let reluOutput {
-                        d = zero.replacing(with: d, where: V.load(reluOutput + i * c + j) .> zero)
+                    let h = V.load(xhat + i * c + j)
+                    if relu != nil {
+                        d = zero.replacing(with: d, where: gv * h + bv .> zero)
                         d.store(dy + i * c + j)
                     }
                     a += d
-                    b += d * V.load(xhat + i * c + j)
+                    b += d * h
                 }
                 for l in 0..<8 {
                     sums[j + l] += Double(a[l])
@@ -221,7 +225,7 @@ public struct BatchNorm: Sendable {
             while j < c {
                 var a: Float = 0, b: Float = 0
                 for i in i0..<i1 {
-                    if let reluOutput, !(reluOutput[i * c + j] > 0) { dy[i * c + j] = 0 }
+                    if let relu, !(relu.gamma[j] * xhat[i * c + j] + relu.beta[j] > 0) { dy[i * c + j] = 0 }
                     a += dy[i * c + j]
                     b += dy[i * c + j] * xhat[i * c + j]
                 }

@@ -104,10 +104,13 @@ public struct ExpertBank: Sendable {
     }
 
     /// Back-propagates `dOutput` (B, K·H), overwritten as scratch; adds parameter gradients
-    /// and writes (or adds) `dInput` (B, in) when given.
+    /// and writes (or adds) `dInput` (B, in) when given: its first `dInputColumns` columns
+    /// only when given (a model's dense features need no gradient, only its embeddings).
     public func backward(dOutput: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, ldx: Int,
                          dInput: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool = false,
+                         dInputColumns: Int? = nil,
                          batch: Int, params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
+        precondition(dInputColumns.map { $0 >= 0 && $0 <= inputSize } ?? true, "dInputColumns outside 0...\(inputSize)")
         let k = numExperts
         var dy = dOutput
         for l in stride(from: units.count - 1, through: 0, by: -1) {
@@ -135,7 +138,7 @@ public struct ExpertBank: Sendable {
                 gemm(.transposed, .none, m: k * h, n: inWidth, k: batch,
                      a: dy, lda: k * h, b: x, ldb: ldx, beta: 1, c: dw, ldc: inWidth)
                 if let dInput {
-                    gemm(.none, .none, m: batch, n: inWidth, k: k * h,
+                    gemm(.none, .none, m: batch, n: dInputColumns ?? inWidth, k: k * h,
                          a: dy, lda: k * h, b: w, ldb: inWidth, beta: accumulateInput ? 1 : 0, c: dInput, ldc: lddx)
                 }
             } else {

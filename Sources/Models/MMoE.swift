@@ -108,7 +108,8 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
                               dInput: input.dx.base, lddx: input.width, batch: batch, params: params, grads: grads)
         }
         experts.backward(dOutput: dExperts.base, input: x, ldx: input.width, dInput: input.dx.base,
-                         lddx: input.width, accumulateInput: true, batch: batch, params: params, grads: grads,
+                         lddx: input.width, accumulateInput: true, dInputColumns: input.embeddingWidth,
+                         batch: batch, params: params, grads: grads,
                          cache: expertCache!)
         input.backward(batch: batch, into: embeddingGrad)
     }

@@ -30,6 +30,9 @@ public final class ModelInput: @unchecked Sendable {
 
     /// The input width, F·E + D.
     public var width: Int { features.inputWidth }
+    /// The columns of the input that carry embeddings, F·E (first in each row): the only
+    /// part of `dx` that `backward` reads.
+    public var embeddingWidth: Int { features.numSparse * features.embeddingDim }
 
     /// Allocates the buffers for up to `batch` rows.
     public func prepare(batch: Int) {

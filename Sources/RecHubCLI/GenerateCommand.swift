@@ -57,9 +57,10 @@ struct GenerateCommand: ParsableCommand {
                 print(String(format: "%-5@ rows %8d  click rate %.4f  purchase|click %.4f", split as NSString,
                              r.rows[split] ?? 0, q["click"] ?? .nan, q["purchase_given_click"] ?? .nan)
                       + "  oracle AUC click \(auc("click")) purchase \(auc("purchase"))"
-                      + " purchase|click \(auc("purchase_given_click"))"
-                      + String(format: "  mean pCVR clicked %.4f not clicked %.4f", q["pcvr_clicked"] ?? .nan,
-                               q["pcvr_not_clicked"] ?? .nan))
+                      // Reports written before these entries existed (kept data) lack them.
+                      + (q["pcvr_clicked"] == nil ? "" : " purchase|click \(auc("purchase_given_click"))"
+                         + String(format: "  mean pCVR clicked %.4f not clicked %.4f", q["pcvr_clicked"] ?? .nan,
+                                  q["pcvr_not_clicked"] ?? .nan)))
             }
         }
     }
