@@ -85,9 +85,18 @@ struct RecHubCLITests {
         }
         let header = try String(contentsOf: dir.appendingPathComponent("train.csv"), encoding: .utf8).prefix(40)
         #expect(header.hasPrefix("click,purchase,101,121"))
-        #expect(r.stdout.contains("oracle AUC click"))
+        #expect(r.stdout.contains("oracle AUC click") && r.stdout.contains("purchase|click"))
         let bad = try rechub(["generate", "--rows", "0", "--out", dir.path])
         #expect(bad.status != 0 && bad.stderr.contains("--rows"))
+        // Selection bias: recorded in truth.json, and data with other settings is not reused.
+        let biased = try rechub(["generate", "--rows", "3000", "--seed", "3", "--scale", "0.01", "--selection-bias", "0.5",
+                                 "--out", dir.path])
+        #expect(biased.status == 0 && biased.stdout.hasPrefix("wrote"), "\(biased.stdout)\(biased.stderr)")
+        let truth = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("truth.json")))
+            as? [String: Any]
+        #expect(truth?["selectionBias"] as? Double == 0.5)
+        let tooBiased = try rechub(["generate", "--rows", "100", "--selection-bias", "1", "--out", dir.path])
+        #expect(tooBiased.status != 0 && tooBiased.stderr.contains("--selection-bias"))
     }
 
     @Test func benchReportsThroughputAgainstSgemm() throws {
@@ -98,9 +107,11 @@ struct RecHubCLITests {
         for key in ["samples_per_second", "model_gflops", "sgemm_gflops", "peak_rss_mib", "fraction_of_sgemm"] {
             #expect((json?[key] as? Double ?? -1) > 0, "\(key) in \(r.stdout)")
         }
+        #expect(json?["batch_norm"] as? Bool == false && json?["blas_core"] is String, "\(r.stdout)")
         let p = try rechub(["bench", "--steps", "2", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
-                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--profile"])
-        #expect(p.status == 0 && p.stdout.contains("phases per step: forward+loss"), "\(p.stdout)\(p.stderr)")
+                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--profile", "--batch-norm"])
+        #expect(p.status == 0 && p.stdout.contains("phases per step: forward+loss") && p.stdout.contains("(sgemm ")
+                && p.stdout.contains("batch norm"), "\(p.stdout)\(p.stderr)")
     }
 
     @Test func evaluatePredictAndInspectWorkFromACheckpointAlone() throws {
