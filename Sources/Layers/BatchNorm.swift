@@ -49,7 +49,8 @@ public struct BatchNorm: Sendable {
             let mean = scratch.a, shift = scratch.b
             let sums = scratch.sums, squares = scratch.sums + c
             for j in 0..<c { shift[j] = x[j] }
-            BatchNorm.shiftedMoments(x, shift: shift, rows: batch, cols: c, sums: sums, squares: squares)
+            BatchNorm.shiftedMoments(x, shift: shift, rows: batch, cols: c, sums: sums, squares: squares,
+                                     accA: mean, accB: scratch.c)
             let n = Double(batch)
             for j in 0..<c {
                 let d = sums[j] / n
@@ -120,7 +121,7 @@ public struct BatchNorm: Sendable {
         // same bits) in the sums pass, which then need not read the output at all.
         if let y, activation != .relu { activation.backward(output: y, gradient: dy, count: batch * c) }
         BatchNorm.sumsOfGradients(dy, xhat: xhat, relu: activation == .relu ? (UnsafePointer(g), UnsafePointer(params[beta])) : nil, rows: batch,
-                                  cols: c, sums: sums, sumsTimesXhat: sumsX)
+                                  cols: c, sums: sums, sumsTimesXhat: sumsX, accA: scratch.a, accB: scratch.b)
         let k = scratch.a, sumDy = scratch.b, sumDyX = scratch.c
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
@@ -153,85 +154,84 @@ public struct BatchNorm: Sendable {
 
     /// sums[j] = Σ_i (x[i, j] − shift[j]) and squares[j] = Σ_i (x[i, j] − shift[j])² (C Doubles
     /// each, overwritten), in Float over blocks of rows and in Double across blocks.
+    ///
+    /// Row by row (sequential memory), the block's partial sums in two Float rows `accA`,
+    /// `accB` (C each): walking a column chunk down the rows instead strides by the row
+    /// length, a power of two for the usual widths, and every row then falls in the same
+    /// L1 set (that version took 2.4 ms a step on the tutorial MMoE).
     static func shiftedMoments(_ x: UnsafePointer<Float>, shift: UnsafePointer<Float>, rows: Int, cols c: Int,
-                               sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>) {
+                               sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
+                               accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
         sums.update(repeating: 0, count: c)
         squares.update(repeating: 0, count: c)
         var i0 = 0
         while i0 < rows {
             let i1 = min(i0 + block, rows)
-            var j = 0
-            while j + 8 <= c {
-                let k = V.load(shift + j)
-                var a = V(repeating: 0), b = V(repeating: 0)
-                for i in i0..<i1 {
-                    let d = V.load(x + i * c + j) - k
-                    a += d
-                    b += d * d
+            accA.update(repeating: 0, count: c)
+            accB.update(repeating: 0, count: c)
+            for i in i0..<i1 {
+                let xr = x + i * c
+                var j = 0
+                while j + 8 <= c {
+                    let d = V.load(xr + j) - V.load(shift + j)
+                    (V.load(accA + j) + d).store(accA + j)
+                    (V.load(accB + j) + d * d).store(accB + j)
+                    j += 8
                 }
-                for l in 0..<8 {
-                    sums[j + l] += Double(a[l])
-                    squares[j + l] += Double(b[l])
+                while j < c {
+                    let d = xr[j] - shift[j]
+                    accA[j] += d
+                    accB[j] += d * d
+                    j += 1
                 }
-                j += 8
             }
-            while j < c {
-                var a: Float = 0, b: Float = 0
-                for i in i0..<i1 {
-                    let d = x[i * c + j] - shift[j]
-                    a += d
-                    b += d * d
-                }
-                sums[j] += Double(a)
-                squares[j] += Double(b)
-                j += 1
+            for j in 0..<c {
+                sums[j] += Double(accA[j])
+                squares[j] += Double(accB[j])
             }
             i0 = i1
         }
     }
 
     /// sums[j] = Σ_i dy[i, j] and sumsTimesXhat[j] = Σ_i dy[i, j]·x̂[i, j] (C Doubles each,
-    /// overwritten). With `relu` (γ, β), dy is first zeroed where γ·x̂ + β, the ReLU's input,
-    /// is not positive (and written back).
+    /// overwritten), row by row as `shiftedMoments`. With `relu` (γ, β), dy is first zeroed
+    /// where γ·x̂ + β, the ReLU's input, is not positive (and written back).
     static func sumsOfGradients(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>,
                                 relu: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>)?, rows: Int, cols c: Int,
-                                sums: UnsafeMutablePointer<Double>, sumsTimesXhat: UnsafeMutablePointer<Double>) {
+                                sums: UnsafeMutablePointer<Double>, sumsTimesXhat: UnsafeMutablePointer<Double>,
+                                accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
         let zero = V(repeating: 0)
         sums.update(repeating: 0, count: c)
         sumsTimesXhat.update(repeating: 0, count: c)
         var i0 = 0
         while i0 < rows {
             let i1 = min(i0 + block, rows)
-            var j = 0
-            while j + 8 <= c {
-                var a = V(repeating: 0), b = V(repeating: 0)
-                let (gv, bv) = relu.map { (V.load($0.gamma + j), V.load($0.beta + j)) } ?? (zero, zero)
-                for i in i0..<i1 {
-                    var d = V.load(dy + i * c + j)
-                    let h = V.load(xhat + i * c + j)
-                    if relu != nil {
-                        d = zero.replacing(with: d, where: gv * h + bv .> zero)
-                        d.store(dy + i * c + j)
+            accA.update(repeating: 0, count: c)
+            accB.update(repeating: 0, count: c)
+            for i in i0..<i1 {
+                let dr = dy + i * c, hr = xhat + i * c
+                var j = 0
+                while j + 8 <= c {
+                    var d = V.load(dr + j)
+                    let h = V.load(hr + j)
+                    if let relu {
+                        d = zero.replacing(with: d, where: V.load(relu.gamma + j) * h + V.load(relu.beta + j) .> zero)
+                        d.store(dr + j)
                     }
-                    a += d
-                    b += d * h
+                    (V.load(accA + j) + d).store(accA + j)
+                    (V.load(accB + j) + d * h).store(accB + j)
+                    j += 8
                 }
-                for l in 0..<8 {
-                    sums[j + l] += Double(a[l])
-                    sumsTimesXhat[j + l] += Double(b[l])
+                while j < c {
+                    if let relu, !(relu.gamma[j] * hr[j] + relu.beta[j] > 0) { dr[j] = 0 }
+                    accA[j] += dr[j]
+                    accB[j] += dr[j] * hr[j]
+                    j += 1
                 }
-                j += 8
             }
-            while j < c {
-                var a: Float = 0, b: Float = 0
-                for i in i0..<i1 {
-                    if let relu, !(relu.gamma[j] * xhat[i * c + j] + relu.beta[j] > 0) { dy[i * c + j] = 0 }
-                    a += dy[i * c + j]
-                    b += dy[i * c + j] * xhat[i * c + j]
-                }
-                sums[j] += Double(a)
-                sumsTimesXhat[j] += Double(b)
-                j += 1
+            for j in 0..<c {
+                sums[j] += Double(accA[j])
+                sumsTimesXhat[j] += Double(accB[j])
             }
             i0 = i1
         }
