@@ -39,6 +39,31 @@ struct TrainingJobTests {
         #expect((json as? [String: Any])?["test"] != nil)
     }
 
+    /// The shipped CVR-on-clicks baseline, shrunk: its purchase task is scored over clicked
+    /// rows too (the count is the number of clicks), early stopping reads that score, and the
+    /// test line carries the oracle of the true pCVR over clicked impressions.
+    @Test func cvrOnClicksIsScoredOnClicks() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = TrainConfigTests.root.appendingPathComponent("Configs/cvr_on_clicks.yaml")
+        var node = try ConfigNode.parse(yaml: String(contentsOf: file, encoding: .utf8), file: file.path)
+        for s in ["data.generate.rows=8000", "data.generate.val_rows=4000", "data.generate.test_rows=4000",
+                  "data.generate.scale=0.01", "data.generate.selection_bias=0.5", "data.generate.dir=\(dir)/data",
+                  "output_dir=\(dir)/out", "hidden_units=[16]", "task_hidden_units=[8]", "batch_size=256", "threads=1",
+                  "epochs=2", "earlystop_task=purchase", "earlystop_patience=1"] {
+            node = try node.setting(s)
+        }
+        var job = TrainingJob(config: try TrainConfig.parse(node))
+        var lines: [String] = []
+        job.log = { lines.append($0) }
+        let result = try job.run()
+        let clicked = result.test.first { $0.task == "purchase (on click = 1)" }
+        #expect(result.test.map(\.task) == ["purchase", "purchase (on click = 1)"], "\(result.test.map(\.task))")
+        #expect(clicked.map { $0.count > 50 && $0.count < 400 } == true, "clicked test rows \(clicked?.count ?? -1)")
+        #expect(result.generation?.oracle("purchase_given_click") != nil)
+        #expect(lines.contains { $0.hasPrefix("test  ") && $0.contains("purchase|click") }, "\(lines)")
+    }
+
     @Test(.enabled(if: hasShared, "../shared/data is absent: the real Ali-CCP sample run is skipped"))
     func realAliCCPSamplesTrain() throws {
         let dir = tempDir()
