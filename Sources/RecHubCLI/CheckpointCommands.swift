@@ -13,14 +13,23 @@ enum CheckpointModel {
         return (config, features, model)
     }
 
-    /// Loads `path` with the checkpoint's feature schema and vocabulary; labels are read when
-    /// `withLabels` (evaluation), otherwise only the features (prediction).
+    /// Loads `path` with the checkpoint's feature schema and vocabulary; labels (and the run's
+    /// mask columns, after them) are read when `withLabels` (evaluation), otherwise only the
+    /// features (prediction).
     static func data(_ path: String, config: TrainConfig, features: Features, withLabels: Bool) throws -> TabularDataset {
         let types = config.taskTypes ?? Array(repeating: .classification, count: config.data.labels.count)
-        let schema = DatasetSchema(labels: withLabels ? config.data.labels : [],
-                                   labelKinds: withLabels ? types.map { $0 == .classification ? .binary : .real } : [],
+        let kinds: [LabelKind] = types.map { $0 == .classification ? .binary : .real }
+            + config.data.maskColumns.map { _ in .binary }
+        let schema = DatasetSchema(labels: withLabels ? config.data.labels + config.data.maskColumns : [],
+                                   labelKinds: withLabels ? kinds : [],
                                    sparse: features.sparseNames, dense: features.denseNames)
         return try CSVReader().load(URL(fileURLWithPath: path), schema: schema, vocabulary: features.vocabularySizes)
+    }
+
+    /// Each task's sample-space column among the loaded labels (see `data`), as training used.
+    static func sampleSpaces(_ config: TrainConfig) -> [Int?] {
+        let columns = config.data.labels + config.data.maskColumns
+        return config.data.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
     }
 }
 
@@ -40,7 +49,8 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
             let dataset = try CheckpointModel.data(path, config: config, features: features, withLabels: true)
-            let metrics = evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: config.data.labels)
+            let metrics = evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: config.data.labels,
+                                            sampleSpaces: CheckpointModel.sampleSpaces(config))
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(dataset.oovCounts.reduce(0, +))")
             for m in metrics { print("\(m.task)  \(m.summary)  (\(m.count) rows, \(m.positives) positive)") }
         }

@@ -114,6 +114,32 @@ struct RecHubCLITests {
                 && p.stdout.contains("batch norm"), "\(p.stdout)\(p.stderr)")
     }
 
+    /// A checkpoint of the CVR-on-clicks baseline evaluates its task over clicked rows too, as
+    /// training did: the mask column is read from the CSV along with the label.
+    @Test func evaluateScoresASampleSpaceTaskOnItsSpace() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Configs/cvr_on_clicks.yaml")
+        let train = try rechub(["train", "--config", config.path, "--set", "data.generate.rows=4000",
+                                "--set", "data.generate.val_rows=2000", "--set", "data.generate.test_rows=2000",
+                                "--set", "data.generate.scale=0.01", "--set", "data.generate.dir=\(dir.path)/data",
+                                "--set", "output_dir=\(dir.path)/out", "--set", "hidden_units=[16]",
+                                "--set", "task_hidden_units=[8]", "--set", "batch_size=256", "--set", "threads=1"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let folder = dir.appendingPathComponent("out/checkpoints")
+        let ckpt = folder.appendingPathComponent(try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".rhck") }.sorted().last!).path
+        let eval = try rechub(["evaluate", "--checkpoint", ckpt])
+        #expect(eval.status == 0 && eval.stdout.contains("purchase  auc")
+                && eval.stdout.contains("purchase (on click = 1)  auc"), "\(eval.stdout)\(eval.stderr)")
+        // The same numbers as the run's own test metrics.
+        let trainTest = train.stdout.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
+        let evalLine = eval.stdout.split(separator: "\n").first { $0.hasPrefix("purchase (on click = 1)") }.map(String.init) ?? "?"
+        let auc = evalLine.split(separator: " ").drop { $0 != "auc" }.dropFirst().first.map(String.init) ?? "?"
+        #expect(trainTest.contains("purchase (on click = 1) auc \(auc)"), "\(trainTest) vs \(evalLine)")
+    }
+
     @Test func evaluatePredictAndInspectWorkFromACheckpointAlone() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
