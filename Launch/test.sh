@@ -11,4 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Launch/setup.sh
 SWIFT="${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}"
-"$SWIFT" test -c release -Xswiftc -enable-testing
+# One BLAS thread: concurrent tests calling a multi-threaded OpenBLAS 0.3.21 can deadlock (the
+# test bundle also sets this itself, see Tests/MallocCounter/SingleThreadBLAS.c).
+OPENBLAS_NUM_THREADS=1 "$SWIFT" test -c release -Xswiftc -enable-testing

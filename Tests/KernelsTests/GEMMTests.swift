@@ -43,10 +43,12 @@ struct GEMMTests {
         #expect(c1[0] == 0 && c1[1] == 0, "columns outside the block stay untouched")
     }
 
+    /// The test bundle runs BLAS on one thread from the start (Tests/MallocCounter/
+    /// SingleThreadBLAS.c: concurrent tests must not share a multi-threaded OpenBLAS), and
+    /// the count can be set; it is put back to 1, never left higher for other tests.
     @Test func blasThreadCountCanBeSet() {
-        let before = BLASThreads.current
+        #expect(BLASThreads.current == 1, "the bundle starts with one BLAS thread")
         BLASThreads.set(1)
         #expect(BLASThreads.current == 1)
-        BLASThreads.set(before)
     }
 }
