@@ -37,30 +37,24 @@ shapes=(
   "16 8 8 16"
   "16 8 8 4"
 )
+# rechub bench on the current shape; extra flags (e.g. --batch-norm) are appended.
+rechub_bench() {
+  .build/release/rechub bench \
+    --data "$OUT/data/train.csv" \
+    --expert-units "$experts" \
+    --num-experts "$n" \
+    --tower-units "$towers" \
+    --embedding-dim "$dim" \
+    --batch-size 1024 \
+    --threads 1 \
+    --steps "$STEPS" \
+    --json "$@"
+}
 for shape in "${shapes[@]}"; do
   read -r experts n towers dim <<<"$shape"
   echo "== experts $n x [$experts], towers [$towers], embedding $dim"
-  .build/release/rechub bench \
-    --data "$OUT/data/train.csv" \
-    --expert-units "$experts" \
-    --num-experts "$n" \
-    --tower-units "$towers" \
-    --embedding-dim "$dim" \
-    --batch-size 1024 \
-    --threads 1 \
-    --steps "$STEPS" \
-    --json
-  .build/release/rechub bench \
-    --data "$OUT/data/train.csv" \
-    --expert-units "$experts" \
-    --num-experts "$n" \
-    --tower-units "$towers" \
-    --embedding-dim "$dim" \
-    --batch-size 1024 \
-    --threads 1 \
-    --steps "$STEPS" \
-    --batch-norm \
-    --json
+  rechub_bench
+  rechub_bench --batch-norm
   "$PYTHON" Tools/torch_rechub_bench.py \
     --csv "$OUT/data/train.csv" \
     --expert-units "$experts" \

@@ -17,9 +17,8 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
             let zero = SIMD8<Float>(repeating: 0)
             var i = 0
             while i + 8 <= n {
-                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(x + i).storeBytes(of: zero.replacing(with: v, where: v .> zero),
-                                                          as: SIMD8<Float>.self)
+                let v = SIMD8<Float>.load(x + i)
+                zero.replacing(with: v, where: v .> zero).store(x + i)
                 i += 8
             }
             while i < n {
@@ -48,10 +47,9 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
             let zero = SIMD8<Float>(repeating: 0)
             var i = 0
             while i + 8 <= n {
-                let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-                let dv = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dy + i).storeBytes(of: zero.replacing(with: dv, where: yv .> zero),
-                                                           as: SIMD8<Float>.self)
+                let yv = SIMD8<Float>.load(y + i)
+                let dv = SIMD8<Float>.load(dy + i)
+                zero.replacing(with: dv, where: yv .> zero).store(dy + i)
                 i += 8
             }
             while i < n {
@@ -85,12 +83,10 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
             let yr = y + i * ld, dr = dy + i * ld
             var j = 0
             while j < n {
-                let yv = UnsafeRawPointer(yr + j).loadUnaligned(as: SIMD8<Float>.self)
-                let dv = zero.replacing(with: UnsafeRawPointer(dr + j).loadUnaligned(as: SIMD8<Float>.self),
-                                        where: yv .> zero)
-                UnsafeMutableRawPointer(dr + j).storeBytes(of: dv, as: SIMD8<Float>.self)
-                let bv = UnsafeRawPointer(dBias + j).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dBias + j).storeBytes(of: bv + dv, as: SIMD8<Float>.self)
+                let yv = SIMD8<Float>.load(yr + j)
+                let dv = zero.replacing(with: SIMD8<Float>.load(dr + j), where: yv .> zero)
+                dv.store(dr + j)
+                (SIMD8<Float>.load(dBias + j) + dv).store(dBias + j)
                 j += 8
             }
         }

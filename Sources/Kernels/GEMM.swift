@@ -28,22 +28,16 @@ public func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
-    if GEMMProfile.enabled {
-        let t0 = GEMMProfile.now()
-        cblas_sgemm(
-            CblasRowMajor,
-            transA == .none ? CblasNoTrans : CblasTrans,
-            transB == .none ? CblasNoTrans : CblasTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        GEMMProfile.seconds += GEMMProfile.now() - t0
-        GEMMProfile.flops += 2 * Double(m) * Double(n) * Double(k)
-        return
-    }
+    let t0 = GEMMProfile.enabled ? GEMMProfile.now() : 0
     cblas_sgemm(
         CblasRowMajor,
         transA == .none ? CblasNoTrans : CblasTrans,
         transB == .none ? CblasNoTrans : CblasTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    if GEMMProfile.enabled {
+        GEMMProfile.seconds += GEMMProfile.now() - t0
+        GEMMProfile.flops += 2 * Double(m) * Double(n) * Double(k)
+    }
 }
 
 /// The plain triple-loop reference for `gemm` (same contract), accumulating in Double; for tests.

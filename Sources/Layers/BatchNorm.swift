@@ -152,88 +152,82 @@ public struct BatchNorm: Sendable {
     /// Rows per Float partial sum before it is added into the Double totals.
     static let block = 32
 
-    /// sums[j] = Σ_i (x[i, j] − shift[j]) and squares[j] = Σ_i (x[i, j] − shift[j])² (C Doubles
-    /// each, overwritten), in Float over blocks of rows and in Double across blocks.
+    /// Two column sums over the rows, in Float over blocks of `block` rows and in Double
+    /// across blocks: `addRow(i)` adds row i's two contributions into the Float rows `accA`,
+    /// `accB` (C each); `sumsA`, `sumsB` (C Doubles each) are overwritten with the totals.
     ///
-    /// Row by row (sequential memory), the block's partial sums in two Float rows `accA`,
-    /// `accB` (C each): walking a column chunk down the rows instead strides by the row
-    /// length, a power of two for the usual widths, and every row then falls in the same
-    /// L1 set (that version took 2.4 ms a step on the tutorial MMoE).
-    static func shiftedMoments(_ x: UnsafePointer<Float>, shift: UnsafePointer<Float>, rows: Int, cols c: Int,
-                               sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
-                               accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
-        sums.update(repeating: 0, count: c)
-        squares.update(repeating: 0, count: c)
+    /// Row by row, so memory is read in order: walking a column chunk down the rows instead
+    /// strides by the row length, a power of two for the usual widths, and every row then
+    /// falls in the same L1 set (that version took 2.4 ms a step on the tutorial MMoE).
+    @inline(__always)
+    static func blockSums(rows: Int, cols c: Int, sumsA: UnsafeMutablePointer<Double>, sumsB: UnsafeMutablePointer<Double>,
+                          accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>, addRow: (Int) -> Void) {
+        sumsA.update(repeating: 0, count: c)
+        sumsB.update(repeating: 0, count: c)
         var i0 = 0
         while i0 < rows {
             let i1 = min(i0 + block, rows)
             accA.update(repeating: 0, count: c)
             accB.update(repeating: 0, count: c)
-            for i in i0..<i1 {
-                let xr = x + i * c
-                var j = 0
-                while j + 8 <= c {
-                    let d = V.load(xr + j) - V.load(shift + j)
-                    (V.load(accA + j) + d).store(accA + j)
-                    (V.load(accB + j) + d * d).store(accB + j)
-                    j += 8
-                }
-                while j < c {
-                    let d = xr[j] - shift[j]
-                    accA[j] += d
-                    accB[j] += d * d
-                    j += 1
-                }
-            }
+            for i in i0..<i1 { addRow(i) }
             for j in 0..<c {
-                sums[j] += Double(accA[j])
-                squares[j] += Double(accB[j])
+                sumsA[j] += Double(accA[j])
+                sumsB[j] += Double(accB[j])
             }
             i0 = i1
         }
     }
 
-    /// sums[j] = Σ_i dy[i, j] and sumsTimesXhat[j] = Σ_i dy[i, j]·x̂[i, j] (C Doubles each,
-    /// overwritten), row by row as `shiftedMoments`. With `relu` (γ, β), dy is first zeroed
-    /// where γ·x̂ + β, the ReLU's input, is not positive (and written back).
+    /// sums[j] = Σ_i (x[i, j] − shift[j]) and squares[j] = Σ_i (x[i, j] − shift[j])² (see `blockSums`).
+    static func shiftedMoments(_ x: UnsafePointer<Float>, shift: UnsafePointer<Float>, rows: Int, cols c: Int,
+                               sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
+                               accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
+        blockSums(rows: rows, cols: c, sumsA: sums, sumsB: squares, accA: accA, accB: accB) { i in
+            let xr = x + i * c
+            var j = 0
+            while j + 8 <= c {
+                let d = V.load(xr + j) - V.load(shift + j)
+                (V.load(accA + j) + d).store(accA + j)
+                (V.load(accB + j) + d * d).store(accB + j)
+                j += 8
+            }
+            while j < c {
+                let d = xr[j] - shift[j]
+                accA[j] += d
+                accB[j] += d * d
+                j += 1
+            }
+        }
+    }
+
+    /// sums[j] = Σ_i dy[i, j] and sumsTimesXhat[j] = Σ_i dy[i, j]·x̂[i, j] (see `blockSums`).
+    /// With `relu` (γ, β), dy is first zeroed where γ·x̂ + β, the ReLU's input, is not
+    /// positive (and written back).
     static func sumsOfGradients(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>,
                                 relu: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>)?, rows: Int, cols c: Int,
                                 sums: UnsafeMutablePointer<Double>, sumsTimesXhat: UnsafeMutablePointer<Double>,
                                 accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
         let zero = V(repeating: 0)
-        sums.update(repeating: 0, count: c)
-        sumsTimesXhat.update(repeating: 0, count: c)
-        var i0 = 0
-        while i0 < rows {
-            let i1 = min(i0 + block, rows)
-            accA.update(repeating: 0, count: c)
-            accB.update(repeating: 0, count: c)
-            for i in i0..<i1 {
-                let dr = dy + i * c, hr = xhat + i * c
-                var j = 0
-                while j + 8 <= c {
-                    var d = V.load(dr + j)
-                    let h = V.load(hr + j)
-                    if let relu {
-                        d = zero.replacing(with: d, where: V.load(relu.gamma + j) * h + V.load(relu.beta + j) .> zero)
-                        d.store(dr + j)
-                    }
-                    (V.load(accA + j) + d).store(accA + j)
-                    (V.load(accB + j) + d * h).store(accB + j)
-                    j += 8
+        blockSums(rows: rows, cols: c, sumsA: sums, sumsB: sumsTimesXhat, accA: accA, accB: accB) { i in
+            let dr = dy + i * c, hr = xhat + i * c
+            var j = 0
+            while j + 8 <= c {
+                var d = V.load(dr + j)
+                let h = V.load(hr + j)
+                if let relu {
+                    d = zero.replacing(with: d, where: V.load(relu.gamma + j) * h + V.load(relu.beta + j) .> zero)
+                    d.store(dr + j)
                 }
-                while j < c {
-                    if let relu, !(relu.gamma[j] * hr[j] + relu.beta[j] > 0) { dr[j] = 0 }
-                    accA[j] += dr[j]
-                    accB[j] += dr[j] * hr[j]
-                    j += 1
-                }
+                (V.load(accA + j) + d).store(accA + j)
+                (V.load(accB + j) + d * h).store(accB + j)
+                j += 8
             }
-            for j in 0..<c {
-                sums[j] += Double(accA[j])
-                sumsTimesXhat[j] += Double(accB[j])
+            while j < c {
+                if let relu, !(relu.gamma[j] * hr[j] + relu.beta[j] > 0) { dr[j] = 0 }
+                accA[j] += dr[j]
+                accB[j] += dr[j] * hr[j]
+                j += 1
             }
-            i0 = i1
         }
     }
 }
@@ -262,16 +256,3 @@ public final class BatchNormScratch: @unchecked Sendable {
         a.deallocate()
     }
 }
-
-extension SIMD8 where Scalar == Float {
-    /// Eight floats from `p` (any alignment).
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-    /// Eight floats from `p` (any alignment).
-    @inline(__always)
-    static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load(UnsafePointer(p)) }
-    /// Stores the eight lanes at `p` (any alignment).
-    @inline(__always)
-    func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Float>.self) }
-}
-

@@ -60,12 +60,12 @@ public enum ExpertMixture {
                 let yr = y + b * ldy, er = e + b * expertStride, gr = g + b * gs
                 var j = 0
                 while j < h {
-                    var acc = accumulate ? UnsafeRawPointer(yr + j).loadUnaligned(as: V.self)
-                                         : V(repeating: gr[0]) * UnsafeRawPointer(er + j).loadUnaligned(as: V.self)
+                    var acc = accumulate ? V.load(yr + j)
+                                         : V(repeating: gr[0]) * V.load(er + j)
                     for x in (accumulate ? 0 : 1)..<k {
-                        acc += V(repeating: gr[x]) * UnsafeRawPointer(er + x * h + j).loadUnaligned(as: V.self)
+                        acc += V(repeating: gr[x]) * V.load(er + x * h + j)
                     }
-                    UnsafeMutableRawPointer(yr + j).storeBytes(of: acc, as: V.self)
+                    acc.store(yr + j)
                     j += 8
                 }
             }
@@ -110,11 +110,11 @@ public enum ExpertMixture {
                     var dot = V(repeating: 0)
                     var j = 0
                     while j < h {
-                        let d = UnsafeRawPointer(dyr + j).loadUnaligned(as: V.self)
-                        dot += UnsafeRawPointer(ex + j).loadUnaligned(as: V.self) * d
+                        let d = V.load(dyr + j)
+                        dot += V.load(ex + j) * d
                         let add = gx * d
-                        let out = accumulate ? UnsafeRawPointer(dex + j).loadUnaligned(as: V.self) + add : add
-                        UnsafeMutableRawPointer(dex + j).storeBytes(of: out, as: V.self)
+                        let out = accumulate ? V.load(dex + j) + add : add
+                        out.store(dex + j)
                         j += 8
                     }
                     dg[b * gs + x] = dot.sum()

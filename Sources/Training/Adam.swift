@@ -109,16 +109,16 @@ public final class Adam: @unchecked Sendable {
         let epsv = V(repeating: eps), sv = V(repeating: stepSize), cv = V(repeating: bc2Sqrt), wdv = V(repeating: wd)
         var i = 0
         while i + 8 <= n {
-            let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-            var gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            let pi = V.load(p + i)
+            var gi = V.load(g + i)
             if wd != 0 { gi += wdv * pi }
-            var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
-            var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+            var mi = V.load(m + i)
+            var vi = V.load(v + i)
             mi += oneMinusB1 * (gi - mi)
             vi = vi * b2v + oneMinusB2 * gi * gi
-            UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
-            UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: pi - sv * mi / (vi.squareRoot() / cv + epsv), as: V.self)
+            mi.store(m + i)
+            vi.store(v + i)
+            (pi - sv * mi / (vi.squareRoot() / cv + epsv)).store(p + i)
             i += 8
         }
         while i < n {
