@@ -14,3 +14,19 @@ public enum BLASCore {
         return String(cString: p)
     }
 }
+
+/// How the running OpenBLAS core came to be (shown beside every speed figure).
+public enum BLASCoreOrigin: String, Sendable, Codable {
+    /// OpenBLAS picked it itself from the CPU id, and RecHub kept it.
+    case detected
+    /// RecHub chose it (OpenBLAS ran a generic core on a CPU that supports a better one),
+    /// after checking it numerically in a child process.
+    case chosen
+    /// `OPENBLAS_CORETYPE` was set in the environment; RecHub never overrides it.
+    case inherited
+}
+
+extension BLASCore {
+    /// How the running core was picked.
+    public static var origin: BLASCoreOrigin { .detected }
+}

@@ -81,6 +81,10 @@ public final class MTLTrainer: @unchecked Sendable {
     public private(set) var communicationSeconds = 0.0
     /// Wall time of all training steps.
     public private(set) var stepSeconds = 0.0
+    /// Times each phase of every step while set (`rechub bench --profile`).
+    public var profiler: StepProfiler? {
+        didSet { GEMMProfile.enabled = profiler != nil }
+    }
     /// Compute each task's shared gradient separately every this many steps, to report the
     /// cosine similarity between tasks' gradients (0 = only when the strategy needs them).
     public var monitorEvery = 0
@@ -270,6 +274,7 @@ public final class MTLTrainer: @unchecked Sendable {
     public func trainStep(_ data: TabularDataset, globalRows: UnsafeBufferPointer<Int>, losses: inout [Double]) throws {
         let stepStart = monotonicSeconds()
         defer { stepSeconds += monotonicSeconds() - stepStart }
+        profiler?.beginStep()
         let n = globalRows.count
         precondition(n > 0 && n <= batchSize, "global batch of \(n) rows, limit \(batchSize)")
         let t = model.numTasks
@@ -311,6 +316,7 @@ public final class MTLTrainer: @unchecked Sendable {
             for task in 0..<t { counts[task] = Double(n) }
         }
         for task in 0..<t { scales[task] = counts[task] > 0 ? Float(1 / counts[task]) : 0 }
+        profiler?.end(.gather)
         let params = model.parameterView
         let layout = model.layout
         let context = model.context
@@ -326,10 +332,12 @@ public final class MTLTrainer: @unchecked Sendable {
         embeddingGrad.reset()
         if b > 0 {
             model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: params)
+            profiler?.end(.forward)
             model.loss(labels: labels.base, batch: b,
                        options: LossOptions(scales: scales, positiveWeights: posWeights, masks: anyMask ? masks.base : nil),
                        dLogits: dLogitsBlocks.base, lossSums: lossSums)
         }
+        profiler?.end(.loss)
         if !perTask {
             // One backward pass of Σ_t w_t L_t: the weights are known before the step.
             if b > 0 {
@@ -342,6 +350,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 model.backward(dLogits: dLogits.base, batch: b, params: params, grads: layout.view(grads),
                                embeddingGrad: embeddingGrad)
             }
+            profiler?.end(.backward)
             if let exchange {
                 let c0 = monotonicSeconds()
                 try communicator.allReduceSum(grads.base, count: grads.count)
@@ -349,6 +358,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 try exchange.exchange(embeddingGrad)
                 communicationSeconds += monotonicSeconds() - c0
             }
+            profiler?.end(.reduce)
         } else {
             // One backward pass per task into its own shared arena; task parameters get their
             // own task's gradient. Then one all-reduce of all arenas, per-task embedding sums.
@@ -364,6 +374,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 model.backward(dLogits: dLogits.base, batch: b, params: params, grads: view,
                                embeddingGrad: perTaskEmbedding[task])
             }
+            profiler?.end(.backward)
             if let exchange {
                 let c0 = monotonicSeconds()
                 try communicator.allReduceSum(reduce.base, count: reduce.count)
@@ -371,6 +382,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 for task in 0..<t { try exchange.exchange(perTaskEmbedding[task]) }
                 communicationSeconds += monotonicSeconds() - c0
             }
+            profiler?.end(.reduce)
             if monitorEvery > 0 || onMonitor != nil { computeCosines(reduce, sharedCount: s) }
             taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
             let w = taskWeighting.lossWeights
@@ -379,6 +391,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 for o in layout.taskRanges[task] { grads.base[o] = w[task] * taskPart[o] }
             }
             taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
+            profiler?.end(.combine)
         }
         for task in 0..<t where !lossSums[task].isFinite {
             throw TrainingDiverged(step: globalStep + 1, task: taskNames[task],
@@ -391,6 +404,7 @@ public final class MTLTrainer: @unchecked Sendable {
                              lr: taskLearningRates[task])
         }
         optimizer.updateEmbeddings(model.embeddings, gradient: embeddingGrad, lr: optimizer.learningRate)
+        profiler?.end(.update)
         globalStep += 1
         for i in 0..<t { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
         taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
@@ -401,6 +415,7 @@ public final class MTLTrainer: @unchecked Sendable {
                                     weights: taskWeighting.lossWeights, cosines: lastCosines))
         }
         if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
+        profiler?.end(.after)
     }
 
     /// Cosine similarity of every pair of tasks' gradients on the shared parameters (dense
