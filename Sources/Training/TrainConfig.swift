@@ -191,7 +191,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     }
 
     /// Keys that only some models read, and which.
-    static let modelKeys: [String: [ModelKind]] = [
+    public static let modelKeys: [String: [ModelKind]] = [
         "expert_units": [.mmoe, .ple], "num_experts": [.mmoe, .ple], "tower_units": [.mmoe, .ple, .esmm, .aitm],
         "hidden_units": [.sharedBottom], "task_hidden_units": [.sharedBottom],
         "num_shared_experts": [.ple], "num_layers": [.ple], "calibrator_alpha": [.aitm],
