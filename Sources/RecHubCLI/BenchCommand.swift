@@ -2,22 +2,61 @@ import ArgumentParser
 import Foundation
 import RecHub
 
-/// `rechub bench`: training throughput against what `cblas_sgemm` reaches in the same run.
+extension ModelKind: ExpressibleByArgument {}
+extension EmbeddingUpdate: ExpressibleByArgument {}
+
+/// `rechub bench`: training throughput of any model under any task-weighting strategy, against
+/// what `cblas_sgemm` reaches in the same run.
+///
+/// The model, its optimizer and its trainer are built from a `TrainConfig` exactly as `rechub
+/// train` builds them (`TrainingJob.makeModel(features:)`), and every step is the trainer's own
+/// `MTLTrainer.trainStep`; `--profile` attaches the trainer's `StepProfiler` to those steps.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure training samples/s, the dense layers' GFLOP/s, sgemm's GFLOP/s and peak memory.",
         discussion: """
             Defaults are the tutorial's MMoE: 8 experts of [256, 128], towers [64, 32], 23 sparse
-            fields × 16 + 8 dense, batch 1024, one BLAS thread, on generated Ali-CCP-shaped data.
-            The model's FLOPs are 6 × (weights of its matrices) per sample: forward, and the
-            backward products for the weights and for the inputs.
+            fields × 16 + 8 dense, fixed weights, batch 1024, one BLAS thread, on generated
+            Ali-CCP-shaped data. Any other model starts from the built-in config defaults; the
+            shape flags set the config keys of the same name, and a flag the model does not read
+            is refused, as a config key would be.
+            The model's FLOPs per sample are 3 × its forward pass's matrix products (forward, and
+            the backward products for the weights and for the inputs): 6 × (weights of its
+            matrices), with a map that runs on several vectors per sample counted that many times
+            (AITM's attention maps run on two).
+            --profile reports the trainer's own step phase by phase (gather, forward, loss,
+            backward, reduce, combine, update, after), each with its time inside sgemm; under
+            mpirun, rank 0's.
             """)
 
-    @Option(help: "mmoe or shared_bottom.") var model: String = "mmoe"
-    @Option(name: .customLong("expert-units"), help: "MMoE expert widths (or SharedBottom bottom widths).") var expertUnits: String = "256,128"
-    @Option(name: .customLong("num-experts"), help: "MMoE experts.") var numExperts: Int = 8
-    @Option(name: .customLong("tower-units"), help: "Tower widths.") var towerUnits: String = "64,32"
+    /// The task-weighting strategies, by their config names (`task_weights_strategy`).
+    enum Strategy: String, CaseIterable, ExpressibleByArgument {
+        /// Equal fixed weights.
+        case fixed
+        /// Learned homoscedastic uncertainty per task.
+        case uncertainty
+        /// GradNorm on the model's last shared layer.
+        case gradnorm
+        /// MetaBalance on every shared tensor.
+        case metabalance
+    }
+
+    @Option(help: "The model.") var model: ModelKind = .mmoe
+    @Option(help: "Task weighting, with the config's default settings.") var strategy: Strategy = .fixed
+    @Option(name: .customLong("expert-units"), help: "expert_units: each expert's widths (mmoe, ple; default 256,128).")
+    var expertUnits: String?
+    @Option(name: .customLong("num-experts"), help: "num_experts: MMoE's experts, PLE's experts per task (default 8).")
+    var numExperts: Int?
+    @Option(name: .customLong("num-shared-experts"), help: "num_shared_experts: PLE's shared experts per level (default 1).")
+    var numSharedExperts: Int?
+    @Option(name: .customLong("num-layers"), help: "num_layers: PLE's extraction levels (default 1, CGC).")
+    var numLayers: Int?
+    @Option(name: .customLong("hidden-units"), help: "hidden_units: SharedBottom's bottom widths (default 256,128).")
+    var hiddenUnits: String?
+    @Option(name: .customLong("tower-units"),
+            help: "tower_units (SharedBottom: task_hidden_units): tower widths, every model (default 64,32).")
+    var towerUnits: String?
     @Option(name: .customLong("embedding-dim"), help: "Embedding width.") var embeddingDim: Int = 16
     @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int = 1024
     @Option(help: "BLAS threads.") var threads: Int = 1
@@ -25,16 +64,25 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Generated rows to train on.") var rows: Int = 200_000
     @Option(help: "Vocabulary scale of the generated data (1 = 500k items).") var scale: Double = 1.0
-    @Option(name: .customLong("embedding-update"), help: "lazy or dense.") var embeddingUpdate: String = "lazy"
+    @Option(name: .customLong("embedding-update"), help: "Embedding updates.") var embeddingUpdate: EmbeddingUpdate = .lazy
     @Option(help: "Train on this Ali-CCP-layout CSV (all its rows) instead of generated data.") var data: String?
     @Flag(name: .customLong("batch-norm"),
           help: "Batch normalisation after every hidden linear layer (torch-rechub's MLP always has it).")
     var batchNorm = false
     @Flag(help: "Print one JSON line instead of text.") var json = false
-    @Flag(help: "Also time the phases of a step (forward, backward, Adam, embedding Adam) on one process.") var profile = false
+    @Flag(help: "Also time each phase of the trainer's step, and its sgemm share (rank 0's under mpirun).")
+    var profile = false
+
+    /// The shape flags, each with the config key it sets (SharedBottom's towers are `task_hidden_units`).
+    var shapeFlags: [(flag: String, key: String, isSet: Bool)] {
+        [("--expert-units", "expert_units", expertUnits != nil), ("--num-experts", "num_experts", numExperts != nil),
+         ("--num-shared-experts", "num_shared_experts", numSharedExperts != nil),
+         ("--num-layers", "num_layers", numLayers != nil), ("--hidden-units", "hidden_units", hiddenUnits != nil),
+         ("--tower-units", model == .sharedBottom ? "task_hidden_units" : "tower_units", towerUnits != nil)]
+    }
 
     func parseUnits(_ s: String, _ flag: String) throws -> [Int] {
-        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let v = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw ValidationError("\(flag) expects positive integers separated by commas, got '\(s)'")
         }
@@ -42,14 +90,63 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard ["mmoe", "shared_bottom"].contains(model) else { throw ValidationError("--model must be mmoe or shared_bottom") }
-        _ = try parseUnits(expertUnits, "--expert-units")
-        _ = try parseUnits(towerUnits, "--tower-units")
-        guard batchSize > 0, threads > 0, steps > 0, warmup >= 0, rows >= batchSize else {
-            throw ValidationError("need batch-size, threads, steps > 0 and rows ≥ batch-size")
+        for (flag, key, isSet) in shapeFlags where isSet {
+            if let users = TrainConfig.modelKeys[key], !users.contains(model) {
+                throw ValidationError("\(flag) (\(key)) is not used by --model \(model.rawValue) "
+                                      + "(used by \(users.map(\.rawValue).joined(separator: ", ")))")
+            }
         }
-        guard EmbeddingUpdate(rawValue: embeddingUpdate) != nil else { throw ValidationError("--embedding-update must be lazy or dense") }
-        guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1]") }
+        for (flag, value) in [("--expert-units", expertUnits), ("--hidden-units", hiddenUnits), ("--tower-units", towerUnits)] {
+            if let value { _ = try parseUnits(value, flag) }
+        }
+        for (flag, value) in [("--num-experts", numExperts), ("--num-shared-experts", numSharedExperts),
+                              ("--num-layers", numLayers)] {
+            if let value, !(1...1024).contains(value) { throw ValidationError("\(flag) must be in 1...1024, got \(value)") }
+        }
+        guard (1...4096).contains(embeddingDim) else {
+            throw ValidationError("--embedding-dim must be in 1...4096, got \(embeddingDim)")
+        }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0, got \(warmup)") }
+        guard data != nil || rows >= batchSize else {
+            throw ValidationError("--rows \(rows) is less than one batch (--batch-size \(batchSize))")
+        }
+        guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1], got \(scale)") }
+    }
+
+    /// The run's config: the built-in defaults (`TrainConfig()`, the tutorial's shapes) with the
+    /// model, the strategy and the flags on top, as `--set` overrides would give.
+    func trainConfig() throws -> TrainConfig {
+        var c = TrainConfig()
+        c.model = model
+        c.taskWeightsStrategy = strategy.rawValue
+        c.embeddingDim = embeddingDim
+        c.batchSize = batchSize
+        c.threads = threads
+        c.embeddingUpdate = embeddingUpdate
+        c.batchNorm = batchNorm
+        if let s = expertUnits { c.expertUnits = try parseUnits(s, "--expert-units") }
+        if let n = numExperts { c.numExperts = n }
+        if let n = numSharedExperts { c.numSharedExperts = n }
+        if let n = numLayers { c.numLayers = n }
+        if let s = hiddenUnits { c.hiddenUnits = try parseUnits(s, "--hidden-units") }
+        if let s = towerUnits { c.towerUnits = try parseUnits(s, "--tower-units") }
+        return c
+    }
+
+    /// The model's shape keys and values, in the order its config file lists them.
+    static func shapeKeys(_ c: TrainConfig) -> [(key: String, value: Any)] {
+        switch c.model {
+        case .mmoe: return [("expert_units", c.expertUnits), ("num_experts", c.numExperts), ("tower_units", c.towerUnits)]
+        case .ple:
+            return [("expert_units", c.expertUnits), ("num_experts", c.numExperts),
+                    ("num_shared_experts", c.numSharedExperts), ("num_layers", c.numLayers), ("tower_units", c.towerUnits)]
+        case .sharedBottom: return [("hidden_units", c.hiddenUnits), ("task_hidden_units", c.towerUnits)]
+        case .esmm: return [("tower_units", c.towerUnits)]
+        case .aitm: return [("tower_units", c.towerUnits), ("calibrator_alpha", Double(c.calibratorAlpha))]
+        }
     }
 
     /// Best GFLOP/s of `cblas_sgemm` on (M, N, K) = (2048, 512, 256) over 15 repetitions.
@@ -68,58 +165,32 @@ struct BenchCommand: ParsableCommand {
         return 2.0 * Double(m * n * k) / best / 1e9
     }
 
-    /// Mean seconds per step of forward+loss, backward, dense Adam and embedding Adam, timed
-    /// separately on the first `batch` rows (the trainer's step does the same work in one call).
-    static func profilePhases(_ model: any MultiTaskModel, data: TabularDataset, batch b: Int, steps: Int) throws -> [Double] {
-        let f = model.features.numSparse, t = model.numTasks
-        model.prepare(batch: b)
-        let sparse = Int32Buffer(count: b * f), dense = FloatBuffer(count: b * model.features.numDense)
+    /// The model's matrix FLOPs per sample of a training step, nominal: 3 × those of one forward
+    /// pass over `batch` rows, as `gemm` counts them (forward, then the backward products for the
+    /// weights and for the inputs, each as many as the forward's).
+    ///
+    /// ```
+    /// FLOPs/sample = 6 × Σ_matrices (weights × vectors it multiplies per sample)
+    /// ```
+    /// That is 6 × (matrix weights) for every model but AITM, whose attention maps (query, key,
+    /// value) run on two vectors per sample. A layout count cannot tell: an expert bank's biases
+    /// and batch-norm scales are 2-D tensors but no matrices. Call after the trainer has prepared
+    /// the model (its buffers); the forward runs in evaluation mode and changes no parameter.
+    static func matrixFLOPsPerSample(_ net: any MultiTaskModel, data: TabularDataset, batch: Int) -> Double {
+        let b = min(batch, data.count)
+        let sparse = Int32Buffer(count: b * net.features.numSparse), dense = FloatBuffer(count: b * net.features.numDense)
         let labels = FloatBuffer(count: b * data.taskCount)
-        // A different batch every step, as in training: embedding rows are not warm in cache.
-        var rng = SeededRandom(seed: 5)
-        var rows = [Int](repeating: 0, count: b)
-        let grads = FloatBuffer(count: model.layout.count)
-        let embGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim, capacity: b * f)
-        let dLogits = FloatBuffer(count: b * t)
-        let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
-        defer { sums.deallocate() }
-        let adam = Adam()
-        adam.bind(parameterCount: model.layout.count, embeddingCount: model.embeddings.weights.count)
-        var total = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-        model.context.isTraining = true
+        Array(0..<b).withUnsafeBufferPointer {
+            data.gather(rows: $0, sparse: sparse.base, dense: dense.base, labels: labels.base)
+        }
+        let wasEnabled = GEMMProfile.enabled
         GEMMProfile.enabled = true
-        defer {
-            model.context.isTraining = false
-            GEMMProfile.enabled = false
-        }
-        for step in 0..<(steps + 2) {
-            for i in 0..<b { rows[i] = Int(rng.next() % UInt64(data.count)) }
-            rows.withUnsafeBufferPointer { data.gather(rows: $0, sparse: sparse.base, dense: dense.base, labels: labels.base) }
-            GEMMProfile.reset()
-            let t0 = monotonicSeconds()
-            model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: model.parameterView)
-            model.loss(labels: labels.base, batch: b, scale: 1 / Float(b), dLogits: dLogits.base, lossSums: sums)
-            let t1 = monotonicSeconds()
-            let forwardGEMM = GEMMProfile.seconds
-            grads.zero()
-            embGrad.reset()
-            model.backward(dLogits: dLogits.base, batch: b, params: model.parameterView, grads: model.layout.view(grads),
-                           embeddingGrad: embGrad)
-            let t2 = monotonicSeconds()
-            if step >= 2 {
-                total[4] += forwardGEMM
-                total[5] += GEMMProfile.seconds - forwardGEMM
-            }
-            adam.beginStep()
-            adam.update(params: model.parameters, grads: grads, range: 0..<model.layout.count, lr: 1e-3)
-            let t3 = monotonicSeconds()
-            adam.updateEmbeddings(model.embeddings, gradient: embGrad, lr: 1e-3)
-            let t4 = monotonicSeconds()
-            if step >= 2 {  // the first two warm caches and pages
-                total[0] += t1 - t0; total[1] += t2 - t1; total[2] += t3 - t2; total[3] += t4 - t3
-            }
-        }
-        return total.map { $0 / Double(steps) }
+        GEMMProfile.reset()
+        net.forward(sparse: sparse.base, dense: dense.base, batch: b, params: net.parameterView)
+        let flops = GEMMProfile.flops
+        GEMMProfile.reset()
+        GEMMProfile.enabled = wasEnabled
+        return 3 * flops / Double(b)
     }
 
     /// Peak resident memory of this process in MiB.
@@ -129,42 +200,58 @@ struct BenchCommand: ParsableCommand {
         return Double(usage.ru_maxrss) / 1024
     }
 
+    /// The CPU's model name from `/proc/cpuinfo` ("unknown" where there is none).
+    static func cpuModel() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                let name = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                if !name.isEmpty { return name }
+            }
+        }
+        return "unknown"
+    }
+
+    /// The training rows: `--data`'s CSV loaded as `rechub train` loads it, or generated.
+    func loadData(_ job: TrainingJob) throws -> TabularDataset {
+        if let path = data {
+            let d = try job.load(path, schema: try job.schema(for: URL(fileURLWithPath: path)), vocabulary: nil)
+            guard d.count >= batchSize else { throw ValidationError("\(path) has \(d.count) rows, fewer than one batch") }
+            return d
+        }
+        let gen = try SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
+        return gen.generate(.train, rows: rows).dataset
+    }
+
     func run() throws {
         let comm = try Runtime.communicator()
         Runtime.run(comm) {
-            BLASThreads.set(threads)
-            let t0 = monotonicSeconds()
-            let data: TabularDataset
-            if let path = self.data {
-                let url = URL(fileURLWithPath: path)
-                let schema = DatasetSchema.aliCCPRule(header: try CSVReader.header(of: url), labels: ["click", "purchase"])
-                data = try DatasetCache().load(url, schema: schema).dataset
-                guard data.count >= batchSize else { throw ValidationError("\(path) has \(data.count) rows, fewer than one batch") }
-            } else {
-                let gen = try SyntheticAliCCP(.init(trainRows: rows, validationRows: 0, testRows: 0, seed: 11, scale: scale))
-                data = gen.generate(.train, rows: rows).dataset
-            }
-            let genSeconds = monotonicSeconds() - t0
-            let schema = data.schema
-            let features = Features(sparseNames: schema.sparse, vocabularySizes: data.vocabularySizes,
-                                    embeddingDim: embeddingDim, denseNames: schema.dense)
-            let units = try parseUnits(expertUnits, "--expert-units")
-            let towers = try parseUnits(towerUnits, "--tower-units")
-            let options = MLPOptions(batchNorm: batchNorm)
-            let net: any MultiTaskModel = model == "mmoe"
-                ? MMoE(features: features, expertUnits: units, numExperts: numExperts, numTasks: 2, towerUnits: towers,
-                       options: options)
-                : SharedBottom(features: features, hiddenUnits: units, taskHiddenUnits: towers, numTasks: 2,
-                               options: options)
-            net.initialize(seed: 1)
             guard batchSize % comm.size == 0 else {
                 throw ValidationError("--batch-size \(batchSize) is not divisible by \(comm.size) ranks")
             }
-            let trainer = MTLTrainer(model: net, optimizer: Adam(embeddingUpdate: EmbeddingUpdate(rawValue: embeddingUpdate)!),
-                                     epochs: 1, batchSize: batchSize, communicator: comm)
+            BLASThreads.set(threads)
+            let config = try trainConfig()
+            let job = TrainingJob(config: config, communicator: comm)
+            let t0 = monotonicSeconds()
+            let data = try loadData(job)
+            let genSeconds = monotonicSeconds() - t0
+            let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes,
+                                    embeddingDim: config.embeddingDim, denseNames: data.schema.dense)
+            let net = job.makeModel(features: features)
+            net.initialize(seed: config.seed)
+            // The optimizer and trainer of `TrainingJob.run`, from the same config.
+            let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
+                                 epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
+                                 embeddingUpdate: config.embeddingUpdate)
+            let trainer = MTLTrainer(model: net, optimizer: optimizer, epochs: 1, batchSize: batchSize,
+                                     taskWeighting: config.taskWeightingMethod, communicator: comm, seed: config.seed)
+            trainer.progressLine = nil
             try trainer.broadcastParameters()
+            let flopsPerSample = Self.matrixFLOPsPerSample(net, data: data, batch: batchSize / comm.size)
+            let profiler = profile ? StepProfiler() : nil
+            trainer.profiler = profiler
             let order = trainer.permutation(epoch: 1, count: data.count)
-            var losses = [0.0, 0.0]
+            var losses = [Double](repeating: 0, count: net.numTasks)
             let perEpoch = data.count / batchSize
             func step(_ s: Int) throws {
                 let lo = (s % perEpoch) * batchSize
@@ -175,6 +262,8 @@ struct BenchCommand: ParsableCommand {
             }
             for s in 0..<warmup { try step(s) }
             try comm.barrier()
+            profiler?.reset()
+            GEMMProfile.reset()
             let comm0 = trainer.communicationSeconds, steps0 = trainer.stepSeconds
             var stepTimes: [Double] = []
             let start = monotonicSeconds()
@@ -184,48 +273,69 @@ struct BenchCommand: ParsableCommand {
                 stepTimes.append(monotonicSeconds() - a)
             }
             let elapsed = monotonicSeconds() - start
+            let phases = profiler?.meanPerStep()
+            // Products the steps actually ran per local sample (the strategy's extra backward passes
+            // included, the dense inputs' gradient left out).
+            let measuredFlopsPerSample = GEMMProfile.flops / Double(steps * (batchSize / comm.size))
+            trainer.profiler = nil
             let commShare = (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9)
-            let rssTraining = Self.peakRSSMiB()  // before the profile's own buffers
-            let phases = profile && comm.size == 1 ? try Self.profilePhases(net, data: data, batch: batchSize, steps: 10) : nil
+            let rss = Self.peakRSSMiB()
             let sgemm = Self.sgemmGFLOPs()
             guard comm.isRoot else { return }
-            let matrixWeights = net.layout.tensors.filter { $0.shape.count >= 2 }.reduce(0) { $0 + $1.count }
-            let flopsPerSample = 6.0 * Double(matrixWeights)
             let samplesPerSecond = Double(steps * batchSize) / elapsed
             let modelGFLOPs = flopsPerSample * samplesPerSecond / 1e9
             let median = stepTimes.sorted()[stepTimes.count / 2]
-            let rss = rssTraining
+            let cpu = Self.cpuModel()
+            let shape = Self.shapeKeys(config)
             if json {
-                let o: [String: Any] = [
-                    "model": model, "expert_units": units, "num_experts": numExperts, "tower_units": towers,
-                    "embedding_dim": embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
-                    "batch_norm": batchNorm,
+                var o: [String: Any] = [
+                    "model": config.model.rawValue, "strategy": strategy.rawValue,
+                    "embedding_dim": config.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+                    "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.embeddingUpdate.rawValue,
                     "ranks": comm.size, "communication_share": commShare,
-                    "rows": rows, "vocabulary": data.vocabularySizes.reduce(0, +),
+                    "rows": data.count, "vocabulary": data.vocabularySizes.reduce(0, +),
+                    "dense_parameters": net.layout.count,
                     "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
                     "mflop_per_sample": flopsPerSample / 1e6, "model_gflops": modelGFLOPs, "sgemm_gflops": sgemm,
                     "fraction_of_sgemm": modelGFLOPs / sgemm, "peak_rss_mib": rss, "final_loss": losses,
-                    "blas_core": BLASCore.name,
+                    "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": cpu,
                 ]
+                for (key, value) in shape { o[key] = value }
+                if let phases {
+                    var p: [String: Any] = [:]
+                    for x in phases { p[x.phase.name] = ["ms": x.seconds * 1000, "sgemm_ms": x.sgemm * 1000] }
+                    o["phases"] = p
+                    o["sgemm_mflop_per_sample"] = measuredFlopsPerSample / 1e6
+                }
                 let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
             } else {
-                print("bench \(model) experts \(numExperts)x\(units) towers \(towers) E=\(embeddingDim) "
-                      + "F=\(features.numSparse) D=\(features.numDense) batch \(batchSize) over \(comm.size) rank(s), "
+                let shapeText = shape.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.embeddingDim) "
+                      + "F=\(features.numSparse) D=\(features.numDense); batch \(batchSize) over \(comm.size) rank(s), "
                       + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))
                 print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", data.count,
                              data.vocabularySizes.reduce(0, +), features.numSparse,
                              (self.data == nil ? "generated" : "loaded") as NSString, genSeconds))
                 print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms, communication %.1f %% of step time on rank 0)",
                              samplesPerSecond, steps, median * 1000, 100 * commShare))
-                print(String(format: "model: %.2f MFLOP/sample -> %.1f GFLOP/s", flopsPerSample / 1e6, modelGFLOPs))
+                print(String(format: "model: %d dense parameters, %.2f MFLOP/sample -> %.1f GFLOP/s", net.layout.count,
+                             flopsPerSample / 1e6, modelGFLOPs))
                 print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
                              100 * modelGFLOPs / sgemm)
-                      + "  (OpenBLAS core \(BLASCore.name))")
-                print(String(format: "peak RSS: %.0f MiB   last losses: %.4f %.4f", rss, losses[0], losses[1]))
-                if let p = phases {
-                    print(String(format: "phases per step: forward+loss %.2f ms (sgemm %.2f), backward %.2f ms (sgemm %.2f), Adam %.2f ms, embedding Adam %.2f ms",
-                                 p[0] * 1000, p[4] * 1000, p[1] * 1000, p[5] * 1000, p[2] * 1000, p[3] * 1000))
+                      + "  (OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue); CPU \(cpu))")
+                print(String(format: "peak RSS: %.0f MiB   last losses: ", rss)
+                      + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
+                if let phases {
+                    let total = phases.reduce(0) { $0 + $1.seconds }, totalGEMM = phases.reduce(0) { $0 + $1.sgemm }
+                    print(String(format: "phases per step (rank 0, mean of %d steps; sgemm ran %.2f MFLOP/sample):",
+                                 steps, measuredFlopsPerSample / 1e6))
+                    func row(_ name: String, _ seconds: Double, _ sgemm: Double) {
+                        print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
+                              + String(format: "%9.2f ms  (sgemm %8.2f ms)", seconds * 1000, sgemm * 1000))
+                    }
+                    for x in phases { row(x.phase.name, x.seconds, x.sgemm) }
+                    row("total", total, totalGEMM)
                 }
             }
         }

@@ -99,21 +99,6 @@ struct RecHubCLITests {
         #expect(tooBiased.status != 0 && tooBiased.stderr.contains("--selection-bias"))
     }
 
-    @Test func benchReportsThroughputAgainstSgemm() throws {
-        let r = try rechub(["bench", "--steps", "3", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
-                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--json"])
-        #expect(r.status == 0, "\(r.stderr)")
-        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        for key in ["samples_per_second", "model_gflops", "sgemm_gflops", "peak_rss_mib", "fraction_of_sgemm"] {
-            #expect((json?[key] as? Double ?? -1) > 0, "\(key) in \(r.stdout)")
-        }
-        #expect(json?["batch_norm"] as? Bool == false && json?["blas_core"] is String, "\(r.stdout)")
-        let p = try rechub(["bench", "--steps", "2", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
-                            "--expert-units", "32", "--num-experts", "2", "--tower-units", "8", "--profile", "--batch-norm"])
-        #expect(p.status == 0 && p.stdout.contains("phases per step: forward+loss") && p.stdout.contains("(sgemm ")
-                && p.stdout.contains("batch norm"), "\(p.stdout)\(p.stderr)")
-    }
-
     /// A checkpoint of the CVR-on-clicks baseline evaluates its task over clicked rows too, as
     /// training did: the mask column is read from the CSV along with the label.
     @Test func evaluateScoresASampleSpaceTaskOnItsSpace() throws {
