@@ -15,8 +15,9 @@ let package = Package(
     ],
     targets: [
         // MARK: System libraries (C shims)
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS is loaded at run time (dlopen), after its kernel set is chosen: see
+        // Sources/Kernels/BLASCore.swift. libopenblas0 (from libopenblas-dev) must be installed.
+        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 

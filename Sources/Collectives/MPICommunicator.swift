@@ -41,6 +41,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
     /// or any launcher environment at all.
+    /// This process's rank as the launcher's environment gives it (OpenMPI, PMIx, PMI, Slurm),
+    /// readable before `MPI_Init`; nil when not launched by one.
+    public static var launcherRank: Int? {
+        for key in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"] {
+            if let p = getenv(key), let r = Int(String(cString: p)) { return r }
+        }
+        return nil
+    }
+
     public static var launchedByMPI: Bool {
         getenv("OMPI_COMM_WORLD_SIZE") != nil || getenv("PMIX_RANK") != nil || getenv("PMI_RANK") != nil
     }

@@ -10,7 +10,8 @@ public enum Transpose: Sendable {
     case none, transposed
 }
 
-/// General matrix multiply on row-major Float32 matrices, the only caller of `cblas_sgemm`.
+/// General matrix multiply on row-major Float32 matrices, the only caller of `cblas_sgemm`
+/// (OpenBLAS, loaded on first use with the core `BLASCore` chooses).
 ///
 /// ```
 /// C = alpha · op(A) · op(B) + beta · C
@@ -29,10 +30,10 @@ public func gemm(
 ) {
     if m == 0 || n == 0 { return }
     let t0 = GEMMProfile.enabled ? GEMMProfile.now() : 0
-    cblas_sgemm(
-        CblasRowMajor,
-        transA == .none ? CblasNoTrans : CblasTrans,
-        transB == .none ? CblasNoTrans : CblasTrans,
+    BLASCore.ensureLoaded()
+    rechub_sgemm(
+        transA == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS),
+        transB == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS),
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     if GEMMProfile.enabled {
         GEMMProfile.seconds += GEMMProfile.now() - t0
@@ -88,9 +89,13 @@ public enum BLASThreads {
     /// Sets how many threads OpenBLAS uses for each call.
     public static func set(_ n: Int) {
         precondition(n >= 1, "BLAS thread count must be at least 1, got \(n)")
-        openblas_set_num_threads(Int32(n))
+        BLASCore.ensureLoaded()
+        rechub_blas_set_num_threads(Int32(n))
     }
 
     /// How many threads OpenBLAS uses now.
-    public static var current: Int { Int(openblas_get_num_threads()) }
+    public static var current: Int {
+        BLASCore.ensureLoaded()
+        return Int(rechub_blas_get_num_threads())
+    }
 }

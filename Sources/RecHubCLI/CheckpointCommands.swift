@@ -45,6 +45,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         Runtime.run(nil) {
             let (config, features, model) = try CheckpointModel.load(checkpoint)
+            try Runtime.loadBLAS(config.blasCore)
             guard let path = data ?? config.data.test else {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
@@ -71,6 +72,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         Runtime.run(nil) {
             let (config, features, model) = try CheckpointModel.load(checkpoint)
+            try Runtime.loadBLAS(config.blasCore)
             let dataset = try CheckpointModel.data(data, config: config, features: features, withLabels: false)
             let t = model.numTasks
             let p = try predictMultiTask(model, dataset, batchSize: batchSize)

@@ -3,9 +3,33 @@ import RecHub
 
 /// Process-level plumbing shared by the commands: the communicator and error exits.
 enum Runtime {
-    /// The MPI communicator under a launcher, the local one otherwise.
-    static func communicator() throws -> any Communicator {
-        MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
+    /// Loads OpenBLAS with its kernel set chosen (`blas_core` from the config when given, else
+    /// `RECHUB_BLAS_CORE`, else auto; see `BLASCore`), then makes the MPI communicator under a
+    /// launcher, the local one otherwise. The choice forks a short check, so it comes before
+    /// `MPI_Init`; every rank makes it (each rank's OpenBLAS is its own), and a note (a failed
+    /// check) is printed once, by the launcher's rank 0.
+    /// - Throws: `BLASLoadError` when OpenBLAS cannot be loaded; MPI errors.
+    static func communicator(blasCore: BLASCorePolicy? = nil) throws -> any Communicator {
+        try loadBLAS(blasCore)
+        return MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
+    }
+
+    /// Loads OpenBLAS (see `communicator(blasCore:)`) and prints its note, if any, once.
+    /// - Throws: `BLASLoadError`.
+    static func loadBLAS(_ policy: BLASCorePolicy? = nil) throws {
+        let selection = try BLASCore.load(policy: policy)
+        if let note = selection.note, (MPICommunicator.launcherRank ?? 0) == 0 {
+            FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+        }
+    }
+
+    /// Runs `body` before any communicator exists (parsing a config); an error ends the process
+    /// with the message (every rank parses the same input, so every rank stops alike).
+    static func prepare<T>(_ body: () throws -> T) -> T {
+        do { return try body() } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            exit(1)
+        }
     }
 
     /// Runs `body`; any error is printed with the rank and ends the whole job (all ranks).

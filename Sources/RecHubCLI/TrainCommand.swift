@@ -47,9 +47,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comm = try Runtime.communicator()
+        let cfg = Runtime.prepare { try loadConfig() }
+        let comm = Runtime.prepare { try Runtime.communicator(blasCore: cfg.blasCore) }
         Runtime.run(comm) {
-            let cfg = try loadConfig()
             if printConfig {
                 if comm.isRoot { print(config.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" } ?? defaultConfigYAML) }
                 return

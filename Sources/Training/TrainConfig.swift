@@ -164,6 +164,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var taskSpecificLR: [String: Float] = [:]
     /// BLAS threads per rank (0 = cores ÷ ranks).
     public var threads = 0
+    /// OpenBLAS's kernel set (`blas_core`: auto, keep or a core name; nil when the key is
+    /// absent: `RECHUB_BLAS_CORE`, else auto). See `BLASCore`.
+    public var blasCore: BLASCorePolicy?
     /// Where metrics are written.
     public var outputDirectory = "runs/default"
     /// Plain progress lines every this many steps (when not on a terminal).
@@ -319,6 +322,11 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             try lr.finish(known: c.data.labels)
         }
         c.threads = try r.int("threads", c.threads, in: 0...1024)
+        if let core = try r.string("blas_core") {
+            do { c.blasCore = try BLASCorePolicy(parsing: core) } catch let e as BLASLoadError {
+                throw r.fail("blas_core", r.raw("blas_core"), e.message)
+            }
+        }
         c.outputDirectory = try r.string("output_dir", c.outputDirectory)!
         c.logEvery = try r.int("log_every", c.logEvery, in: 1...Int.max)
         c.evaluationBatchSize = try r.int("eval_batch_size", c.evaluationBatchSize, in: 1...(1 << 22))

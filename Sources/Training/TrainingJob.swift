@@ -122,7 +122,9 @@ public struct TrainingJob {
                               message: "the global batch \(config.batchSize) is not divisible by \(communicator.size) ranks")
         }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
+        let blas = try BLASCore.load(policy: config.blasCore)
         BLASThreads.set(threads)
+        say("OpenBLAS core \(blas.summary); CPU \(CPUFeatures.modelName) (\(CPUFeatures.current.summary))")
         var generation: GenerationReport?
         if let gen = config.data.generate {
             if communicator.isRoot {
@@ -272,6 +274,9 @@ public struct TrainingJob {
         var root: [String: Any] = [
             "model": config.model.rawValue,
             "seconds": r.seconds,
+            "blas_core": BLASCore.name,
+            "blas_core_origin": BLASCore.origin.rawValue,
+            "cpu": CPUFeatures.modelName,
             "epochs": r.history.map { e in
                 ["epoch": e.epoch, "train_loss": e.trainLoss, "seconds": e.seconds,
                  "samples_per_second": e.samplesPerSecond, "validation": metricsJSON(e.validation),

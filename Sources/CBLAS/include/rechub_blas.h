@@ -1,0 +1,71 @@
+// CBLAS: OpenBLAS reached through dlopen, so that RecHub can choose its kernel set ("core")
+// before the library loads (OpenBLAS reads OPENBLAS_CORETYPE once, in its constructor), plus
+// the CPU's feature bits from CPUID/XGETBV and a crash-proof check of a core in a child process.
+// Swift decides (Kernels/BLASCore.swift); this file only loads, calls and probes.
+#ifndef RECHUB_BLAS_H
+#define RECHUB_BLAS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// CBLAS's row-major layout and transpose flags (the values of cblas.h).
+enum { RECHUB_CBLAS_ROW_MAJOR = 101, RECHUB_CBLAS_NO_TRANS = 111, RECHUB_CBLAS_TRANS = 112 };
+
+// Loads the library at `path` (NULL: "libopenblas.so.0"). With `coretype` non-NULL,
+// OPENBLAS_CORETYPE is set to it while the library loads and restored afterwards.
+// Returns 0 on success, 1 if a library was already loaded (nothing changed), -1 on failure with
+// a message in `error`. Not thread-safe by itself: callers hold rechub_blas_lock().
+int rechub_blas_open(const char *path, const char *coretype, char *error, size_t error_size);
+
+// 1 once a library is loaded.
+int rechub_blas_is_loaded(void);
+
+// A process-wide mutex around the first load.
+void rechub_blas_lock(void);
+void rechub_blas_unlock(void);
+
+// Calls through the loaded library (the caller ensures it is loaded).
+void rechub_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+const char *rechub_blas_corename(void);
+void rechub_blas_set_num_threads(int n);
+int rechub_blas_get_num_threads(void);
+
+// What CPUID and XGETBV say (x86-64; all zero elsewhere).
+typedef struct {
+    char vendor[16];
+    int family, model;
+    int sse3, avx, fma, avx2;
+    int avx512f, avx512bw, avx512dq, avx512vl, avx512cd, avx512_bf16, amx_tile, amx_bf16;
+    int os_avx;     // XCR0 enables the YMM state
+    int os_avx512;  // XCR0 enables the opmask and ZMM states
+} rechub_cpu_features;
+
+void rechub_cpu_detect(rechub_cpu_features *out);
+
+// The outcome of checking one core in a child process.
+typedef struct {
+    int status;             // 0 passed; 1 wrong result; 2 could not load; 3 killed by a signal;
+                            // 4 the child could not be started or said nothing
+    int signal;             // the signal that ended the child (status 3)
+    char corename[64];      // the core the child's OpenBLAS ran
+    double worst_ratio;     // worst |c - reference| / bound over every checked entry
+    char detail[256];       // which case failed, or the loader's message
+} rechub_blas_probe_result;
+
+// In a forked child (bounded by `timeout_seconds` through alarm()): loads a fresh copy of the
+// library (dlmopen in a new namespace, so a library already loaded in this process does not
+// answer instead), with OPENBLAS_CORETYPE = `coretype` (NULL: unset, OpenBLAS's own choice) and
+// one thread; reports the core it runs; with `check` non-zero, also runs sgemm on the layers'
+// shapes and transposes (odd sizes, alpha and beta) against a double-precision reference.
+void rechub_blas_probe(const char *path, const char *coretype, int check, int timeout_seconds,
+                       rechub_blas_probe_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,2 +1,0 @@
-// CBLAS: OpenBLAS's C interface, plus its thread-count controls.
-#include <cblas.h>
