@@ -145,7 +145,7 @@ struct BenchCommand: ParsableCommand {
                     ("num_shared_experts", c.numSharedExperts), ("num_layers", c.numLayers), ("tower_units", c.towerUnits)]
         case .sharedBottom: return [("hidden_units", c.hiddenUnits), ("task_hidden_units", c.towerUnits)]
         case .esmm: return [("tower_units", c.towerUnits)]
-        case .aitm: return [("tower_units", c.towerUnits), ("calibrator_alpha", Double(c.calibratorAlpha))]
+        case .aitm: return [("tower_units", c.towerUnits), ("calibrator_alpha", Double("\(c.calibratorAlpha)") ?? 0)]
         }
     }
 
