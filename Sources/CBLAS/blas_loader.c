@@ -227,6 +227,10 @@ static void write_all(int fd, const void *p, size_t len) {
 static void child(const char *lib, const char *coretype, int check, int timeout_seconds, int fd) {
     rechub_blas_probe_result r;
     memset(&r, 0, sizeof r);
+    // The parent's crash handlers (the Swift runtime's backtracer) must not run here: a crash
+    // of the checked core simply ends the child, and the parent reads the signal.
+    const int crashes[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGTRAP, SIGALRM};
+    for (size_t i = 0; i < sizeof crashes / sizeof crashes[0]; i++) signal(crashes[i], SIG_DFL);
     alarm((unsigned)(timeout_seconds > 0 ? timeout_seconds : 20));
     if (coretype) setenv("OPENBLAS_CORETYPE", coretype, 1); else unsetenv("OPENBLAS_CORETYPE");
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
