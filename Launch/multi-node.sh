@@ -11,6 +11,9 @@
 #   IFACE           network interface for MPI traffic, e.g. eth0 (default: OpenMPI's choice)
 #   RSH_AGENT       command mpirun uses instead of ssh to start remote daemons (optional)
 #   MPIRUN          the launcher (default mpirun)
+#   RECHUB_BLAS_CORE, OPENBLAS_CORETYPE, RECHUB_OPENBLAS_LIBRARY
+#                   forwarded to every rank when set (each rank chooses its OpenBLAS core before
+#                   MPI_Init; see README "OpenBLAS kernels")
 # Extra arguments go to `rechub train`.
 set -euo pipefail
 
@@ -31,6 +34,9 @@ mpi_args=(
 )
 [ -n "${IFACE:-}" ] && mpi_args+=(--mca btl_tcp_if_include "$IFACE" --mca oob_tcp_if_include "$IFACE")
 [ -n "${RSH_AGENT:-}" ] && mpi_args+=(--mca plm_rsh_agent "$RSH_AGENT")
+for v in RECHUB_BLAS_CORE OPENBLAS_CORETYPE RECHUB_OPENBLAS_LIBRARY; do
+  [ -n "${!v+x}" ] && mpi_args+=(-x "$v")
+done
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 train_args=(
   --config "$CONFIG"
