@@ -21,7 +21,7 @@ public final class ProgressLine: @unchecked Sendable {
     /// Shows step `step` of `total` in epoch `epoch`; redraws at most 10 times a second on a terminal.
     public func update(epoch: Int, step: Int, total: Int, samplesPerSecond: Double, losses: [(String, Double)],
                        extra: String = "") {
-        let text = "epoch \(epoch) step \(step)/\(total)  \(Int(samplesPerSecond)) samples/s  "
+        let text = "epoch \(epoch) step \(step)/\(total)  \(format(samplesPerSecond, 0)) samples/s  "
             + losses.map { "\($0.0) loss \(format($0.1, 5))" }.joined(separator: "  ") + (extra.isEmpty ? "" : "  " + extra)
         if interactive {
             let now = monotonicSeconds()
