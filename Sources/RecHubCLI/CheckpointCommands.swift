@@ -108,7 +108,7 @@ struct InspectCommand: ParsableCommand {
             var bad = 0
             for s in f.sections {
                 var status = "ok"
-                do { _ = try f.section(s.name) } catch { status = "CORRUPT (\(error))"; bad += 1 }
+                do { try f.verify(s.name) } catch { status = "CORRUPT (\(error))"; bad += 1 }
                 print(String(format: "  %-18@ %12d bytes  %@", s.name as NSString, s.length, status as NSString))
             }
             if let (config, features) = try? Checkpointer.readSetup(f) {

@@ -297,15 +297,53 @@ public struct CheckpointFile: Sendable {
         return Data(bytes)
     }
 
-    /// Copies a section of `count` floats into `pointer` after checking length and checksum.
+    /// Copies a section of `count` floats into `pointer` after checking length, checksum and
+    /// that every value is finite.
+    /// - Throws: `CheckpointError.missingSection`, or `.badSection` naming the section (wrong
+    ///   length, checksum mismatch, or the first value that is NaN or infinite).
     public func read(_ name: String, floats pointer: UnsafeMutablePointer<Float>, count: Int) throws {
         let bytes = try section(name, expectedLength: count * 4)
         guard count > 0 else { return }
+        try checkFinite(name, bytes)
         bytes.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
     }
 
-    /// Checks every section's checksum.
+    /// The sections that hold Float32 arrays (parameters, embeddings, optimizer and layer state):
+    /// every value must be finite.
+    public static let floatSections: Set<String> = [
+        "params", "embeddings", "adam.m", "adam.v", "adam.emb_m", "adam.emb_v", "model.state",
+        "best.params", "best.embeddings",
+    ]
+
+    /// Refuses a float section holding NaN or ±infinity (a checkpoint written after training
+    /// diverged, or a hostile file whose checksums were recomputed).
+    func checkFinite(_ name: String, _ bytes: Data) throws {
+        guard bytes.count % 4 == 0 else {
+            throw CheckpointError.badSection(file: path, section: name, reason: "\(bytes.count) bytes is not a whole number of floats")
+        }
+        let bad: Int? = bytes.withUnsafeBytes { raw in
+            for i in 0..<(raw.count / 4) {
+                let bits = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                if bits & 0x7F80_0000 == 0x7F80_0000 { return i }  // exponent all ones: NaN or infinity
+            }
+            return nil
+        }
+        if let bad {
+            let v = bytes.withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * bad, as: UInt32.self))) }
+            throw CheckpointError.badSection(file: path, section: name, reason: "value \(bad) is \(v) (parameters must be finite)")
+        }
+    }
+
+    /// Checks one section's checksum and, for a float section, that its values are finite.
+    /// - Throws: `CheckpointError` naming the section.
+    public func verify(_ name: String) throws {
+        let bytes = try section(name)
+        if Self.floatSections.contains(name) { try checkFinite(name, bytes) }
+    }
+
+    /// `verify` on every section.
+    /// - Throws: the first `CheckpointError` found, naming the section.
     public func verifyAll() throws {
-        for s in sections { _ = try section(s.name) }
+        for s in sections { try verify(s.name) }
     }
 }

@@ -41,6 +41,28 @@ struct CheckpointTests {
         #expect(throws: CheckpointError.self) { _ = try f.section("nope") }
     }
 
+    /// A checkpoint whose parameters are not finite (checksums consistent) is refused by every
+    /// reader: `verifyAll` (inspect, evaluate, predict, resume's newest-valid search) and `read`.
+    @Test(arguments: [Float.nan, .infinity, -.infinity], ["params", "embeddings", "adam.v", "best.params"])
+    func nonFiniteFloatSectionsAreRefused(bad: Float, section: String) throws {
+        var w = CheckpointWriter(header: CheckpointHeader(configFingerprint: 1, step: 1, epoch: 1, stepInEpoch: 0))
+        var floats: [Float] = (0..<64).map { Float($0) }
+        floats[37] = bad
+        floats.withUnsafeBufferPointer { w.add(section, floats: $0.baseAddress!, count: 64) }
+        let data = w.encoded()
+        let message = reason(data) ?? "accepted"
+        #expect(message.contains("section '\(section)'") && message.contains("value 37"), "\(message)")
+        let f = try CheckpointFile(data: data, path: "x.rhck")
+        let out = FloatBuffer(count: 64)
+        #expect(throws: CheckpointError.self) { try f.read(section, floats: out.base, count: 64) }
+        // Subnormal and huge finite values are parameters like any other.
+        floats[37] = .leastNonzeroMagnitude
+        floats[38] = -.greatestFiniteMagnitude
+        var ok = CheckpointWriter(header: CheckpointHeader(configFingerprint: 1, step: 1, epoch: 1, stepInEpoch: 0))
+        floats.withUnsafeBufferPointer { ok.add(section, floats: $0.baseAddress!, count: 64) }
+        #expect(reason(ok.encoded()) == nil)
+    }
+
     @Test func truncatedAndBitFlippedFilesAreRefusedNamingTheSection() {
         let good = sample()
         #expect(reason(good.prefix(good.count - 10))?.contains("truncated") == true)
