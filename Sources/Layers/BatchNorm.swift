@@ -106,11 +106,13 @@ public struct BatchNorm: Sendable {
     /// With `activation` and its forward output `y`, `dy` is first taken through the
     /// activation's derivative (for ReLU in the same pass as the column sums); with
     /// `dBias`, the column sums of dx (the gradient of the bias of the linear layer before)
-    /// are added there in the last pass.
+    /// are added there in the last pass. `parameterGradients: false` adds neither dγ, dβ nor
+    /// `dBias` (a GradNorm per-task pass, `GradNormTap`): only dx.
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, xhat: UnsafePointer<Float>,
                          invStd: UnsafePointer<Float>, params: ArenaView, grads: ArenaView, scratch: BatchNormScratch,
                          activation: Activation = .identity, output y: UnsafePointer<Float>? = nil,
-                         dBias: UnsafeMutablePointer<Float>? = nil) {
+                         dBias: UnsafeMutablePointer<Float>? = nil, parameterGradients: Bool = true) {
+        let dBias = parameterGradients ? dBias : nil
         let c = width, g = params[gamma], dg = grads[gamma], db = grads[beta]
         precondition(scratch.width >= c, "batch-norm scratch of \(scratch.width) columns for \(c)")
         precondition(activation == .identity || activation == .relu || y != nil,
@@ -126,8 +128,10 @@ public struct BatchNorm: Sendable {
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
             sumDyX[j] = Float(sumsX[j])
-            dg[j] += sumDyX[j]
-            db[j] += sumDy[j]
+            if parameterGradients {
+                dg[j] += sumDyX[j]
+                db[j] += sumDy[j]
+            }
             k[j] = g[j] * invStd[j] / n
         }
         let nv = V(repeating: n)

@@ -27,6 +27,8 @@ public struct ExpertBank: Sendable {
 
     /// The width of one expert's output, H.
     public var outputSize: Int { units[units.count - 1] }
+    /// Each layer's stacked weight `<name>.<l>.weight` (K, H_l, H_{l−1}).
+    public var weightTensors: [TensorID] { weights }
 
     /// Declares the stacked tensors in `layout`.
     public init(_ name: String, inputSize: Int, numExperts: Int, units: [Int], activation: Activation = .relu,
@@ -106,12 +108,18 @@ public struct ExpertBank: Sendable {
     /// Back-propagates `dOutput` (B, K·H), overwritten as scratch; adds parameter gradients
     /// and writes (or adds) `dInput` (B, in) when given: its first `dInputColumns` columns
     /// only when given (a model's dense features need no gradient, only its embeddings).
+    ///
+    /// Under the context's `GradNormTap`: `.combined` skips W's weight product; `.perTask`
+    /// adds no parameter gradient, and when W is one of these layers it adds dW into the
+    /// tap's buffer and stops there (`dInput` untouched).
     public func backward(dOutput: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, ldx: Int,
                          dInput: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool = false,
                          dInputColumns: Int? = nil,
                          batch: Int, params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
         precondition(dInputColumns.map { $0 >= 0 && $0 <= inputSize } ?? true, "dInputColumns outside 0...\(inputSize)")
         let k = numExperts
+        let tap = cache.context.gradNormTap
+        let perTask = tap.isPerTask
         var dy = dOutput
         for l in stride(from: units.count - 1, through: 0, by: -1) {
             let h = units[l]
@@ -122,37 +130,65 @@ public struct ExpertBank: Sendable {
                 activated = UnsafePointer(cache.activated[l].base)
             }
             if norms.isEmpty {
-                // The activation's derivative and the bias gradient in one pass.
-                activation.backward(output: activated, gradient: dy, rows: batch, cols: k * h, ld: k * h,
-                                    addingColumnSumsInto: grads[biases[l]])
+                if perTask {
+                    activation.backward(output: activated, gradient: dy, count: batch * k * h)
+                } else {
+                    // The activation's derivative and the bias gradient in one pass.
+                    activation.backward(output: activated, gradient: dy, rows: batch, cols: k * h, ld: k * h,
+                                        addingColumnSumsInto: grads[biases[l]])
+                }
             } else {
                 // The activation's derivative, batch norm and the bias gradient in two passes.
                 norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
                                   params: params, grads: grads, scratch: cache.normScratch[l],
-                                  activation: activation, output: activated, dBias: grads[biases[l]])
+                                  activation: activation, output: activated, dBias: grads[biases[l]],
+                                  parameterGradients: !perTask)
+            }
+            let input = l == 0 ? x : UnsafePointer(cache.outputs[l - 1].base)
+            let ldIn = l == 0 ? ldx : k * inWidth
+            let isTap = tap.weight == weights[l]
+            if perTask && isTap {
+                addWeightGradient(layer: l, into: tap.dWeight!, dOutput: dy, input: input, ldx: ldIn, batch: batch)
+                return
+            }
+            if !perTask && !(isTap && tap.mode == .combined) {
+                addWeightGradient(layer: l, into: grads[weights[l]], dOutput: dy, input: input, ldx: ldIn, batch: batch)
             }
             let w = params[weights[l]]
-            let dw = grads[weights[l]]
             if l == 0 {
-                // dW (K·H, in) += dyᵀ x;  dx = dy W.
-                gemm(.transposed, .none, m: k * h, n: inWidth, k: batch,
-                     a: dy, lda: k * h, b: x, ldb: ldx, beta: 1, c: dw, ldc: inWidth)
+                // dx = dy W.
                 if let dInput {
                     gemm(.none, .none, m: batch, n: dInputColumns ?? inWidth, k: k * h,
                          a: dy, lda: k * h, b: w, ldb: inWidth, beta: accumulateInput ? 1 : 0, c: dInput, ldc: lddx)
                 }
             } else {
-                let prev = UnsafePointer(cache.outputs[l - 1].base)
                 let dPrev = cache.gradients[l - 1].base
                 for e in 0..<k {
-                    gemm(.transposed, .none, m: h, n: inWidth, k: batch,
-                         a: dy + e * h, lda: k * h, b: prev + e * inWidth, ldb: k * inWidth,
-                         beta: 1, c: dw + e * h * inWidth, ldc: inWidth)
                     gemm(.none, .none, m: batch, n: inWidth, k: h,
                          a: dy + e * h, lda: k * h, b: w + e * h * inWidth, ldb: inWidth,
                          beta: 0, c: dPrev + e * inWidth, ldc: k * inWidth)
                 }
                 dy = dPrev
+            }
+        }
+    }
+
+    /// Adds layer l's weight gradient into `dWeight` (K, H_l, H_{l−1}): at layer 0 one product
+    /// `dW (K·H, in) += dyᵀ x`; deeper, one per expert on its column slices.
+    /// - dOutput: (B, K·H_l) after the activation's backward;  input: layer l's input, row stride `ldx`.
+    @inline(__always)
+    func addWeightGradient(layer l: Int, into dw: UnsafeMutablePointer<Float>, dOutput dy: UnsafePointer<Float>,
+                           input: UnsafePointer<Float>, ldx: Int, batch: Int) {
+        let k = numExperts, h = units[l]
+        let inWidth = l == 0 ? inputSize : units[l - 1]
+        if l == 0 {
+            gemm(.transposed, .none, m: k * h, n: inWidth, k: batch,
+                 a: dy, lda: k * h, b: input, ldb: ldx, beta: 1, c: dw, ldc: inWidth)
+        } else {
+            for e in 0..<k {
+                gemm(.transposed, .none, m: h, n: inWidth, k: batch,
+                     a: dy + e * h, lda: k * h, b: input + e * inWidth, ldb: ldx,
+                     beta: 1, c: dw + e * h * inWidth, ldc: inWidth)
             }
         }
     }

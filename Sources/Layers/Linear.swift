@@ -45,16 +45,27 @@ public struct Linear: Sendable {
     /// Adds the parameter gradients and writes (or adds) the input gradient.
     /// - dOutput: (B, out);  input: (B, in) as in forward;  dInput: (B, in) or nil when not needed.
     /// - accumulateInput: add into `dInput` instead of overwriting it.
+    /// - weightGradient, biasGradient: false skips that product (a GradNorm pass, `GradNormTap`).
     @inline(__always)
     public func backward(dInput dx: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool = false,
                          dOutput dy: UnsafePointer<Float>, lddy: Int, input x: UnsafePointer<Float>, ldx: Int,
-                         batch: Int, params: ArenaView, grads: ArenaView) {
-        gemm(.transposed, .none, m: outputSize, n: inputSize, k: batch,
-             a: dy, lda: lddy, b: x, ldb: ldx, beta: 1, c: grads[weight], ldc: inputSize)
-        if let bias { Ops.addColumnSums(dy, rows: batch, cols: outputSize, ldy: lddy, into: grads[bias]) }
+                         batch: Int, params: ArenaView, grads: ArenaView,
+                         weightGradient: Bool = true, biasGradient: Bool = true) {
+        if weightGradient {
+            addWeightGradient(into: grads[weight], dOutput: dy, lddy: lddy, input: x, ldx: ldx, batch: batch)
+        }
+        if biasGradient, let bias { Ops.addColumnSums(dy, rows: batch, cols: outputSize, ldy: lddy, into: grads[bias]) }
         if let dx {
             gemm(.none, .none, m: batch, n: inputSize, k: outputSize,
                  a: dy, lda: lddy, b: params[weight], ldb: inputSize, beta: accumulateInput ? 1 : 0, c: dx, ldc: lddx)
         }
+    }
+
+    /// Adds the weight gradient `dW += dyᵀ x` (out, in) into `dWeight`.
+    @inline(__always)
+    public func addWeightGradient(into dWeight: UnsafeMutablePointer<Float>, dOutput dy: UnsafePointer<Float>, lddy: Int,
+                                  input x: UnsafePointer<Float>, ldx: Int, batch: Int) {
+        gemm(.transposed, .none, m: outputSize, n: inputSize, k: batch,
+             a: dy, lda: lddy, b: x, ldb: ldx, beta: 1, c: dWeight, ldc: inputSize)
     }
 }

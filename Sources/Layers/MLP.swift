@@ -94,10 +94,16 @@ public struct MLP: Sendable {
 
     /// Back-propagates `dOutput` (B, outputSize), which it overwrites as scratch; adds the
     /// parameter gradients and writes (or adds) `dInput` (B, in) when given.
+    ///
+    /// Under the context's `GradNormTap`: `.combined` skips W's weight product; `.perTask`
+    /// adds no parameter gradient, and when W is one of these layers it adds dW into the
+    /// tap's buffer and stops there (`dInput` untouched).
     public func backward(dOutput: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, ldx: Int,
                          dInput: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool = false,
                          batch: Int, params: ArenaView, grads: ArenaView, cache: MLPCache) {
         let context = cache.context
+        let tap = context.gradNormTap
+        let perTask = tap.isPerTask
         var dy = dOutput
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[l]
@@ -113,18 +119,25 @@ public struct MLP: Sendable {
                 } else {
                     norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
                                       params: params, grads: grads, scratch: cache.normScratch[l],
-                                      activation: activation, output: activated)
+                                      activation: activation, output: activated, parameterGradients: !perTask)
                 }
             }
             let inputPtr: UnsafePointer<Float> = l == 0 ? x : UnsafePointer(cache.outputs[l - 1].base)
             let ldIn = l == 0 ? ldx : layers[l - 1].outputSize
+            if perTask && tap.weight == layer.weight {
+                layer.addWeightGradient(into: tap.dWeight!, dOutput: dy, lddy: n, input: inputPtr, ldx: ldIn, batch: batch)
+                return
+            }
+            let weightGradient = !perTask && !tap.taps(layer.weight, in: .combined)
             if l == 0 {
                 layer.backward(dInput: dInput, lddx: lddx, accumulateInput: accumulateInput, dOutput: dy,
-                               lddy: n, input: inputPtr, ldx: ldIn, batch: batch, params: params, grads: grads)
+                               lddy: n, input: inputPtr, ldx: ldIn, batch: batch, params: params, grads: grads,
+                               weightGradient: weightGradient, biasGradient: !perTask)
             } else {
                 let dPrev = cache.gradients[l - 1].base
                 layer.backward(dInput: dPrev, lddx: layer.inputSize, dOutput: dy, lddy: n,
-                               input: inputPtr, ldx: ldIn, batch: batch, params: params, grads: grads)
+                               input: inputPtr, ldx: ldIn, batch: batch, params: params, grads: grads,
+                               weightGradient: weightGradient, biasGradient: !perTask)
                 dy = dPrev
             }
         }

@@ -145,6 +145,11 @@ public final class ParameterLayout: @unchecked Sendable {
     /// The tensor with this name, if any.
     public func tensor(named name: String) -> TensorSpec? { tensors.first { $0.name == name } }
 
+    /// The handle of the tensor with this name, if any.
+    public func id(named name: String) -> TensorID? {
+        tensors.firstIndex { $0.name == name }.map { TensorID(index: $0) }
+    }
+
     /// The specification of a tensor.
     public subscript(id: TensorID) -> TensorSpec { tensors[id.index] }
 

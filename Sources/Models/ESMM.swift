@@ -68,10 +68,16 @@ public final class ESMM: MultiTaskModel, @unchecked Sendable {
 
     public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                          embeddingGrad: SparseRowGradient) {
-        for t in 0..<2 {
+        // A tower whose logit column is all zeros (the CTR tower in the CTCVR loss's per-task
+        // pass is not one: that loss reaches both logits) adds nothing and is skipped.
+        let active = TaskSet(nonZeroColumnsOf: dLogits, batch: batch, tasks: 2)
+        var first = true
+        for t in 0..<2 where active.contains(t) {
             towers.backward(task: t, dLogits: dLogits, input: input.x.base, ldh: input.width, dInput: input.dx.base,
-                            lddx: input.width, accumulateInput: t > 0, batch: batch, params: params, grads: grads)
+                            lddx: input.width, accumulateInput: !first, batch: batch, params: params, grads: grads)
+            first = false
         }
+        if first { input.dx.base.update(repeating: 0, count: batch * input.width) }
         input.backward(batch: batch, into: embeddingGrad)
     }
 

@@ -92,25 +92,38 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
         }
     }
 
+    /// Back-propagates `dLogits`; a task whose column is all zeros is skipped (`TaskSet`).
+    /// Under a `.perTask` GradNorm tap (W in the experts) only the active towers, their
+    /// mixtures and the experts down to W run: no gate, input or embedding gradient.
     public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                          embeddingGrad: SparseRowGradient) {
         let k = experts.numExperts
         let h = experts.outputSize
         let x = UnsafePointer(input.x.base)
-        input.dx.base.update(repeating: 0, count: batch * input.width)
-        for t in 0..<numTasks {
+        let tapPass = context.gradNormTap.isPerTask
+        let active = TaskSet(nonZeroColumnsOf: dLogits, batch: batch, tasks: numTasks)
+        if !tapPass { input.dx.base.update(repeating: 0, count: batch * input.width) }
+        var first = true
+        for t in 0..<numTasks where active.contains(t) {
             towers.backward(task: t, dLogits: dLogits, input: mixed[t].base, ldh: h, dInput: dMixed.base, lddx: h,
                             accumulateInput: false, batch: batch, params: params, grads: grads)
             ExpertMixture.backward(dExperts: dExperts.base, dGate: dGate.base, dOutput: dMixed.base, lddy: h,
                                    experts: expertCache!.output, expertStride: k * h, gate: gateOut[t].base,
-                                   batch: batch, numExperts: k, width: h, accumulate: t > 0)
-            gates[t].backward(dGate: dGate.base, gate: gateOut[t].base, input: x, ldx: input.width,
-                              dInput: input.dx.base, lddx: input.width, batch: batch, params: params, grads: grads)
+                                   batch: batch, numExperts: k, width: h, accumulate: !first)
+            if !tapPass {
+                gates[t].backward(dGate: dGate.base, gate: gateOut[t].base, input: x, ldx: input.width,
+                                  dInput: input.dx.base, lddx: input.width, batch: batch, params: params, grads: grads)
+            }
+            first = false
         }
-        experts.backward(dOutput: dExperts.base, input: x, ldx: input.width, dInput: input.dx.base,
+        if first { dExperts.base.update(repeating: 0, count: batch * k * h) }
+        experts.backward(dOutput: dExperts.base, input: x, ldx: input.width, dInput: tapPass ? nil : input.dx.base,
                          lddx: input.width, accumulateInput: true, dInputColumns: input.embeddingWidth,
                          batch: batch, params: params, grads: grads,
                          cache: expertCache!)
-        input.backward(batch: batch, into: embeddingGrad)
+        if !tapPass { input.backward(batch: batch, into: embeddingGrad) }
     }
+
+    /// GradNorm's W may be any expert layer's weight (by default the last, `experts.<L−1>.weight`).
+    public func supportsGradNormTap(_ weight: TensorID) -> Bool { experts.weightTensors.contains(weight) }
 }

@@ -49,6 +49,38 @@ public protocol MultiTaskModel: AnyObject, Sendable {
     /// task losses share outputs (ESMM's pCTCVR = pCTR × pCVR, AITM's calibrator) override it.
     func loss(labels: UnsafePointer<Float>, batch: Int, options: LossOptions,
               dLogits: UnsafeMutablePointer<Float>, lossSums: UnsafeMutablePointer<Double>)
+
+    /// Whether `backward` honours a `GradNormTap` on `weight` (GradNorm's W): true for the
+    /// weight of a layer of the model's last shared block, the block only the task heads
+    /// read, whose per-task gradient needs no layer below it. False for ESMM and AITM, whose
+    /// only shared parameters are the embeddings (the default).
+    func supportsGradNormTap(_ weight: TensorID) -> Bool
+}
+
+/// A set of tasks as bits (task t is bit t; more than 64 tasks: every task is in it).
+public struct TaskSet: Sendable, Equatable {
+    /// Bit t set: task t is in the set.
+    public var bits: UInt64
+
+    /// The tasks whose column of `dLogits` (B, T) holds a non-zero value: a task whose column
+    /// is all zeros adds nothing to any gradient, so a backward pass skips its head (tower,
+    /// gate, task experts). In a per-task pass (GradNorm, MetaBalance, monitoring) that is
+    /// every head but the pass's own, for models whose task losses are independent.
+    @inline(__always)
+    public init(nonZeroColumnsOf dLogits: UnsafePointer<Float>, batch: Int, tasks t: Int) {
+        guard t <= 64 else { bits = ~0; return }
+        var b: UInt64 = 0
+        for i in 0..<batch {
+            let row = dLogits + i * t
+            for task in 0..<t where row[task] != 0 { b |= 1 << UInt64(task) }
+            if b == (t == 64 ? ~0 : (1 << UInt64(t)) - 1) { break }
+        }
+        bits = b
+    }
+
+    /// Whether task `t` is in the set.
+    @inline(__always)
+    public func contains(_ t: Int) -> Bool { t >= 64 || (bits >> UInt64(t)) & 1 != 0 }
 }
 
 /// An extra output to evaluate: its AUC against a label column, optionally only on the rows
@@ -101,6 +133,9 @@ extension MultiTaskModel {
 
     /// No extra outputs by default.
     public func auxiliaryPredictions(batch: Int, into out: UnsafeMutablePointer<Float>) {}
+
+    /// No GradNorm tap by default.
+    public func supportsGradNormTap(_ weight: TensorID) -> Bool { false }
 
     /// A view of `parameters` for `forward` and `backward`.
     public var parameterView: ArenaView { layout.view(parameters) }

@@ -176,14 +176,36 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
         }
     }
 
+    /// Back-propagates `dLogits`. A task whose column is all zeros (`TaskSet`) gets no
+    /// gradient: its tower, its last-level branch (mixture, gate, task experts) and its mixture
+    /// and gate one level down are skipped (its experts there still get the shared gate's).
+    /// Under a `.perTask` GradNorm tap (W in the last level's shared experts, which only the
+    /// task gates of that level read) only the active towers, their mixtures of the shared
+    /// experts and the shared experts down to W run.
     public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                          embeddingGrad: SparseRowGradient) {
         let t = numTasks, nE = perTask, nS = shared, h = self.h
         let last = numLayers - 1
-        for k in 0..<t {
+        let active = TaskSet(nonZeroColumnsOf: dLogits, batch: batch, tasks: t)
+        for k in 0..<t where active.contains(k) {
             towers.backward(task: k, dLogits: dLogits, input: caches.out[last][k].base, ldh: h,
                             dInput: caches.dOut[last][k].base, lddx: h, accumulateInput: false, batch: batch,
                             params: params, grads: grads)
+        }
+        if context.gradNormTap.isPerTask {
+            var first = true
+            for k in 0..<t where active.contains(k) {
+                ExpertMixture.backward(dExperts: caches.dSharedExperts.base, dGate: caches.dGate.base + nE,
+                                       dOutput: caches.dOut[last][k].base, lddy: h, experts: caches.shared[last].output,
+                                       expertStride: nS * h, gate: caches.gate[last][k].base + nE, gateStride: nE + nS,
+                                       batch: batch, numExperts: nS, width: h, accumulate: !first)
+                first = false
+            }
+            if first { caches.dSharedExperts.base.update(repeating: 0, count: batch * nS * h) }
+            let (xs, lds) = sharedInput(last)
+            sharedExperts[last].backward(dOutput: caches.dSharedExperts.base, input: xs, ldx: lds, dInput: nil, lddx: lds,
+                                         batch: batch, params: params, grads: grads, cache: caches.shared[last])
+            return
         }
         input.dx.base.update(repeating: 0, count: batch * input.width)
         for j in stride(from: last, through: 0, by: -1) {
@@ -200,7 +222,8 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
             for k in 0..<t { caches.dTaskExperts[k].base.update(repeating: 0, count: batch * nE * h) }
             caches.dSharedExperts.base.update(repeating: 0, count: batch * nS * h)
             let dg = caches.dGate.base
-            for k in 0..<t {
+            // dOut[j][k] of an inactive task is zero at the last level and the one below.
+            for k in 0..<t where j < last - 1 || active.contains(k) {
                 let g = caches.gate[j][k].base
                 let dy = caches.dOut[j][k].base
                 ExpertMixture.backward(dExperts: caches.dTaskExperts[k].base, dGate: dg, dOutput: dy, lddy: h,
@@ -229,7 +252,8 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
                 sharedGates[j].backward(dGate: dg, gate: g, input: xs, ldx: lds, dInput: dSharedIn.0, lddx: dSharedIn.1,
                                         batch: batch, params: params, grads: grads)
             }
-            for k in 0..<t {
+            // Below the last level every task's experts also feed the shared gate's mixture.
+            for k in 0..<t where j < last || active.contains(k) {
                 let (xk, ldk) = taskInput(j, k)
                 let (dxk, lddk) = dTaskIn(k)
                 taskExperts[j][k].backward(dOutput: caches.dTaskExperts[k].base, input: xk, ldx: ldk, dInput: dxk,
@@ -241,5 +265,11 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
                                       cache: caches.shared[j])
         }
         input.backward(batch: batch, into: embeddingGrad)
+    }
+
+    /// GradNorm's W may be any layer's weight of the last level's shared experts (by default
+    /// the last, `levels.<L−1>.shared.experts.<l>.weight`).
+    public func supportsGradNormTap(_ weight: TensorID) -> Bool {
+        sharedExperts[numLayers - 1].weightTensors.contains(weight)
     }
 }

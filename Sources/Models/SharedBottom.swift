@@ -66,16 +66,27 @@ public final class SharedBottom: MultiTaskModel, @unchecked Sendable {
         }
     }
 
+    /// Back-propagates `dLogits`; a task whose column is all zeros is skipped (`TaskSet`).
+    /// Under a `.perTask` GradNorm tap (W in the bottom) only the active towers and the
+    /// bottom down to W run: no input or embedding gradient.
     public func backward(dLogits: UnsafeMutablePointer<Float>, batch: Int, params: ArenaView, grads: ArenaView,
                          embeddingGrad: SparseRowGradient) {
         let h = bottomCache!.output
         let width = bottom.outputSize
-        for t in 0..<numTasks {
+        let tapPass = context.gradNormTap.isPerTask
+        let active = TaskSet(nonZeroColumnsOf: dLogits, batch: batch, tasks: numTasks)
+        var first = true
+        for t in 0..<numTasks where active.contains(t) {
             towers.backward(task: t, dLogits: dLogits, input: h, ldh: width, dInput: dH.base, lddx: width,
-                            accumulateInput: t > 0, batch: batch, params: params, grads: grads)
+                            accumulateInput: !first, batch: batch, params: params, grads: grads)
+            first = false
         }
-        bottom.backward(dOutput: dH.base, input: input.x.base, ldx: input.width, dInput: input.dx.base,
+        if first { dH.base.update(repeating: 0, count: batch * width) }
+        bottom.backward(dOutput: dH.base, input: input.x.base, ldx: input.width, dInput: tapPass ? nil : input.dx.base,
                         lddx: input.width, batch: batch, params: params, grads: grads, cache: bottomCache!)
-        input.backward(batch: batch, into: embeddingGrad)
+        if !tapPass { input.backward(batch: batch, into: embeddingGrad) }
     }
+
+    /// GradNorm's W may be any bottom layer's weight (by default the last, `bottom.<L−1>.weight`).
+    public func supportsGradNormTap(_ weight: TensorID) -> Bool { bottom.layers.contains { $0.weight == weight } }
 }

@@ -31,6 +31,17 @@ public struct EpochRecord: Sendable, Codable, Equatable {
 /// ```
 /// L_t = (1/B) Σ_{samples of the global batch} ℓ_t          L = Σ_t w_t · L_t
 /// ```
+///
+/// The backward phase by strategy:
+/// - fixed, uncertainty: one pass of Σ_t w_t L_t.
+/// - GradNorm (W one layer's weight of the last shared block: SharedBottom, MMoE, PLE): the
+///   weights are known before the step, so one combined pass gives every gradient but W's
+///   weight product; then per task only its head down to W's output and dW_i = dZ_iᵀ·X
+///   (`GradNormTap`); W's gradient is Σ_i w_i dW_i after the all-reduce, which carries the
+///   (T, |W|) per-task gradients with the dense gradient, so GradNorm reads global norms.
+///   ESMM and AITM share only embeddings (W = their touched rows): nothing lies below W to
+///   skip, so they keep one full pass per task, as does a W no model can tap.
+/// - MetaBalance, and monitored steps: one full pass per task (`perTaskBackward`).
 public final class MTLTrainer: @unchecked Sendable {
     /// The model being trained.
     public let model: any MultiTaskModel
@@ -86,9 +97,10 @@ public final class MTLTrainer: @unchecked Sendable {
         didSet { GEMMProfile.enabled = profiler != nil }
     }
     /// Compute each task's shared gradient separately every this many steps, to report the
-    /// cosine similarity between tasks' gradients (0 = only when the strategy needs them).
+    /// cosine similarity between tasks' gradients (0 = never). These steps take one full
+    /// backward pass per task whatever the strategy.
     public var monitorEvery = 0
-    /// Called on rank 0 after each monitored step.
+    /// Called on rank 0 after each monitored step (every `monitorEvery` steps).
     public var onMonitor: ((MonitorRecord) -> Void)?
     /// The column (in the data's label columns) whose value 1 marks task t's sample space
     /// (PLE §4.3), or nil for every sample.
@@ -104,7 +116,20 @@ public final class MTLTrainer: @unchecked Sendable {
     /// The last monitored cosine similarities between task gradients, pairs (0,1), (0,2), …, (1,2), ….
     public private(set) var lastCosines: [Double] = []
 
+    /// The gradient arena (layout.count floats), followed on GradNorm's fast path by the
+    /// per-task gradients of W, (T, |W|): one buffer, so one all-reduce carries both.
     private let grads: FloatBuffer
+    /// GradNorm's W when the fast path applies: one tensor the model can tap (`GradNormTap`).
+    private let gradNormW: (id: TensorID, offset: Int, count: Int)?
+    /// Runs GradNorm with one full backward pass per task, as before the fast path (tests
+    /// compare the two).
+    var forceFullPerTaskPasses = false
+    private var warnedGradNormFloor = false
+    /// Whether GradNorm steps that are not monitored take the fast path.
+    var usesGradNormFastPath: Bool { gradNormW != nil && !forceFullPerTaskPasses }
+    /// The per-task path's task-parameter gradients: Σ_i w_i ∇L_i over the passes (reduced
+    /// in `perTaskReduce`'s tail), and one pass's when the weights differ.
+    private var perTaskTaskScratch: FloatBuffer?
     private let embeddingGrad: SparseRowGradient
     private let localCapacity: Int
     private let sparse: Int32Buffer
@@ -156,7 +181,14 @@ public final class MTLTrainer: @unchecked Sendable {
         localCapacity = b
         model.prepare(batch: b)
         optimizer.bind(parameterCount: model.layout.count, embeddingCount: model.embeddings.weights.count)
-        grads = FloatBuffer(count: model.layout.count)
+        var tap: (id: TensorID, offset: Int, count: Int)?
+        let names = self.taskWeighting.gradNormTensorNames
+        if case .gradNorm = self.taskWeighting.method, names.count == 1, let id = model.layout.id(named: names[0]),
+           model.supportsGradNormTap(id) {
+            tap = (id, model.layout[id].offset, model.layout[id].count)
+        }
+        gradNormW = tap
+        grads = FloatBuffer(count: model.layout.count + (tap.map { t * $0.count } ?? 0))
         let f = model.features.numSparse
         // Touched rows per step: at most the global batch's ids (every rank's rows, merged).
         embeddingGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,
@@ -194,6 +226,7 @@ public final class MTLTrainer: @unchecked Sendable {
         guard perTaskReduce == nil else { return }
         let layout = model.layout, t = model.numTasks
         perTaskReduce = FloatBuffer(count: t * layout.sharedCount + (layout.count - layout.sharedCount))
+        perTaskTaskScratch = FloatBuffer(count: layout.count - layout.sharedCount)
         perTaskEmbedding = (0..<t).map { _ in
             SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,
                               capacity: embeddingGrad.capacity)
@@ -326,9 +359,13 @@ public final class MTLTrainer: @unchecked Sendable {
         context.seed = seed
         defer { context.isTraining = false }
         for i in 0..<t { lossSums[i] = 0 }
-        let perTask = taskWeighting.needsPerTaskGradients || (monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0)
+        let monitored = monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0
+        // GradNorm's fast path: W alone per task (monitored steps need every shared tensor).
+        let tap = monitored || forceFullPerTaskPasses ? nil : gradNormW
+        let perTask = (taskWeighting.needsPerTaskGradients && tap == nil) || monitored
         if perTask { preparePerTask() }
-        grads.zero()
+        // The per-task path overwrites every gradient in `combine`; the others add into zeros.
+        if !perTask { grads.zero() }
         embeddingGrad.reset()
         if b > 0 {
             model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: params)
@@ -338,6 +375,8 @@ public final class MTLTrainer: @unchecked Sendable {
                        dLogits: dLogitsBlocks.base, lossSums: lossSums)
         }
         profiler?.end(.loss)
+        let gradView = ArenaView(shared: grads.base, task: grads.base, sharedCount: layout.sharedCount,
+                                 offsets: layout.offsets)
         if !perTask {
             // One backward pass of Σ_t w_t L_t: the weights are known before the step.
             if b > 0 {
@@ -347,11 +386,28 @@ public final class MTLTrainer: @unchecked Sendable {
                 for task in 1..<max(t, 1) {
                     Ops.axpy(bt, w[task], dLogitsBlocks.base + task * bt, dLogits.base)
                 }
-                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: layout.view(grads),
+                if let tap { context.gradNormTap = GradNormTap(weight: tap.id, mode: .combined) }
+                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: gradView,
                                embeddingGrad: embeddingGrad)
+            }
+            if let tap {
+                // GradNorm's ∇_W L_i: each task's head down to W, and W's weight product alone.
+                let perTaskW = grads.base + layout.count
+                perTaskW.update(repeating: 0, count: t * tap.count)
+                if b > 0 {
+                    for task in 0..<t {
+                        context.gradNormTap = GradNormTap(weight: tap.id, mode: .perTask,
+                                                          dWeight: perTaskW + task * tap.count)
+                        model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: params,
+                                       grads: gradView, embeddingGrad: embeddingGrad)
+                    }
+                }
+                context.gradNormTap = GradNormTap()
             }
             profiler?.end(.backward)
             if let exchange {
+                // The dense gradient and (GradNorm) the per-task W gradients in one all-reduce; the
+                // loss sums stay Double (GradNorm's loss ratios decide a sign).
                 let c0 = monotonicSeconds()
                 try communicator.allReduceSum(grads.base, count: grads.count)
                 try communicator.allReduceSum(lossSums, count: t)
@@ -359,39 +415,14 @@ public final class MTLTrainer: @unchecked Sendable {
                 communicationSeconds += monotonicSeconds() - c0
             }
             profiler?.end(.reduce)
+            if let tap {
+                // W's own product was skipped in the combined pass: Σ_i w_i ∇_W L_i (linearity).
+                taskWeighting.combineGradNorm(perTaskW: grads.base + layout.count, count: tap.count,
+                                              into: grads.base + tap.offset)
+                profiler?.end(.combine)
+            }
         } else {
-            // One backward pass per task into its own shared arena; task parameters get their
-            // own task's gradient. Then one all-reduce of all arenas, per-task embedding sums.
-            let reduce = perTaskReduce!
-            let s = layout.sharedCount
-            reduce.zero()
-            for task in 0..<t {
-                perTaskEmbedding[task].reset()
-                guard b > 0 else { continue }
-                dLogits.base.update(from: dLogitsBlocks.base + task * b * t, count: b * t)
-                let view = ArenaView(shared: reduce.base + task * s, task: reduce.base + t * s - s, sharedCount: s,
-                                     offsets: layout.offsets)
-                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: view,
-                               embeddingGrad: perTaskEmbedding[task])
-            }
-            profiler?.end(.backward)
-            if let exchange {
-                let c0 = monotonicSeconds()
-                try communicator.allReduceSum(reduce.base, count: reduce.count)
-                try communicator.allReduceSum(lossSums, count: t)
-                for task in 0..<t { try exchange.exchange(perTaskEmbedding[task]) }
-                communicationSeconds += monotonicSeconds() - c0
-            }
-            profiler?.end(.reduce)
-            if monitorEvery > 0 || onMonitor != nil { computeCosines(reduce, sharedCount: s) }
-            taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
-            let w = taskWeighting.lossWeights
-            let taskPart = reduce.base + t * s - s
-            for task in 0..<t {
-                for o in layout.taskRanges[task] { grads.base[o] = w[task] * taskPart[o] }
-            }
-            taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
-            profiler?.end(.combine)
+            try perTaskBackward(batch: b, params: params, monitored: monitored)
         }
         for task in 0..<t where !lossSums[task].isFinite {
             throw TrainingDiverged(step: globalStep + 1, task: taskNames[task],
@@ -407,15 +438,81 @@ public final class MTLTrainer: @unchecked Sendable {
         profiler?.end(.update)
         globalStep += 1
         for i in 0..<t { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
-        taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
-                                perTaskEmbeddings: perTask ? perTaskEmbedding : [],
-                                sharedCount: layout.sharedCount, lr: optimizer.learningRate)
-        if perTask, communicator.isRoot, let onMonitor {
+        if let tap, !perTask {
+            taskWeighting.afterGradNormStep(losses: losses, perTaskW: grads.base + layout.count, count: tap.count)
+        } else {
+            taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
+                                    perTaskEmbeddings: perTask ? perTaskEmbedding : [],
+                                    sharedCount: layout.sharedCount, lr: optimizer.learningRate)
+        }
+        if !warnedGradNormFloor && taskWeighting.gradNormFloorHits > 0 {
+            warnedGradNormFloor = true
+            if communicator.isRoot { warnGradNormFloor() }
+        }
+        if monitored, communicator.isRoot, let onMonitor {
             onMonitor(MonitorRecord(step: globalStep, epoch: progress.epoch, losses: losses,
                                     weights: taskWeighting.lossWeights, cosines: lastCosines))
         }
         if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
         profiler?.end(.after)
+    }
+
+    /// The per-task path (MetaBalance; GradNorm when W is the embeddings or several tensors,
+    /// or on monitored steps): one backward pass per task, its shared gradients into its own
+    /// arena of `perTaskReduce`, its embedding rows into its own sparse gradient; one
+    /// all-reduce of all arenas; then the strategy combines them into `grads`.
+    ///
+    /// Task parameters get Σ_i w_i ∇L_i, which is not w_t ∇L_t when a task's loss reaches
+    /// another task's logits (ESMM's CTCVR, AITM's calibrator): with unequal weights each pass
+    /// writes into a scratch that is added with its weight. Heads whose dLogits column is all
+    /// zeros are skipped inside the models (`TaskSet`).
+    private func perTaskBackward(batch b: Int, params: ArenaView, monitored: Bool) throws {
+        let layout = model.layout, t = model.numTasks
+        let reduce = perTaskReduce!, scratch = perTaskTaskScratch!
+        let s = layout.sharedCount
+        let w = taskWeighting.lossWeights
+        var equal = true
+        for task in 1..<max(t, 1) where w[task] != w[0] { equal = false }
+        let taskPart = reduce.base + t * s - s          // indexed by the full offset
+        let scratchPart = scratch.base - s
+        reduce.zero()
+        for task in 0..<t {
+            perTaskEmbedding[task].reset()
+            guard b > 0 else { continue }
+            if !equal { scratch.zero() }
+            let view = ArenaView(shared: reduce.base + task * s, task: equal ? taskPart : scratchPart, sharedCount: s,
+                                 offsets: layout.offsets)
+            model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: params, grads: view,
+                           embeddingGrad: perTaskEmbedding[task])
+            if !equal { Ops.axpy(scratch.count, w[task], scratch.base, taskPart + s) }
+        }
+        profiler?.end(.backward)
+        if let exchange {
+            let c0 = monotonicSeconds()
+            try communicator.allReduceSum(reduce.base, count: reduce.count)
+            try communicator.allReduceSum(lossSums, count: t)
+            for task in 0..<t { try exchange.exchange(perTaskEmbedding[task]) }
+            communicationSeconds += monotonicSeconds() - c0
+        }
+        profiler?.end(.reduce)
+        // Cosines only where asked for: MetaBalance's every step is per-task, not monitored.
+        if monitored { computeCosines(reduce, sharedCount: s) }
+        taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
+        // Equal weights w: the passes summed unweighted, Σ_i w ∇L_i = w Σ_i ∇L_i.
+        TaskWeighting.scaledCopy(layout.count - s, equal ? w[0] : 1, taskPart + s, grads.base + s)
+        taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
+        profiler?.end(.combine)
+    }
+
+    /// Says once (rank 0) that GradNorm's weight floor acted: its learning rate is large.
+    private func warnGradNormFloor() {
+        progressLine?.finish()
+        var rate = "?"
+        if case .gradNorm(_, let lr, _) = taskWeighting.method { rate = "\(lr)" }
+        log("warning: GradNorm took a task weight below its floor (\(TaskWeighting.gradNormWeightFloor) of the mean) "
+            + "at step \(globalStep); weights now "
+            + taskWeighting.lossWeights.map { format(Double($0), 4) }.joined(separator: " ")
+            + ". gradnorm_lr \(rate) may be too large (said once)")
     }
 
     /// Cosine similarity of every pair of tasks' gradients on the shared parameters (dense

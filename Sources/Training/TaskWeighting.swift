@@ -51,6 +51,7 @@ public enum TaskWeightingMethod: Sendable, Equatable {
     case uncertainty
     /// GradNorm (Chen et al., ICML 2018) with asymmetry α, the weights' learning rate, and
     /// the names of the tensors W whose gradient norms are balanced (nil = the model's default).
+    /// The weights are kept at or above a floor before renormalising (see `afterStep`).
     case gradNorm(alpha: Float, learningRate: Float, tensors: [String]?)
     /// MetaBalance (He et al., WWW 2022).
     case metaBalance(MetaBalance)
@@ -89,8 +90,9 @@ public struct TaskWeightingState: Codable, Sendable, Equatable {
 ///
 /// Fixed weights, uncertainty weighting and GradNorm's current weights are linear and known
 /// before the step: the trainer scales each task's loss gradient by `lossWeights` and needs
-/// one backward pass. GradNorm's norms and MetaBalance's rescaling need each task's gradient
-/// of the shared parameters: `needsPerTaskGradients`.
+/// one backward pass. GradNorm's norms need each task's gradient of W (the trainer's fast
+/// path computes only that, see `MTLTrainer`), MetaBalance's rescaling each task's gradient of
+/// every shared tensor: `needsPerTaskGradients`.
 public final class TaskWeighting: @unchecked Sendable {
     /// The method.
     public let method: TaskWeightingMethod
@@ -101,10 +103,21 @@ public final class TaskWeighting: @unchecked Sendable {
     let taskTypes: [TaskType]
     let sharedTensors: [TensorSpec]
     let gradNormRanges: [Range<Int>]
+    /// GradNorm's W: the names of its tensors (empty for other methods, and for ESMM and AITM,
+    /// whose W is the touched embedding rows).
+    public let gradNormTensorNames: [String]
     let numFields: Int
     private var lossWeightBuffer: [Float]
     private var norms: [Double]
     private var scales: [Float]
+    private var gradNorms: [Double], gradNormG: [Double], gradNormRatios: [Double], gradNormNext: [Double]
+    /// How many GradNorm updates the weight floor acted on (`gradNormWeightFloor`); the
+    /// trainer warns once on rank 0 when it first does.
+    public private(set) var gradNormFloorHits = 0
+
+    /// The smallest GradNorm weight before renormalisation, a fraction of the mean weight 1
+    /// (Σ_i w_i = T). See `afterStep`.
+    public static let gradNormWeightFloor = 0.01
     private let uncertaintyAdam = (beta1: Float(0.9), beta2: Float(0.999), epsilon: Float(1e-8))
 
     /// The weights multiplying each task's loss this step.
@@ -127,6 +140,7 @@ public final class TaskWeighting: @unchecked Sendable {
         sharedTensors = model.layout.tensors.filter { $0.role == .shared }.sorted { $0.offset < $1.offset }
         numFields = model.embeddings.numFields
         var ranges: [Range<Int>] = []
+        var gradNormNames: [String] = []
         var weights = [Float](repeating: 1, count: t)
         switch method {
         case .fixed(let w?):
@@ -134,6 +148,7 @@ public final class TaskWeighting: @unchecked Sendable {
             weights = w
         case .gradNorm(_, _, let names):
             let chosen = names ?? Self.defaultGradNormTensors(model)
+            gradNormNames = chosen
             for name in chosen {
                 guard let spec = model.layout.tensor(named: name) else {
                     preconditionFailure("GradNorm tensor \(name) is not a parameter of \(model.kind)")
@@ -147,6 +162,11 @@ public final class TaskWeighting: @unchecked Sendable {
             break
         }
         gradNormRanges = ranges
+        gradNormTensorNames = gradNormNames
+        gradNorms = Array(repeating: 0, count: t)
+        gradNormG = gradNorms
+        gradNormRatios = gradNorms
+        gradNormNext = gradNorms
         let tensors = sharedTensors.count + numFields
         state = TaskWeightingState(weights: weights, logVariances: Array(repeating: 0, count: t),
                                    logVarianceM: Array(repeating: 0, count: t), logVarianceV: Array(repeating: 0, count: t),
@@ -160,9 +180,12 @@ public final class TaskWeighting: @unchecked Sendable {
     /// The last shared layer of each architecture, GradNorm's W (its weight tensors): the
     /// bottom's last layer, all experts' last layer, PLE's last level of shared experts; none
     /// for ESMM and AITM, whose only shared parameters are the embeddings (their touched rows
-    /// are W then).
+    /// are W then). The linear weights: with batch normalisation, not its γ (`<layer>.bn.weight`),
+    /// which sits between W's product and the activation.
     public static func defaultGradNormTensors(_ model: any MultiTaskModel) -> [String] {
-        let shared = model.layout.tensors.filter { $0.role == .shared && $0.name.hasSuffix(".weight") }
+        let shared = model.layout.tensors.filter {
+            $0.role == .shared && $0.name.hasSuffix(".weight") && !$0.name.hasSuffix(".bn.weight")
+        }
         guard let last = shared.last else { return [] }
         // The deepest shared layer: the last shared weight declared (bottom.L-1, experts.L-1, …).
         let prefix = last.name.split(separator: ".").dropLast(2).joined(separator: ".")
@@ -215,22 +238,66 @@ public final class TaskWeighting: @unchecked Sendable {
         let t = numTasks
         if case .metaBalance(let mb) = method {
             // Norms per (task, shared tensor), moving averages, then the rescaled sum.
-            for (k, spec) in sharedTensors.enumerated() {
+            for k in 0..<sharedTensors.count {
+                let spec = sharedTensors[k]
                 for i in 0..<t {
-                    norms[i * tensorCount + k] = Ops.sumOfSquares(spec.count, perTask + i * sharedCount + spec.offset).squareRoot()
+                    norms[i * tensorCount + k] = Self.norm(spec.count, perTask + i * sharedCount + spec.offset)
                 }
             }
             updateMetaBalanceScales(mb, tensors: 0..<sharedTensors.count)
-            shared.update(repeating: 0, count: sharedCount)
-            for (k, spec) in sharedTensors.enumerated() {
-                for i in 0..<t {
-                    Ops.axpy(spec.count, scales[i * tensorCount + k], perTask + i * sharedCount + spec.offset, shared + spec.offset)
+            // The shared tensors tile 0..<sharedCount: each is written by its first task's term.
+            for k in 0..<sharedTensors.count {
+                let spec = sharedTensors[k]
+                Self.scaledCopy(spec.count, scales[k], perTask + spec.offset, shared + spec.offset)
+                for i in 1..<max(t, 1) {
+                    Ops.axpy(spec.count, scales[i * tensorCount + k], perTask + i * sharedCount + spec.offset,
+                             shared + spec.offset)
                 }
             }
             return
         }
-        shared.update(repeating: 0, count: sharedCount)
-        for i in 0..<t { Ops.axpy(sharedCount, lossWeightBuffer[i], perTask + i * sharedCount, shared) }
+        Self.scaledCopy(sharedCount, lossWeightBuffer[0], perTask, shared)
+        for i in 1..<max(t, 1) { Ops.axpy(sharedCount, lossWeightBuffer[i], perTask + i * sharedCount, shared) }
+    }
+
+    /// GradNorm's W gradient Σ_i w_i ∇_W L_i into `into` (`count` floats) from the per-task W
+    /// gradients `perTaskW` ((T, count), already reduced over ranks), with the weights the step
+    /// was taken with: the same sum `combineShared` forms on W.
+    public func combineGradNorm(perTaskW: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>) {
+        Self.scaledCopy(count, lossWeightBuffer[0], perTaskW, into)
+        for i in 1..<max(numTasks, 1) { Ops.axpy(count, lossWeightBuffer[i], perTaskW + i * count, into) }
+    }
+
+    /// y = a · x over `n` values.
+    @inline(__always)
+    static func scaledCopy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        for i in 0..<n { y[i] = a * x[i] }
+    }
+
+    /// ‖x‖ over `n` values: squares summed in Float over blocks of 64 in eight lanes, the
+    /// blocks in Double (`Ops.sumOfSquares`' serial Double sum ran at a quarter of the speed
+    /// over MetaBalance's T × (shared parameters)). Relative error below 1e-6.
+    static func norm(_ n: Int, _ x: UnsafePointer<Float>) -> Double {
+        typealias V = SIMD8<Float>
+        var total = 0.0
+        var i = 0
+        while i + 64 <= n {
+            var a = V(repeating: 0), b = V(repeating: 0)
+            var j = i
+            while j < i + 64 {
+                let u = V.load(x + j), w = V.load(x + j + 8)
+                a += u * u
+                b += w * w
+                j += 16
+            }
+            total += Double((a + b).sum())
+            i += 64
+        }
+        while i < n {
+            total += Double(x[i]) * Double(x[i])
+            i += 1
+        }
+        return total.squareRoot()
     }
 
     var tensorCount: Int { sharedTensors.count + numFields }
@@ -313,36 +380,90 @@ public final class TaskWeighting: @unchecked Sendable {
             }
         case .gradNorm(let alpha, let gnLR, _):
             guard let perTask else { return }
-            if state.initialLosses.isEmpty { state.initialLosses = losses }
-            let t = numTasks
-            // ‖∇_W L_i‖ from the globally reduced per-task gradients; G_i = w_i ‖∇_W L_i‖.
-            var gradNorms = [Double](repeating: 0, count: t)
-            for i in 0..<t {
-                var ss = 0.0
-                for r in gradNormRanges { ss += Ops.sumOfSquares(r.count, perTask + i * sharedCount + r.lowerBound) }
-                if gradNormRanges.isEmpty && i < perTaskEmbeddings.count {
-                    let g = perTaskEmbeddings[i]
-                    ss = Ops.sumOfSquares(g.count * g.dim, g.values.base)
+            // ‖∇_W L_i‖ from the globally reduced per-task gradients.
+            for i in 0..<numTasks {
+                if gradNormRanges.isEmpty {
+                    let g = i < perTaskEmbeddings.count ? perTaskEmbeddings[i] : nil
+                    gradNorms[i] = g.map { Self.norm($0.count * $0.dim, $0.values.base) } ?? 0
+                } else if gradNormRanges.count == 1 {
+                    gradNorms[i] = Self.norm(gradNormRanges[0].count, perTask + i * sharedCount + gradNormRanges[0].lowerBound)
+                } else {
+                    var ss = 0.0
+                    for r in gradNormRanges {
+                        let n = Self.norm(r.count, perTask + i * sharedCount + r.lowerBound)
+                        ss += n * n
+                    }
+                    gradNorms[i] = ss.squareRoot()
                 }
-                gradNorms[i] = ss.squareRoot()
             }
-            let g = (0..<t).map { Double(state.weights[$0]) * gradNorms[$0] }
-            let meanG = g.reduce(0, +) / Double(t)
-            let ratios = (0..<t).map { state.initialLosses[$0] > 0 ? losses[$0] / state.initialLosses[$0] : 1 }
-            let meanRatio = ratios.reduce(0, +) / Double(t)
-            for i in 0..<t {
-                // Target Ḡ·r_i^α held constant; d|G_i − target_i|/dw_i = sign(·)·‖∇_W L_i‖.
-                let target = meanG * pow(ratios[i] / meanRatio, Double(alpha))
-                let grad = (g[i] > target ? 1.0 : g[i] < target ? -1.0 : 0.0) * gradNorms[i]
-                state.weights[i] -= Float(Double(gnLR) * grad)
-            }
-            // Renormalise so that Σ_i w_i = T.
-            let sum = state.weights.reduce(0, +)
-            if sum != 0 { for i in 0..<t { state.weights[i] *= Float(t) / sum } }
+            updateGradNormWeights(alpha: alpha, lr: gnLR, losses: losses)
         case .fixed, .metaBalance:
             break
         }
         refreshLossWeights()
+    }
+
+    /// GradNorm's update from per-task gradients of W packed as (T, `count`) in `perTaskW`
+    /// (the trainer's fast path: W is one tensor and only its gradient is computed per task),
+    /// already reduced over ranks; the same update as `afterStep(losses:perTask:…)`.
+    public func afterGradNormStep(losses: [Double], perTaskW: UnsafePointer<Float>, count: Int) {
+        guard case .gradNorm(let alpha, let gnLR, _) = method else {
+            preconditionFailure("afterGradNormStep called for \(method.name)")
+        }
+        for i in 0..<numTasks { gradNorms[i] = Self.norm(count, perTaskW + i * count) }
+        updateGradNormWeights(alpha: alpha, lr: gnLR, losses: losses)
+        refreshLossWeights()
+    }
+
+    /// GradNorm's weight update (Chen et al., "GradNorm: Gradient Normalization for Adaptive
+    /// Loss Balancing in Deep Multitask Networks", ICML 2018, §3.2, eq. 1–2 and Algorithm 1),
+    /// from ‖∇_W L_i‖ in `gradNorms` and the global mean losses:
+    ///
+    /// ```
+    /// G_i = w_i ‖∇_W L_i‖,  Ḡ = mean_i G_i,  r_i = L̃_i / mean_j L̃_j,  L̃_i = L_i / L_i(0)
+    /// L_grad = Σ_i |G_i − Ḡ·r_i^α|   (target held constant)
+    /// w_i ← max(w_i − lr · sign(G_i − Ḡ·r_i^α) · ‖∇_W L_i‖,  0.01)
+    /// w_i ← w_i · T / Σ_j w_j
+    /// ```
+    /// The floor is ours: the paper renormalises to Σ w = T but does not keep the weights
+    /// positive, and a large learning rate takes one below zero in a step (lr 100 gave
+    /// [5.70, −3.70]), which turns its task's descent into ascent. Each weight is held at
+    /// `gradNormWeightFloor` (1 % of the mean weight) before the renormalisation, in Double,
+    /// so the weights stay positive and finite for any learning rate and α;
+    /// `gradNormFloorHits` counts the updates where the floor acted.
+    private func updateGradNormWeights(alpha: Float, lr gnLR: Float, losses: [Double]) {
+        // A copy of its own: sharing the caller's buffer would make the caller's next write copy it.
+        if state.initialLosses.isEmpty { state.initialLosses = losses.map { $0 } }
+        let t = numTasks
+        var meanG = 0.0, meanRatio = 0.0
+        for i in 0..<t {
+            gradNormG[i] = Double(state.weights[i]) * gradNorms[i]
+            meanG += gradNormG[i]
+            gradNormRatios[i] = state.initialLosses[i] > 0 ? losses[i] / state.initialLosses[i] : 1
+            meanRatio += gradNormRatios[i]
+        }
+        meanG /= Double(t)
+        meanRatio /= Double(t)
+        var sum = 0.0
+        var floored = false
+        for i in 0..<t {
+            // Target Ḡ·r_i^α held constant; d|G_i − target_i|/dw_i = sign(·)·‖∇_W L_i‖.
+            let g = gradNormG[i]
+            let target = meanG * pow(gradNormRatios[i] / meanRatio, Double(alpha))
+            let grad = (g > target ? 1.0 : g < target ? -1.0 : 0.0) * gradNorms[i]
+            var w = Double(state.weights[i]) - Double(gnLR) * grad
+            // `!(w >= floor)` also catches NaN (a non-finite gradient norm).
+            if !(w >= Self.gradNormWeightFloor) {
+                w = Self.gradNormWeightFloor
+                floored = true
+            }
+            if w > Double(Float.greatestFiniteMagnitude) { w = Double(Float.greatestFiniteMagnitude) }
+            gradNormNext[i] = w
+            sum += w
+        }
+        // Renormalise so that Σ_i w_i = T.
+        for i in 0..<t { state.weights[i] = Float(gradNormNext[i] * (Double(t) / sum)) }
+        if floored { gradNormFloorHits += 1 }
     }
 }
 

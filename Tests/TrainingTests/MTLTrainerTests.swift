@@ -168,8 +168,18 @@ struct MTLTrainerTests {
     func trainingStepDoesNotAllocate() throws {
         let data = TrainerFixtures.data(rows: 2_000)
         BLASThreads.set(1)
-        for model in [TrainerFixtures.mmoe(data) as any MultiTaskModel, TrainerFixtures.sharedBottom(data)] {
-            let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 256)
+        let ple = PLE(features: TrainerFixtures.features(data), expertUnits: [16, 8], numExperts: 1, numLayers: 2,
+                      numSharedExperts: 1, taskTypes: [.classification, .classification], towerUnits: [8])
+        let cases: [(any MultiTaskModel, TaskWeightingMethod)] = [
+            (TrainerFixtures.mmoe(data), .fixed(nil)), (TrainerFixtures.sharedBottom(data), .fixed(nil)),
+            (TrainerFixtures.mmoe(data), .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),
+            (TrainerFixtures.sharedBottom(data), .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),
+            (ple, .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),
+            (TrainerFixtures.mmoe(data), .metaBalance(MetaBalance())),
+            (TrainerFixtures.sharedBottom(data), .metaBalance(MetaBalance())),
+        ]
+        for (model, method) in cases {
+            let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 256, taskWeighting: method)
             let order = trainer.permutation(epoch: 1, count: data.count)
             var losses = [0.0, 0.0]
             try order.withUnsafeBufferPointer { p in
@@ -181,7 +191,7 @@ struct MTLTrainerTests {
                                           losses: &losses)
                 }
                 let count = malloc_counter_thread_count()
-                #expect(count == 0, "\(model.kind): \(count) heap allocations in 5 training steps")
+                #expect(count == 0, "\(model.kind) \(method.name): \(count) heap allocations in 5 training steps")
             }
         }
     }

@@ -48,6 +48,37 @@ struct TaskWeightingTests {
         #expect(abs(out[w.offset] - 3 * gn.lossWeights[0]) < 1e-6 && abs(out[w.offset + 1] - gn.lossWeights[1]) < 1e-6)
     }
 
+    /// The floor (Chen et al. renormalise but do not keep weights positive): with learning rate
+    /// 100 the first update is [1 − 300, 1 + 100] = [−299, 101]; floored at 0.01 and
+    /// renormalised to Σ = 2 that is [0.02/101.01, 202/101.01].
+    @Test func gradNormWeightFloor() {
+        let m = Self.model()
+        let s = m.layout.sharedCount
+        let gn = TaskWeighting(.gradNorm(alpha: 1, learningRate: 100, tensors: nil), model: m)
+        let first = Self.perTask(m, 3, 1)
+        gn.afterStep(losses: [1, 1], perTask: first.base, sharedCount: s, lr: 0)
+        #expect(abs(gn.lossWeights[0] - Float(0.02 / 101.01)) < 1e-7 && abs(gn.lossWeights[1] - Float(202 / 101.01)) < 1e-5,
+                "\(gn.lossWeights)")
+        #expect(gn.gradNormFloorHits == 1)
+        // Any learning rate and α, norms from 0 to 1e30, losses from 0 up: positive, finite, Σ = T.
+        var rng = SeededRandom(seed: 4)
+        for lr: Float in [100, 1e30, Float.greatestFiniteMagnitude] {
+            for alpha: Float in [0, 1.5, 100] {
+                let g = TaskWeighting(.gradNorm(alpha: alpha, learningRate: lr, tensors: nil), model: m)
+                for _ in 0..<20 {
+                    let n0 = rng.nextFloat() < 0.2 ? 0 : pow(10, 30 * rng.nextFloat() - 10)
+                    let n1 = rng.nextFloat() < 0.2 ? 0 : pow(10, 30 * rng.nextFloat() - 10)
+                    let losses = [Double(rng.nextFloat()) * 3, rng.nextFloat() < 0.1 ? 0 : Double(rng.nextFloat())]
+                    let grads = Self.perTask(m, n0, n1)
+                    g.afterStep(losses: losses, perTask: grads.base, sharedCount: s, lr: 0)
+                    let w = g.lossWeights
+                    #expect(w.allSatisfy { $0.isFinite && $0 > 0 }, "lr \(lr) α \(alpha): \(w)")
+                    #expect(abs(w[0] + w[1] - 2) < 1e-5, "lr \(lr) α \(alpha): \(w)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: MetaBalanceStrategy.allCases)
     func metaBalanceScalesAuxiliaryGradients(strategy: MetaBalanceStrategy) {
         let m = Self.model()
@@ -114,10 +145,16 @@ struct TaskWeightingTests {
 
 /// The strategies inside the trainer: per-task passes equal the combined pass, masks, pos weights.
 struct TrainerWeightingTests {
-    func train(_ method: TaskWeightingMethod?, monitor: Int = 0, steps: Int = 6,
+    func train(_ method: TaskWeightingMethod?, monitor: Int = 0, steps: Int = 6, kind: String = "mmoe",
                configure: (MTLTrainer) -> Void = { _ in }) throws -> (MTLTrainer, [Float]) {
         let data = TrainerFixtures.data(rows: 256 * steps)
-        let model = TrainerFixtures.mmoe(data)
+        let model: any MultiTaskModel
+        switch kind {
+        case "esmm": model = ESMM(features: TrainerFixtures.features(data), towerUnits: [16, 8], embeddingInitStd: 0.01)
+        case "aitm": model = AITM(features: TrainerFixtures.features(data), towerUnits: [16, 8], embeddingInitStd: 0.01)
+        default: model = TrainerFixtures.mmoe(data)
+        }
+        model.initialize(seed: 1)
         let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 256, taskWeighting: method)
         trainer.progressLine = nil
         trainer.log = { _ in }
@@ -128,14 +165,32 @@ struct TrainerWeightingTests {
     }
 
     /// Per-task backward passes summed with the weights give the combined pass's gradient (up
-    /// to summation order: the per-task sums differ by rounding only).
-    @Test func perTaskPassesEqualTheCombinedPass() throws {
-        let (_, combined) = try train(.fixed([1, 0.5]))
-        let (t, monitored) = try train(.fixed([1, 0.5]), monitor: 1)
+    /// to summation order: the per-task sums differ by rounding only). ESMM's CTCVR loss and
+    /// AITM's calibrator reach the other task's logit, so a task's own parameters get both
+    /// losses' gradients, each with its own weight (w_0 ∇L_0 + w_1 ∇L_1, not w_0 (∇L_0 + ∇L_1)).
+    @Test(arguments: ["mmoe", "esmm", "aitm"])
+    func perTaskPassesEqualTheCombinedPass(kind: String) throws {
+        let (_, combined) = try train(.fixed([1, 0.5]), kind: kind)
+        let (t, monitored) = try train(.fixed([1, 0.5]), monitor: 1, kind: kind)
         var worst: Float = 0
         for i in combined.indices { worst = max(worst, abs(combined[i] - monitored[i])) }
-        #expect(worst < 1e-5, "max difference \(worst)")
+        #expect(worst < 1e-5, "\(kind): max difference \(worst)")
         #expect(t.lastCosines.count == 1 && abs(t.lastCosines[0]) <= 1)
+    }
+
+    /// GradNorm's learning rate 100 took a weight below zero in one step ([5.70, −3.70]); the
+    /// floor keeps every weight positive, the trainer says so once, and training goes on.
+    @Test func gradNormWithLearningRate100StaysPositiveAndWarnsOnce() throws {
+        var lines: [String] = []
+        let (t, p) = try train(.gradNorm(alpha: 1.5, learningRate: 100, tensors: nil), steps: 6) { trainer in
+            trainer.log = { lines.append($0) }
+        }
+        let w = t.taskWeighting.lossWeights
+        #expect(w.allSatisfy { $0.isFinite && $0 > 0 }, "\(w)")
+        #expect(abs(w.reduce(0, +) - 2) < 1e-4)
+        #expect(t.taskWeighting.gradNormFloorHits > 0)
+        #expect(lines.filter { $0.contains("GradNorm") && $0.contains("floor") }.count == 1, "\(lines)")
+        #expect(p.allSatisfy { $0.isFinite })
     }
 
     @Test func everyStrategyTrainsAndKeepsItsWeightsValid() throws {
