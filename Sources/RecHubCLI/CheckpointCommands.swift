@@ -52,7 +52,9 @@ struct EvaluateCommand: ParsableCommand {
             let dataset = try CheckpointModel.data(path, config: config, features: features, withLabels: true)
             let metrics = evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: config.data.labels,
                                             sampleSpaces: CheckpointModel.sampleSpaces(config))
-            print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(dataset.oovCounts.reduce(0, +))")
+            let oov = OutOfVocabularyReport(split: path, dataset: dataset)
+            print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
+            for w in oov.warnings { print(w) }
             for m in metrics { print("\(m.task)  \(m.summary)  (\(m.count) rows, \(m.positives) positive)") }
         }
     }
@@ -71,6 +73,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
+            try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
             let (config, features, model) = try CheckpointModel.load(checkpoint)
             try Runtime.loadBLAS(config.blasCore)
             let dataset = try CheckpointModel.data(data, config: config, features: features, withLabels: false)
@@ -86,7 +89,10 @@ struct PredictCommand: ParsableCommand {
             } catch {
                 throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
             }
-            print("wrote \(dataset.count) rows × \(t) tasks to \(out)")
+            let oov = OutOfVocabularyReport(split: data, dataset: dataset)
+            print("wrote \(dataset.count) rows × \(t) tasks to \(out); out-of-vocabulary ids "
+                  + oov.summary.dropFirst(data.count + 1))
+            for w in oov.warnings { print(w) }
         }
     }
 }

@@ -63,7 +63,9 @@ public final class Checkpointer {
                                        lastCheckpoint: trainer.lastCheckpoint)
             }
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let reason = OutputPlaces.problem(.init(key: "checkpoint_dir", path: directory, isFolder: true)) {
+            throw CheckpointError.io(file: directory, reason: "cannot write a checkpoint: \(reason)")
+        }
         let name = moment == .best ? "best.rhck" : String(format: "step-%08d.rhck", trainer.globalStep)
         let path = (directory as NSString).appendingPathComponent(name)
         try Self.encode(trainer, config: config, features: features).write(to: path)

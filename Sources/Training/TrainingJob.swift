@@ -15,6 +15,8 @@ public struct JobResult: Sendable {
     public var generation: GenerationReport?
     /// Wall time of the whole job.
     public var seconds: Double
+    /// Out-of-vocabulary ids of every split.
+    public var outOfVocabulary: [OutOfVocabularyReport] = []
 }
 
 /// A whole run from a `TrainConfig`: data (generated if asked), model, training,
@@ -114,13 +116,57 @@ public struct TrainingJob {
         return max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
     }
 
+    /// Refuses early stopping that could never act: the monitored task's validation labels
+    /// (over its sample space, when it has one) must hold both classes, or its AUC is undefined
+    /// every epoch.
+    /// - Throws: `ConfigError` naming `earlystop_task` and the validation file.
+    func checkEarlyStopping(validation: TabularDataset?) throws {
+        guard let task = config.earlyStopTask, let column = config.data.labels.firstIndex(of: task) else { return }
+        if config.taskTypes?[column] == .regression {
+            throw ConfigError(file: "config", key: "earlystop_task",
+                              message: "\(task) is a regression task; early stopping reads a classification task's AUC")
+        }
+        guard let validation else {
+            throw ConfigError(file: "config", key: "earlystop_task",
+                              message: "early stopping on \(task) needs a validation split (data.val)")
+        }
+        let columns = config.data.labels + config.data.maskColumns
+        let space = config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) }
+        var positives = 0, negatives = 0
+        for i in 0..<validation.count {
+            if let s = space, validation.label(row: i, task: s) != 1 { continue }
+            if validation.label(row: i, task: column) > 0.5 { positives += 1 } else { negatives += 1 }
+            if positives > 0 && negatives > 0 { return }
+        }
+        let scope = config.taskSampleSpace[task].map { " on \($0) = 1" } ?? ""
+        throw ConfigError(file: "config", key: "earlystop_task",
+                          message: "the validation split \(config.data.validation ?? "") has \(positives) positive and "
+                          + "\(negatives) negative \(task) labels\(scope): its AUC is undefined, so early stopping "
+                          + "could never act. Use a validation split with both classes, or another earlystop_task.")
+    }
+
+    /// Every place the run writes to (rank 0): checked before any data is generated or loaded.
+    public var outputPlaces: [OutputPlaces.Place] {
+        var places = [OutputPlaces.Place(key: "output_dir", path: config.outputDirectory, isFolder: true)]
+        if config.checkpoints {
+            places.append(.init(key: config.checkpointDirectory == nil ? "output_dir (checkpoints)" : "checkpoint_dir",
+                                path: checkpointDirectory, isFolder: true))
+        }
+        if let g = config.data.generate { places.append(.init(key: "data.generate.dir", path: g.directory, isFolder: true)) }
+        if let p = saveParametersPath { places.append(.init(key: "--save-parameters", path: p, isFolder: false)) }
+        return places
+    }
+
     /// Runs the job.
+    /// - Throws: `ConfigError` (a setting, or a place the run cannot write to, checked first),
+    ///   dataset, checkpoint, communicator and training errors, each naming its file, key or rank.
     public func run() throws -> JobResult {
         let start = monotonicSeconds()
         guard config.batchSize % communicator.size == 0 else {
             throw ConfigError(file: "config", key: "batch_size",
                               message: "the global batch \(config.batchSize) is not divisible by \(communicator.size) ranks")
         }
+        if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
         let blas = try BLASCore.load(policy: config.blasCore)
         BLASThreads.set(threads)
@@ -146,10 +192,15 @@ public struct TrainingJob {
         let vocab = train.vocabularySizes
         let validation = try d.validation.map { try load($0, schema: schema, vocabulary: vocab) }
         let test = try d.test.map { try load($0, schema: schema, vocabulary: vocab) }
+        var oov = [OutOfVocabularyReport(split: "train", dataset: train)]
+        if let validation { oov.append(OutOfVocabularyReport(split: "val", dataset: validation)) }
+        if let test { oov.append(OutOfVocabularyReport(split: "test", dataset: test)) }
         say("loaded \(train.count) train" + (validation.map { ", \($0.count) val" } ?? "")
             + (test.map { ", \($0.count) test" } ?? "") + " rows in \(format(monotonicSeconds() - t0, 1)) s; "
             + "\(schema.sparse.count) sparse fields (\(vocab.reduce(0, +)) ids), \(schema.dense.count) dense; "
-            + "out-of-vocabulary ids: val \(validation?.oovCounts.reduce(0, +) ?? 0), test \(test?.oovCounts.reduce(0, +) ?? 0)")
+            + "out-of-vocabulary ids: " + oov.map(\.summary).joined(separator: ", "))
+        for r in oov { for w in r.warnings { say(w) } }
+        try checkEarlyStopping(validation: validation)
         let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
                                 denseNames: schema.dense)
         let model = makeModel(features: features)
@@ -171,15 +222,16 @@ public struct TrainingJob {
         trainer.positiveWeights = d.labels.map { config.posWeight[$0] ?? 1 }
         if communicator.isRoot {
             let logURL = URL(fileURLWithPath: config.outputDirectory).appendingPathComponent("train_log.jsonl")
-            try? FileManager.default.createDirectory(atPath: config.outputDirectory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            let handle = try? FileHandle(forWritingTo: logURL)
+            guard FileManager.default.createFile(atPath: logURL.path, contents: nil),
+                  let handle = try? FileHandle(forWritingTo: logURL) else {
+                throw ConfigError(file: "config", key: "output_dir", message: "cannot create \(logURL.path)")
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             trainer.onMonitor = { record in
                 if let data = try? encoder.encode(record) {
-                    handle?.write(data)
-                    handle?.write(Data("\n".utf8))
+                    handle.write(data)
+                    handle.write(Data("\n".utf8))
                 }
             }
         }
@@ -248,7 +300,7 @@ public struct TrainingJob {
             if communicator.isRoot { try saveParameters(model, to: path) }
         }
         let result = JobResult(history: history, test: testMetrics, generation: generation,
-                               seconds: monotonicSeconds() - start)
+                               seconds: monotonicSeconds() - start, outOfVocabulary: oov)
         if communicator.isRoot { try writeMetrics(result) }
         say("done in \(format(result.seconds, 1)) s; metrics in \(config.outputDirectory)/metrics.json")
         return result
@@ -285,6 +337,9 @@ public struct TrainingJob {
             "test": metricsJSON(r.test),
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
+        var oov: [String: Any] = [:]
+        for o in r.outOfVocabulary { oov[o.split] = o.json }
+        root["out_of_vocabulary"] = oov
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: dir.appendingPathComponent("metrics.json"), options: .atomic)
     }
