@@ -12,10 +12,10 @@ import Darwin
 enum ByteNumberParsing {
     /// Result of reading a sparse id.
     enum IntResult: Equatable {
-        /// An integer that fits comfortably in Int64.
+        /// An integer in `Int64.min...Int64.max` (the reader accepts only the non-negative ones).
         case value(Int64)
-        /// An integer with too many digits for any vocabulary.
-        case huge
+        /// An integer outside Int64, either sign.
+        case outOfRange
         /// Not an integer.
         case invalid
     }
@@ -33,8 +33,9 @@ enum ByteNumberParsing {
         while b > a && isSpace(p[b - 1]) { b -= 1 }
     }
 
-    /// Reads an integer id from `p[a..<b]`: optional sign, digits, optionally `.` and zeros
-    /// (`"3.0"` is 3); surrounding spaces are allowed.
+    /// Reads an integer from `p[a..<b]`: optional sign, digits, optionally `.` and zeros
+    /// (`"3.0"` is 3); surrounding spaces are allowed. Exact over all of Int64 (leading zeros
+    /// too); beyond it, `outOfRange`.
     @inline(__always)
     static func parseInt(_ p: UnsafePointer<UInt8>, _ a0: Int, _ b0: Int) -> IntResult {
         var (a, b) = (a0, b0)
@@ -50,10 +51,13 @@ enum ByteNumberParsing {
         var negative = false
         if i < b && (p[i] == 0x2D || p[i] == 0x2B) { negative = p[i] == 0x2D; i += 1 }
         let digitsStart = i
-        value = 0
-        var huge = false
+        // The magnitude, exactly while it fits UInt64; `overflow` once it does not.
+        var magnitude: UInt64 = 0
+        var overflow = false
         while i < b && isDigit(p[i]) {
-            if value > 100_000_000_000_000 { huge = true } else { value = value * 10 + Int64(p[i] &- 0x30) }
+            let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(p[i] &- 0x30))
+            if o1 || o2 { overflow = true } else { magnitude = sum }
             i += 1
         }
         guard i > digitsStart else { return .invalid }
@@ -64,8 +68,13 @@ enum ByteNumberParsing {
             guard i > zerosStart else { return .invalid }
         }
         guard i == b else { return .invalid }
-        if huge { return .huge }
-        return .value(negative ? -value : value)
+        if negative {
+            // -2^63 is the one negative value whose magnitude is not an Int64.
+            guard !overflow, magnitude <= UInt64(Int64.max) + 1 else { return .outOfRange }
+            return .value(magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude))
+        }
+        guard !overflow, magnitude <= UInt64(Int64.max) else { return .outOfRange }
+        return .value(Int64(magnitude))
     }
 
     /// Reads a Float32 from `p[a..<b]`, equal to `strtof`'s result; nil when the text is not a

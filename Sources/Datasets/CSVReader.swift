@@ -13,15 +13,21 @@ import Darwin
 /// blank lines are accepted. The file is read in chunks and parsed from bytes: no `String` is
 /// made per field.
 ///
-/// Vocabularies: ids outside `0..<vocab[f]` (negative ones too) map to the OOV row `vocab[f]`.
-/// The sizes come from the `vocabulary` argument, else the schema, else are learned from this
-/// file as `max id + 1`. Load the training split first and pass its `vocabularySizes` to the
-/// others:
+/// Sparse ids, one rule: an id is a non-negative integer in `0...Int64.max` (digits, an optional
+/// `+`, optionally `.` and zeros: `"3.0"` is 3). A negative id, or one past Int64, stops the load
+/// with `idOutOfRange` naming the file, line and column, as a field that is not an integer stops
+/// it with `notAnInteger`. Ids at or past a field's vocabulary size `vocab[f]` map to its OOV row
+/// `vocab[f]`, counted in `oovCounts`. The sizes come from the `vocabulary` argument, else the
+/// schema, else are learned from this file as `max id + 1` (which must then be at most
+/// `DatasetSchema.maxVocabularySize`, else `idTooLarge`). Load the training split first and pass
+/// its `vocabularySizes` to the others:
 ///
 /// ```swift
 /// let train = try CSVReader().load(trainURL, schema: schema)
 /// let val = try CSVReader().load(valURL, schema: schema, vocabulary: train.vocabularySizes)
 /// ```
+///
+/// Every error names the file; errors in a row name its 1-based line and the column.
 public struct CSVReader: Sendable {
     /// Bytes read from the file at a time; a longer line grows the buffer.
     public var chunkSize: Int
@@ -58,14 +64,15 @@ public struct CSVReader: Sendable {
         case ignored, label(Int), sparse(Int), dense(Int)
     }
 
-    /// Maps the schema's names onto header positions.
+    /// Maps the schema's names onto header positions; a name the header lacks or holds twice is
+    /// an error naming `file`.
     static func roles(header: [String], schema: DatasetSchema, file: String) throws(DatasetError) -> [Role] {
         var positions: [String: [Int]] = [:]
         for (c, name) in header.enumerated() { positions[name, default: []].append(c) }
         var roles = Array(repeating: Role.ignored, count: header.count)
         func place(_ name: String, _ role: Role) throws(DatasetError) {
             guard let at = positions[name] else { throw .missingColumn(file: file, column: name) }
-            guard at.count == 1 else { throw .duplicateColumn(file: file, column: name) }
+            guard at.count == 1 else { throw .duplicateColumn(file: file, column: name, positions: at.map { $0 + 1 }) }
             roles[at[0]] = role
         }
         for (t, name) in schema.labels.enumerated() { try place(name, .label(t)) }
@@ -74,17 +81,25 @@ public struct CSVReader: Sendable {
         return roles
     }
 
-    /// Parses `url` with `schema`; see the type's documentation for the vocabulary rules.
+    /// Parses `url` with `schema`; see the type's documentation for the id and vocabulary rules.
     public func load(_ url: URL, schema: DatasetSchema, vocabulary: [Int]? = nil) throws(DatasetError) -> TabularDataset {
-        try schema.validate()
-        let file = url.path
-        let fixedVocabulary = vocabulary ?? schema.vocabularySizes
-        if let fixedVocabulary { try DatasetSchema.validate(vocabulary: fixedVocabulary, fields: schema.sparse) }
+        try parse(url, schema: schema, vocabulary: vocabulary, hashing: false).dataset
+    }
 
-        let source = try CSVLineSource(path: file, chunkSize: chunkSize)
+    /// Parses `url` as `load` does; with `hashing`, also returns the `ContentHash` of exactly the
+    /// bytes parsed (the whole file), computed as they are read.
+    func parse(_ url: URL, schema: DatasetSchema, vocabulary: [Int]?,
+               hashing: Bool) throws(DatasetError) -> (dataset: TabularDataset, contentHash: UInt64?) {
+        let file = url.path
+        let source = try CSVLineSource(path: file, chunkSize: chunkSize, hashing: hashing)
         guard let headerLine = try source.nextLine(), headerLine.count > 0 else { throw .emptyFile(file: file) }
         let header = Self.parseHeader(headerLine)
+        // The header first: a name it holds twice is reported as such, even when the schema was
+        // derived from it (and so names the column twice too).
         let roles = try Self.roles(header: header, schema: schema, file: file)
+        try schema.validate(file: file)
+        let fixedVocabulary = vocabulary ?? schema.vocabularySizes
+        if let fixedVocabulary { try DatasetSchema.validate(vocabulary: fixedVocabulary, fields: schema.sparse, file: file) }
 
         let parser = RowParser(file: file, header: header, roles: roles, schema: schema,
                                vocabulary: fixedVocabulary, rowCapacity: 1024)
@@ -101,7 +116,7 @@ public struct CSVReader: Sendable {
         }
         _ = consume locale
         guard parser.rows > 0 else { throw .headerOnly(file: file) }
-        return parser.finish()
+        return (parser.finish(), source.contentHash?.finalize())
     }
 }
 
@@ -121,7 +136,7 @@ final class RowParser {
     private let vocabulary: [Int]?
     /// Per field (F): the vocabulary limit in fixed mode; the largest id seen in learning mode.
     private let limits: UnsafeMutablePointer<Int64>
-    /// Per field (F): ids mapped to OOV (fixed mode) or negative ids seen (learning mode).
+    /// Per field (F): ids mapped to OOV (fixed mode; always 0 in learning mode).
     private let oov: UnsafeMutablePointer<Int>
     private let scratch: UnsafeMutablePointer<CChar>
     private let scratchCapacity = 512
@@ -220,30 +235,22 @@ final class RowParser {
                 switch kinds[column] {
                 case 2:
                     switch ByteNumberParsing.parseInt(p, pos, q) {
-                    case let .value(id):
+                    case let .value(id) where id >= 0:
                         if learning {
-                            if id < 0 {
-                                sRow[target] = -1
-                                oov[target] += 1
-                            } else if id > Int64(DatasetSchema.maxVocabularySize - 1) {
+                            if id > Int64(DatasetSchema.maxVocabularySize - 1) {
                                 if badColumn < 0 { (badColumn, badStart, badEnd, badKind) = (column, pos, q, 5) }
                             } else {
                                 sRow[target] = Int32(truncatingIfNeeded: id)
                                 if id > limits[target] { limits[target] = id }
                             }
-                        } else if id < 0 || id >= limits[target] {
+                        } else if id >= limits[target] {
                             sRow[target] = Int32(truncatingIfNeeded: limits[target])
                             oov[target] += 1
                         } else {
                             sRow[target] = Int32(truncatingIfNeeded: id)
                         }
-                    case .huge:
-                        if learning {
-                            if badColumn < 0 { (badColumn, badStart, badEnd, badKind) = (column, pos, q, 5) }
-                        } else {
-                            sRow[target] = Int32(truncatingIfNeeded: limits[target])
-                            oov[target] += 1
-                        }
+                    case .value, .outOfRange:  // negative, or past Int64
+                        if badColumn < 0 { (badColumn, badStart, badEnd, badKind) = (column, pos, q, 6) }
                     case .invalid:
                         if badColumn < 0 { (badColumn, badStart, badEnd, badKind) = (column, pos, q, 2) }
                     }
@@ -285,6 +292,7 @@ final class RowParser {
             case 2: throw .notAnInteger(file: file, line: lineNumber, column: name, value: value)
             case 3: throw .labelNotBinary(file: file, line: lineNumber, column: name, value: value)
             case 4: throw .nonFiniteValue(file: file, line: lineNumber, column: name, value: value)
+            case 6: throw .idOutOfRange(file: file, line: lineNumber, column: name, value: value)
             default: throw .idTooLarge(file: file, line: lineNumber, column: name, value: value)
             }
         }
@@ -298,18 +306,14 @@ final class RowParser {
         let s = Self.reallocate(sparse, count: n * nF)
         let d = Self.reallocate(dense, count: n * nD)
         let l = Self.reallocate(labels, count: n * nT)
-        var vocab: [Int]
-        var oovCounts: [Int]
+        let vocab: [Int]
+        let oovCounts: [Int]
         if let vocabulary {
             vocab = vocabulary
             oovCounts = (0..<nF).map { oov[$0] }
         } else {
             vocab = (0..<nF).map { Int(max(limits[$0] + 1, 1)) }
-            let anyNegative = (0..<nF).contains { oov[$0] > 0 }
-            oovCounts = Array(repeating: 0, count: nF)
-            if anyNegative {
-                oovCounts = TabularDataset.mapOutOfVocabulary(ids: s, rows: n, vocabularySizes: vocab)
-            }
+            oovCounts = Array(repeating: 0, count: nF)  // every id is below max id + 1
         }
         ownsOutput = false
         return TabularDataset(schema: schema, count: n, vocabularySizes: vocab, oovCounts: oovCounts,

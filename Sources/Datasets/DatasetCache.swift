@@ -12,9 +12,9 @@ import Darwin
 /// ```
 /// offset  size  field
 ///      0     8  magic "RHDSCACH"
-///      8     4  format version (1)
+///      8     4  format version (2)
 ///     12     4  header size (128)
-///     16     8  fingerprint: FNV-1a of (CSV size, CSV mtime in ns, schema, requested vocabulary)
+///     16     8  fingerprint: FNV-1a of (format version, schema, requested vocabulary)
 ///     24     8  N rows
 ///     32     8  F sparse fields
 ///     40     8  D dense columns
@@ -26,12 +26,16 @@ import Darwin
 ///     88     8  offset of OOV counts      (F) Int64
 ///     96     8  file length in bytes
 ///    104     8  checksum of the five sections with their padding (`CacheChecksum`)
-///    112     8  reserved (0)
+///    112     8  content hash of the CSV's bytes (`ContentHash`) the sections were parsed from
 ///    120     8  FNV-1a checksum of bytes 0..<120
 /// ```
 ///
-/// Reading validates every size against the file length before touching the sections, then both
-/// checksums; a cache that fails any check is ignored (re-parsed and rewritten), never trusted.
+/// The cache is keyed on the CSV's content, not its size or modification time: the hash is
+/// computed while the CSV is parsed (no extra pass), and a load that finds a cache hashes the
+/// CSV once more (one sequential read, at memory speed) and uses the cache only when the two
+/// agree. Reading validates every size against the file length before touching the sections,
+/// then both checksums; a cache that fails any check is ignored (re-parsed and rewritten, the
+/// reason in `Status.written`'s `replaced`), never trusted.
 /// The cache lives next to the CSV as `<name>.rhcache`; where that directory is not writable (or
 /// has no write permission bits at all, which also holds for root) it falls back to
 /// `fallbackDirectory/<name>.<path hash>.rhcache`; when `directory` is given, only there. Nothing
@@ -58,7 +62,7 @@ public struct DatasetCache: Sendable {
     }
 
     /// What `load` did.
-    public enum Status: Sendable, Equatable {
+    public enum Status: Sendable, Equatable, CustomStringConvertible {
         /// A valid cache was memory-mapped from `path`.
         case hit(path: String)
         /// The CSV was parsed and a cache written to `path`; `replaced` says why an existing cache
@@ -68,35 +72,53 @@ public struct DatasetCache: Sendable {
         case notWritten(reason: String)
         /// Caching is disabled; the CSV was parsed.
         case disabled
+
+        /// One line for a log: `dataset cache <path>: hit`, or what was written and why.
+        public var description: String {
+            switch self {
+            case let .hit(path): return "dataset cache \(path): hit"
+            case let .written(path, nil): return "dataset cache \(path): written"
+            case let .written(path, replaced?): return "dataset cache \(path): rebuilt (\(replaced))"
+            case let .notWritten(reason): return "dataset cache not written: \(reason)"
+            case .disabled: return "dataset cache disabled"
+            }
+        }
     }
 
-    /// Cache format version; bump when the layout changes.
-    public static let formatVersion: UInt32 = 1
+    /// Cache format version; bump when the layout changes. 2: keyed on the CSV's content hash
+    /// (1 used its size and modification time).
+    public static let formatVersion: UInt32 = 2
     static let magic: [UInt8] = Array("RHDSCACH".utf8)
     static let headerSize = 128
     static let alignment = 64
 
-    /// Loads `csv` through the cache: maps a valid cache, else parses and writes one.
-    /// Vocabulary rules are `CSVReader.load`'s; the requested `vocabulary` is part of the fingerprint.
+    /// Loads `csv` through the cache: maps a valid cache of the CSV's current content, else
+    /// parses the CSV and writes one. Vocabulary rules are `CSVReader.load`'s; the requested
+    /// `vocabulary` is part of the fingerprint. A cache of other content (the CSV was edited) is
+    /// replaced, and `Status.written`'s `replaced` says so.
     public func load(_ csv: URL, schema: DatasetSchema,
                      vocabulary: [Int]? = nil) throws(DatasetError) -> (dataset: TabularDataset, status: Status) {
-        guard isEnabled, let fingerprint = Self.fingerprint(csv: csv, schema: schema, vocabulary: vocabulary) else {
-            let dataset = try reader.load(csv, schema: schema, vocabulary: vocabulary)
-            return (dataset, isEnabled ? .notWritten(reason: "cannot stat \(csv.path)") : .disabled)
-        }
+        guard isEnabled else { return (try reader.load(csv, schema: schema, vocabulary: vocabulary), .disabled) }
+        let fingerprint = Self.fingerprint(schema: schema, vocabulary: vocabulary)
         let paths = candidatePaths(for: csv)
         var rejected: String?
+        // The CSV's content hash, computed at most once, and only when a cache is there to check.
+        var content: UInt64?
         for path in paths {
             switch Self.map(path, fingerprint: fingerprint, schema: schema) {
-            case let .success(dataset):
-                return (dataset, .hit(path: path))
+            case let .success((dataset, stored)):
+                let current: UInt64
+                if let content { current = content } else { current = try ContentHash.ofFile(csv.path); content = current }
+                if stored == current { return (dataset, .hit(path: path)) }
+                if rejected == nil { rejected = "\(path): \(Rejection.staleContent(csv: csv.path))" }
             case .failure(.absent):
                 continue
             case let .failure(reason):
                 if rejected == nil { rejected = "\(path): \(reason)" }
             }
         }
-        let dataset = try reader.load(csv, schema: schema, vocabulary: vocabulary)
+        let (dataset, parsedHash) = try reader.parse(csv, schema: schema, vocabulary: vocabulary, hashing: true)
+        guard let contentHash = parsedHash else { preconditionFailure("CSVReader.parse(hashing: true) returned no hash") }
         var lastFailure = "no cache location"
         for path in paths {
             let parent = (path as NSString).deletingLastPathComponent
@@ -106,7 +128,7 @@ public struct DatasetCache: Sendable {
                 continue
             }
             do {
-                try Self.store(dataset, to: path, fingerprint: fingerprint)
+                try Self.store(dataset, to: path, fingerprint: fingerprint, contentHash: contentHash)
                 return (dataset, .written(path: path, replaced: rejected))
             } catch {
                 lastFailure = error.description
@@ -131,22 +153,19 @@ public struct DatasetCache: Sendable {
         return paths
     }
 
-    /// The fingerprint of `csv` as it is now with `schema` and the requested `vocabulary`;
-    /// nil when the file cannot be examined.
-    static func fingerprint(csv: URL, schema: DatasetSchema, vocabulary: [Int]?) -> UInt64? {
-        var info = stat()
-        guard stat(csv.path, &info) == 0 else { return nil }
+    /// The fingerprint of `schema` with the requested `vocabulary` (the CSV itself is keyed by
+    /// its content hash, stored beside the fingerprint).
+    static func fingerprint(schema: DatasetSchema, vocabulary: [Int]?) -> UInt64 {
         let requested = vocabulary.map { $0.map(String.init).joined(separator: ",") } ?? "schema-or-learned"
-        let text = "rechub-dataset-cache v\(formatVersion)|size \(info.st_size)"
-            + "|mtime \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-            + "|schema \(schema.canonicalDescription)|vocabulary \(requested)"
+        let text = "rechub-dataset-cache v\(formatVersion)|schema \(schema.canonicalDescription)|vocabulary \(requested)"
         return CacheChecksum.fnv1a(Array(text.utf8))
     }
 
     /// Why a cache file was not used.
     enum Rejection: Error, Equatable, CustomStringConvertible {
         case absent, unreadable(String), truncated(Int), badMagic, badVersion(UInt32), badHeaderChecksum
-        case staleFingerprint, shapeMismatch(String), badLayout(String), badChecksum, badVocabulary
+        case staleFingerprint, staleContent(csv: String), shapeMismatch(String), badLayout(String), badChecksum
+        case badVocabulary
 
         var description: String {
             switch self {
@@ -156,7 +175,8 @@ public struct DatasetCache: Sendable {
             case .badMagic: return "not a RecHub dataset cache"
             case let .badVersion(v): return "format version \(v), expected \(DatasetCache.formatVersion)"
             case .badHeaderChecksum: return "header checksum mismatch"
-            case .staleFingerprint: return "stale (the CSV, schema or vocabulary changed)"
+            case .staleFingerprint: return "stale (the schema or requested vocabulary changed)"
+            case let .staleContent(csv): return "stale (the content of \(csv) changed since the cache was written)"
             case let .shapeMismatch(what): return "shape mismatch (\(what))"
             case let .badLayout(what): return "bad layout (\(what))"
             case .badChecksum: return "section checksum mismatch"
@@ -165,8 +185,10 @@ public struct DatasetCache: Sendable {
         }
     }
 
-    /// Maps and validates the cache at `path`; the dataset points into the mapping.
-    static func map(_ path: String, fingerprint: UInt64, schema: DatasetSchema) -> Result<TabularDataset, Rejection> {
+    /// Maps and validates the cache at `path`; the dataset points into the mapping, and comes
+    /// with the content hash of the CSV it was parsed from (for the caller to compare).
+    static func map(_ path: String, fingerprint: UInt64,
+                    schema: DatasetSchema) -> Result<(dataset: TabularDataset, contentHash: UInt64), Rejection> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             return .failure(errno == ENOENT ? .absent : .unreadable(String(cString: strerror(errno))))
@@ -184,9 +206,10 @@ public struct DatasetCache: Sendable {
             let s = (base + layout.sparse).assumingMemoryBound(to: Int32.self)
             let d = (base + layout.dense).assumingMemoryBound(to: Float.self)
             let l = (base + layout.labels).assumingMemoryBound(to: Float.self)
-            return .success(TabularDataset(schema: schema, count: layout.rows, vocabularySizes: layout.vocabulary,
-                                           oovCounts: layout.oov, sparse: s, dense: d, labels: l,
-                                           backing: .mapped(base: base, length: length)))
+            let dataset = TabularDataset(schema: schema, count: layout.rows, vocabularySizes: layout.vocabulary,
+                                         oovCounts: layout.oov, sparse: s, dense: d, labels: l,
+                                         backing: .mapped(base: base, length: length))
+            return .success((dataset, layout.contentHash))
         case let .failure(rejection):
             munmap(base, length)
             return .failure(rejection)
@@ -197,6 +220,8 @@ public struct DatasetCache: Sendable {
     struct Layout {
         var rows: Int, sparse: Int, dense: Int, labels: Int
         var vocabulary: [Int], oov: [Int]
+        /// The content hash of the CSV the sections were parsed from.
+        var contentHash: UInt64
     }
 
     /// Checks the header, every section's bounds and both checksums of a mapped cache of `length` bytes.
@@ -249,11 +274,13 @@ public struct DatasetCache: Sendable {
         guard vocabulary.allSatisfy({ $0 >= 1 && $0 <= DatasetSchema.maxVocabularySize }),
               oov.allSatisfy({ $0 >= 0 && $0 <= rows }) else { return .failure(.badVocabulary) }
         return .success(Layout(rows: rows, sparse: offsets[0], dense: offsets[1], labels: offsets[2],
-                               vocabulary: vocabulary, oov: oov))
+                               vocabulary: vocabulary, oov: oov, contentHash: u64(112)))
     }
 
-    /// Writes `dataset` as a cache file at `path` (temporary name, then rename).
-    static func store(_ dataset: TabularDataset, to path: String, fingerprint: UInt64) throws(DatasetError) {
+    /// Writes `dataset`, parsed from a CSV whose `ContentHash` is `contentHash`, as a cache file
+    /// at `path` (temporary name, then rename).
+    static func store(_ dataset: TabularDataset, to path: String, fingerprint: UInt64,
+                      contentHash: UInt64) throws(DatasetError) {
         let (n, nF, nD, nT) = (dataset.count, dataset.sparseFieldCount, dataset.denseCount, dataset.taskCount)
         func aligned(_ x: Int) -> Int { (x + alignment - 1) / alignment * alignment }
         // Vocabulary sizes, then OOV counts, as little-endian Int64.
@@ -286,7 +313,7 @@ public struct DatasetCache: Sendable {
         put64(fingerprint, 16); put64(UInt64(n), 24)
         put64(UInt64(nF), 32); put64(UInt64(nD), 40); put64(UInt64(nT), 48)
         for (i, offset) in offsets.enumerated() { put64(UInt64(offset), 56 + 8 * i) }
-        put64(UInt64(length), 96); put64(checksum.finalize(), 104)
+        put64(UInt64(length), 96); put64(checksum.finalize(), 104); put64(contentHash, 112)
         put64(CacheChecksum.fnv1a(header[0..<120]), 120)
 
         let directory = (path as NSString).deletingLastPathComponent

@@ -59,10 +59,12 @@ public struct DatasetSchema: Sendable, Codable, Equatable {
                              sparse: header.filter { !taken.contains($0) }, dense: dense)
     }
 
-    /// Checks the schema on its own (no file): counts agree, names are unique and non-empty,
-    /// there is at least one feature (no label is fine: prediction inputs), vocabulary sizes are in `1...maxVocabularySize`.
-    public func validate() throws(DatasetError) {
-        func invalid(_ reason: String) -> DatasetError { .invalidSchema(reason: reason) }
+    /// Checks the schema: counts agree, names are unique and non-empty, there is at least one
+    /// feature (no label is fine: prediction inputs), vocabulary sizes are in
+    /// `1...maxVocabularySize`. `file` is the data file the schema is applied to, named in the
+    /// error (nil when the schema is checked on its own).
+    public func validate(file: String? = nil) throws(DatasetError) {
+        func invalid(_ reason: String) -> DatasetError { .invalidSchema(file: file, reason: reason) }
         // No label column is valid: prediction inputs carry features only.
         guard labelKinds.count == labels.count else {
             throw invalid("\(labels.count) labels but \(labelKinds.count) label kinds")
@@ -74,20 +76,22 @@ public struct DatasetSchema: Sendable, Codable, Equatable {
             guard seen.insert(name).inserted else { throw invalid("column '\(name)' is named more than once") }
         }
         if let sizes = vocabularySizes {
-            try Self.validate(vocabulary: sizes, fields: sparse)
+            try Self.validate(vocabulary: sizes, fields: sparse, file: file)
         }
     }
 
     /// Largest vocabulary a field may have: its out-of-vocabulary row index must fit Int32.
     public static let maxVocabularySize = Int(Int32.max) - 1
 
-    /// Checks that `vocabulary` has one size in `1...maxVocabularySize` per field.
-    static func validate(vocabulary: [Int], fields: [String]) throws(DatasetError) {
+    /// Checks that `vocabulary` has one size in `1...maxVocabularySize` per field; `file` as in
+    /// `validate(file:)`.
+    static func validate(vocabulary: [Int], fields: [String], file: String? = nil) throws(DatasetError) {
         guard vocabulary.count == fields.count else {
-            throw .invalidSchema(reason: "\(vocabulary.count) vocabulary sizes for \(fields.count) sparse fields")
+            throw .invalidSchema(file: file, reason: "\(vocabulary.count) vocabulary sizes for \(fields.count) sparse fields")
         }
         for (f, size) in vocabulary.enumerated() where size < 1 || size > maxVocabularySize {
-            throw .invalidSchema(reason: "vocabulary size \(size) of field '\(fields[f])' is outside 1...\(maxVocabularySize)")
+            throw .invalidSchema(file: file,
+                                 reason: "vocabulary size \(size) of field '\(fields[f])' is outside 1...\(maxVocabularySize)")
         }
     }
 

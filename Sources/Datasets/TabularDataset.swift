@@ -7,7 +7,7 @@ import Darwin
 /// N rows of a multi-task data set, column groups stored row-major and read-only:
 ///
 /// ```
-/// sparse ids  (N, F) Int32   already mapped: an id outside 0..<vocab[f] is vocab[f] (the OOV row)
+/// sparse ids  (N, F) Int32   already mapped: an id at or past vocab[f] is vocab[f] (the OOV row)
 /// dense       (N, D) Float32
 /// labels      (N, T) Float32
 /// ```
@@ -22,7 +22,7 @@ public final class TabularDataset: @unchecked Sendable {
     public let count: Int
     /// Vocabulary size per sparse field (F); the OOV row of field `f` is `vocabularySizes[f]`.
     public let vocabularySizes: [Int]
-    /// Per sparse field (F), how many ids were outside the vocabulary and mapped to the OOV row.
+    /// Per sparse field (F), how many ids were at or past the vocabulary size and mapped to the OOV row.
     public let oovCounts: [Int]
 
     /// Sparse ids, (N, F) row-major.
@@ -74,9 +74,11 @@ public final class TabularDataset: @unchecked Sendable {
 
     /// Builds a dataset from in-memory row-major arrays, mapping out-of-vocabulary ids to the OOV row.
     ///
-    /// Vocabulary sizes come from `vocabularySizes`, else `schema.vocabularySizes`, else are learned
-    /// as `max id + 1` per field. Wrong array sizes or label values the schema forbids are
-    /// programmer errors (preconditions); an inconsistent schema throws.
+    /// Ids follow `CSVReader`'s rule: an id is a non-negative integer, and ids at or past the
+    /// vocabulary size map to the OOV row. Vocabulary sizes come from `vocabularySizes`, else
+    /// `schema.vocabularySizes`, else are learned as `max id + 1` per field. Wrong array sizes,
+    /// negative ids or label values the schema forbids are programmer errors (preconditions); an
+    /// inconsistent schema throws.
     /// - sparse: (N, F) raw ids
     /// - dense: (N, D)
     /// - labels: (N, T)
@@ -88,6 +90,9 @@ public final class TabularDataset: @unchecked Sendable {
         let n = labels.count / nT
         precondition(sparse.count == n * nF, "sparse.count \(sparse.count) != N × F = \(n) × \(nF)")
         precondition(dense.count == n * nD, "dense.count \(dense.count) != N × D = \(n) × \(nD)")
+        for (i, id) in sparse.enumerated() {
+            precondition(id >= 0, "sparse id \(id) of field '\(schema.sparse[i % nF])' at row \(i / nF) is negative")
+        }
         for (i, v) in dense.enumerated() {
             precondition(v.isFinite, "dense value \(v) at row \(i / max(nD, 1)) is not finite")
         }
@@ -126,8 +131,8 @@ public final class TabularDataset: @unchecked Sendable {
         return raw.bindMemory(to: T.self, capacity: max(count, 1))
     }
 
-    /// Replaces every id outside `0..<vocabularySizes[f]` by `vocabularySizes[f]`; returns the
-    /// count per field.
+    /// Replaces every id outside `0..<vocabularySizes[f]` (read as unsigned, so a negative one
+    /// too) by `vocabularySizes[f]`; returns the count per field.
     /// - ids: (N, F)
     static func mapOutOfVocabulary(ids: UnsafeMutablePointer<Int32>, rows: Int, vocabularySizes: [Int]) -> [Int] {
         let nF = vocabularySizes.count

@@ -81,12 +81,49 @@ import Testing
 
     @Test(arguments: [
         ("0", ByteNumberParsing.IntResult.value(0)), ("42", .value(42)), ("-3", .value(-3)), ("+8", .value(8)),
-        ("3.0", .value(3)), ("3.000", .value(3)), (" 12 ", .value(12)), ("99999999999999999999", .huge),
+        ("3.0", .value(3)), ("3.000", .value(3)), (" 12 ", .value(12)), ("-0", .value(0)),
+        ("99999999999999999999", .outOfRange), ("-99999999999999999999", .outOfRange),
         ("1.5", .invalid), ("3.", .invalid), ("", .invalid), ("-", .invalid), ("1e3", .invalid), ("0x10", .invalid),
     ])
     func integers(text: String, expected: ByteNumberParsing.IntResult) {
+        #expect(Self.parseInt(text) == expected, "\(text)")
+    }
+
+    /// The exact edges of Int64, with and without leading zeros and a `.0` (the slow path), and
+    /// the largest counts of digits the fast path takes.
+    @Test(arguments: [
+        ("9223372036854775807", ByteNumberParsing.IntResult.value(Int64.max)),
+        ("9223372036854775808", .outOfRange),
+        ("-9223372036854775808", .value(Int64.min)),
+        ("-9223372036854775809", .outOfRange),
+        ("18446744073709551615", .outOfRange), ("18446744073709551616", .outOfRange),
+        ("00000000000000000000009223372036854775807", .value(Int64.max)),
+        ("9223372036854775807.00", .value(Int64.max)), ("+9223372036854775808.0", .outOfRange),
+        ("999999999999999", .value(999_999_999_999_999)), ("1000000000000000", .value(1_000_000_000_000_000)),
+        ("100000000000000000", .value(100_000_000_000_000_000)),
+    ])
+    func int64Edges(text: String, expected: ByteNumberParsing.IntResult) {
+        #expect(Self.parseInt(text) == expected, "\(text)")
+    }
+
+    /// Random integers of 1 to 19 digits, either sign, parse to their value (200 000, seeded).
+    @Test func randomIntegersParseExactly() {
+        var rng = SeededRandom(seed: 13)
+        var mismatches: [String] = []
+        for _ in 0..<200_000 {
+            let digits = 1 + rng.nextInt(below: 18)
+            var value: Int64 = 0
+            for _ in 0..<digits { value = value * 10 + Int64(rng.nextInt(below: 10)) }
+            if rng.nextInt(below: 3) == 0 { value = -value }
+            let text = String(value)
+            if Self.parseInt(text) != .value(value) { mismatches.append(text) }
+        }
+        #expect(mismatches.isEmpty, "first mismatches: \(mismatches.prefix(5))")
+    }
+
+    /// Parses `text` with the reader's integer parser.
+    static func parseInt(_ text: String) -> ByteNumberParsing.IntResult {
         let bytes = Array(text.utf8) + [0]
-        let result = bytes.withUnsafeBufferPointer { ByteNumberParsing.parseInt($0.baseAddress!, 0, text.utf8.count) }
-        #expect(result == expected, "\(text)")
+        return bytes.withUnsafeBufferPointer { ByteNumberParsing.parseInt($0.baseAddress!, 0, text.utf8.count) }
     }
 }

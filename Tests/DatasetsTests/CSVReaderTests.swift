@@ -47,7 +47,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
             .missingColumn(file: $0, column: "D508")
         },
         MalformedCase(name: "duplicate column", content: "click,purchase,101,101,205,D508\n0,0,1,1,2,0.5\n") {
-            .duplicateColumn(file: $0, column: "101")
+            .duplicateColumn(file: $0, column: "101", positions: [3, 4])
         },
         MalformedCase(name: "empty file", content: "") { .emptyFile(file: $0) },
         MalformedCase(name: "blank first line", content: "\n0,0,1,2,0.5\n") { .emptyFile(file: $0) },
@@ -73,6 +73,27 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         },
         MalformedCase(name: "id too large to learn a vocabulary", content: header + "0,0,1,99999999999,0.5\n") {
             .idTooLarge(file: $0, line: 2, column: "205", value: "99999999999")
+        },
+        MalformedCase(name: "negative sparse id", content: header + "0,0,1,2,0.5\n0,0,-4,2,0.5\n") {
+            .idOutOfRange(file: $0, line: 3, column: "101", value: "-4")
+        },
+        MalformedCase(name: "sparse id past Int64", content: header + "0,0,1,9223372036854775808,0.5\n") {
+            .idOutOfRange(file: $0, line: 2, column: "205", value: "9223372036854775808")
+        },
+        MalformedCase(name: "schema inconsistent with itself",
+                      content: header + "0,0,1,2,0.5\n",
+                      schema: DatasetSchema(labels: ["click"], labelKinds: [], sparse: ["101"], dense: [])) {
+            .invalidSchema(file: $0, reason: "1 labels but 0 label kinds")
+        },
+        MalformedCase(name: "schema naming a column twice that the header holds once",
+                      content: header + "0,0,1,2,0.5\n",
+                      schema: DatasetSchema(labels: ["click"], sparse: ["101", "101"], dense: [])) {
+            .invalidSchema(file: $0, reason: "column '101' is named more than once")
+        },
+        MalformedCase(name: "schema with a zero vocabulary size",
+                      content: header + "0,0,1,2,0.5\n",
+                      schema: DatasetSchema(labels: ["click"], sparse: ["101"], dense: [], vocabularySizes: [0])) {
+            .invalidSchema(file: $0, reason: "vocabulary size 0 of field '101' is outside 1...\(DatasetSchema.maxVocabularySize)")
         },
         MalformedCase(name: "line number counts blank lines and CRLF",
                       content: "click,purchase,101,205,D508\r\n\r\n1,0,1,2,0.5\r\n1,0,1,2,x\r\n") {
@@ -130,7 +151,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         let text = "\u{FEFF}D508, \"user id\" ,purchase,note,click,205\r\n"
             + "0.5,3,0,free text here,1,7\r\n"
             + "\r\n"
-            + "-1.25e-1,0,0,,0,-4\r\n"
+            + "-1.25e-1,0,0,,0,4\r\n"
             + " 2 ,+12,1,x,1,3.0"  // spaces around a value, '+' sign, "3.0" as an id, no final newline
         let schema = DatasetSchema(labels: ["click", "purchase"], sparse: ["user id", "205"], dense: ["D508"])
         try TestSupport.withTemporaryDirectory { dir in
@@ -143,15 +164,15 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
             #expect(ds.denseColumn(0) == [0.5, -0.125, 2])
             #expect(ds.vocabularySizes == [13, 8])
             #expect(ds.sparseColumn(0) == [3, 0, 12])
-            #expect(ds.sparseColumn(1) == [7, 8, 3])  // -4 → OOV row 8
-            #expect(ds.oovCounts == [0, 1])
+            #expect(ds.sparseColumn(1) == [7, 4, 3])
+            #expect(ds.oovCounts == [0, 0])
         }
     }
 
     @Test func trainVocabularyAppliesToTheOtherSplits() throws {
         try TestSupport.withTemporaryDirectory { dir in
             let train = try TestSupport.write(Self.header + "1,0,0,4,0.1\n0,0,2,1,0.2\n0,0,1,0,0.3\n", to: "train.csv", in: dir)
-            let val = try TestSupport.write(Self.header + "0,0,3,4,0.1\n1,1,2,5,0.2\n0,0,-1,99,0.3\n", to: "val.csv", in: dir)
+            let val = try TestSupport.write(Self.header + "0,0,3,4,0.1\n1,1,2,5,0.2\n0,0,7,99,0.3\n", to: "val.csv", in: dir)
             let reader = CSVReader()
             let trainSet = try reader.load(train, schema: Self.schema)
             #expect(trainSet.vocabularySizes == [3, 5])
@@ -164,7 +185,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
             // The schema's own vocabulary is used when no argument is given.
             var fixed = Self.schema
             fixed.vocabularySizes = [10, 10]
-            #expect(try reader.load(val, schema: fixed).oovCounts == [1, 1])
+            #expect(try reader.load(val, schema: fixed).oovCounts == [0, 1])
         }
     }
 
@@ -172,7 +193,61 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         try TestSupport.withTemporaryDirectory { dir in
             let url = try TestSupport.write(Self.header + "1,0,0,4,0.1\n", to: "a.csv", in: dir)
             let error = TestSupport.datasetError { _ = try CSVReader().load(url, schema: Self.schema, vocabulary: [3]) }
-            #expect(error == .invalidSchema(reason: "1 vocabulary sizes for 2 sparse fields"))
+            #expect(error == .invalidSchema(file: url.path, reason: "1 vocabulary sizes for 2 sparse fields"))
+            #expect(error?.description == "\(url.path): invalid schema: 1 vocabulary sizes for 2 sparse fields")
+        }
+    }
+
+    /// Issue: a header naming `121` twice, with the schema derived from it by Ali-CCP's rule (as
+    /// `rechub train` does), said "invalid schema: column '121' is named more than once" without
+    /// the file. It is the header's fault, and the message names the file, line 1 and the fields.
+    @Test func duplicateHeaderColumnUnderTheAliCCPRuleNamesTheFile() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let text = "click,purchase,101,121,121,D508\n1,0,3,4,5,0.5\n"
+            let url = try TestSupport.write(text, to: "train.csv", in: dir)
+            let schema = DatasetSchema.aliCCPRule(header: try CSVReader.header(of: url), labels: ["click", "purchase"])
+            #expect(schema.sparse == ["101", "121", "121"])
+            let error = TestSupport.datasetError { _ = try CSVReader().load(url, schema: schema) }
+            #expect(error == .duplicateColumn(file: url.path, column: "121", positions: [4, 5]))
+            #expect(error?.description == "\(url.path):1: column '121' appears more than once in the header (fields 4, 5)")
+            let cached = TestSupport.datasetError {
+                _ = try DatasetCache(directory: dir.appendingPathComponent("cache")).load(url, schema: schema)
+            }
+            #expect(cached == error)
+        }
+    }
+
+    /// One rule for sparse ids: a non-negative integer in 0...Int64.max; negative ones and ones past
+    /// Int64 stop the load naming file, line and column, whether the vocabulary is learned or given.
+    @Test(arguments: ["-1", "-4", " -7 ", "-0009", "-9223372036854775808", "9223372036854775808",
+                      "-9223372036854775809", "99999999999999999999999", "18446744073709551615"],
+          [nil, [10, 10]] as [[Int]?])
+    func negativeAndPastInt64IDsAreErrors(id: String, vocabulary: [Int]?) throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let url = try TestSupport.write(Self.header + "1,0,0,4,0.1\n0,0,2,\(id),0.2\n", to: "ids.csv", in: dir)
+            for chunkSize in [1 << 16, 3] {
+                let error = TestSupport.datasetError {
+                    _ = try CSVReader(chunkSize: chunkSize).load(url, schema: Self.schema, vocabulary: vocabulary)
+                }
+                #expect(error == .idOutOfRange(file: url.path, line: 3, column: "205", value: id), "chunk \(chunkSize)")
+                let message = error?.description ?? ""
+                #expect(message.hasPrefix("\(url.path):3: column '205': sparse id \(id) is outside 0...\(Int64.max)"))
+            }
+        }
+    }
+
+    /// The other half of the rule: every non-negative Int64 id is valid, and those at or past the
+    /// vocabulary size map to the OOV row; when learning, `max id + 1` must fit a vocabulary.
+    @Test func largeNonNegativeIDsMapToOOVUnderAGivenVocabulary() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let rows = "1,0,0,4,0.1\n0,0,2,9223372036854775807,0.2\n0,0,-0,2147483646,0.3\n1,0,9,10,0.4\n"
+            let url = try TestSupport.write(Self.header + rows, to: "big.csv", in: dir)
+            let ds = try CSVReader().load(url, schema: Self.schema, vocabulary: [10, 10])
+            #expect(ds.sparseColumn(0) == [0, 2, 0, 9])
+            #expect(ds.sparseColumn(1) == [4, 10, 10, 10])
+            #expect(ds.oovCounts == [0, 3])
+            let error = TestSupport.datasetError { _ = try CSVReader().load(url, schema: Self.schema) }
+            #expect(error == .idTooLarge(file: url.path, line: 3, column: "205", value: "9223372036854775807"))
         }
     }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Datasets
 
@@ -70,6 +73,138 @@ import Testing
             guard case let .written(_, replaced) = status else { Issue.record("expected a rewrite, got \(status)"); return }
             #expect(replaced?.contains("stale") == true)
             #expect(ds.isIdentical(to: try CSVReader().load(csv, schema: Self.schema)))
+        }
+    }
+
+    /// Issue: the cache was keyed on the CSV's size and modification time, so an edit that kept
+    /// the size and restored the time reused the old parsed data. It is keyed on the content now.
+    @Test func sameSizeSameMtimeDifferentContentLoadsTheNewContent() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try Self.writeCSV(in: dir)
+            let cache = Self.cache(dir)
+            let (old, first) = try cache.load(csv, schema: Self.schema)
+            guard case .written = first else { Issue.record("expected a write, got \(first)"); return }
+            var before = stat()
+            #expect(stat(csv.path, &before) == 0)
+            // Flip the first row's click label (same size; purchase ⇒ click kept).
+            var bytes = try Data(contentsOf: csv)
+            let firstRow = bytes.firstIndex(of: 0x0A)! + 1
+            bytes[firstRow] = bytes[firstRow] == 0x30 ? 0x31 : 0x30
+            if bytes[firstRow] == 0x30 { bytes[firstRow + 2] = 0x30 }
+            try bytes.write(to: csv)
+            // Put the access and modification times back, to the nanosecond.
+            var times = [before.st_atim, before.st_mtim]
+            #expect(utimensat(AT_FDCWD, csv.path, &times, 0) == 0)
+            var after = stat()
+            #expect(stat(csv.path, &after) == 0)
+            #expect(after.st_size == before.st_size)
+            #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+
+            let parsed = try CSVReader().load(csv, schema: Self.schema)
+            #expect(!parsed.isIdentical(to: old))
+            let (ds, status) = try cache.load(csv, schema: Self.schema)
+            let path = dir.appendingPathComponent("train.csv.rhcache").path
+            #expect(status == .written(path: path,
+                                       replaced: "\(path): stale (the content of \(csv.path) changed since the cache was written)"))
+            #expect(status.description.hasPrefix("dataset cache \(path): rebuilt (\(path): stale"))
+            #expect(ds.isIdentical(to: parsed))
+            #expect(ds.label(row: 0, task: 0) != old.label(row: 0, task: 0))
+            // Said once: the rewritten cache is a hit with the new content.
+            let (again, third) = try cache.load(csv, schema: Self.schema)
+            #expect(third == .hit(path: path))
+            #expect(again.isIdentical(to: parsed))
+        }
+    }
+
+    /// The other side of a content key: a new modification time on the same bytes is still a hit.
+    @Test func touchedButUnchangedCSVIsAHit() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try Self.writeCSV(in: dir)
+            let cache = Self.cache(dir)
+            let (original, _) = try cache.load(csv, schema: Self.schema)
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: csv.path)
+            let (ds, status) = try cache.load(csv, schema: Self.schema)
+            #expect(status == .hit(path: dir.appendingPathComponent("train.csv.rhcache").path))
+            #expect(ds.isIdentical(to: original))
+        }
+    }
+
+    /// The stored content hash is the `ContentHash` of the CSV's bytes, the same whether computed
+    /// while parsing (any chunk size) or in one pass over the file.
+    @Test(arguments: [1 << 22, 4096, 61])
+    func storedContentHashIsTheHashOfTheCSVBytes(chunkSize: Int) throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try Self.writeCSV(in: dir, rows: 500)
+            let cache = DatasetCache(reader: CSVReader(chunkSize: chunkSize),
+                                     fallbackDirectory: dir.appendingPathComponent("fallback"))
+            let (_, status) = try cache.load(csv, schema: Self.schema)
+            guard case let .written(path, _) = status else { Issue.record("expected a write, got \(status)"); return }
+            let header = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(128)
+            let stored = header[112..<120].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let bytes = try Data(contentsOf: csv)
+            var hash = ContentHash()
+            bytes.withUnsafeBytes { hash.update($0.baseAddress!, count: $0.count) }
+            #expect(stored == hash.finalize())
+            #expect(stored == (try ContentHash.ofFile(csv.path)))
+        }
+    }
+
+    /// A cache of format version 1 (keyed on size and time) is rewritten, not trusted.
+    @Test func version1CacheIsRewritten() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try Self.writeCSV(in: dir)
+            let cache = Self.cache(dir)
+            let (original, _) = try cache.load(csv, schema: Self.schema)
+            let url = dir.appendingPathComponent("train.csv.rhcache")
+            var bytes = try Data(contentsOf: url)
+            bytes[8] = 1; bytes[9] = 0; bytes[10] = 0; bytes[11] = 0
+            let checksum = CacheChecksum.fnv1a(bytes[0..<120])
+            for i in 0..<8 { bytes[120 + i] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt64(i))) }
+            try bytes.write(to: url)
+            let (ds, status) = try cache.load(csv, schema: Self.schema)
+            #expect(DatasetCache.formatVersion == 2)
+            #expect(status == .written(path: url.path, replaced: "\(url.path): format version 1, expected 2"))
+            #expect(ds.isIdentical(to: original))
+        }
+    }
+
+    /// A cache is never used for a CSV that is gone: the error names the CSV.
+    @Test func removedCSVIsAnErrorEvenWithACache() throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try Self.writeCSV(in: dir)
+            let cache = Self.cache(dir)
+            _ = try cache.load(csv, schema: Self.schema)
+            try FileManager.default.removeItem(at: csv)
+            let error = TestSupport.datasetError { _ = try cache.load(csv, schema: Self.schema) }
+            guard case let .cannotRead(file, _)? = error else {
+                Issue.record("expected cannotRead, got \(String(describing: error))")
+                return
+            }
+            #expect(file == csv.path)
+            #expect(error?.description.hasPrefix(csv.path) == true)
+        }
+    }
+
+    /// Errors reached through the cache name the CSV, as the reader's do: a sample of kinds.
+    @Test(arguments: [
+        ("click,purchase\n1,0\n", "column '101' named by the schema is not in the header"),
+        ("", "empty file"),
+        (SyntheticAliCCP.header.joined(separator: ",") + "\n", "header only"),
+        (SyntheticAliCCP.header.joined(separator: ",") + "\n"
+            + (["1", "0", "-5"] + Array(repeating: "1", count: 30)).joined(separator: ",") + "\n",
+         ":2: column '101': sparse id -5 is outside"),
+        (SyntheticAliCCP.header.joined(separator: ",") + "\n"
+            + (["1", "0", "1"] + Array(repeating: "1", count: 29)).joined(separator: ",") + "\n",
+         ":2: expected 33 fields, found 32"),
+    ])
+    func errorsThroughTheCacheNameTheCSV(content: String, problem: String) throws {
+        try TestSupport.withTemporaryDirectory { dir in
+            let csv = try TestSupport.write(content, to: "bad.csv", in: dir)
+            let error = TestSupport.datasetError { _ = try Self.cache(dir).load(csv, schema: Self.schema) }
+            let message = error?.description ?? "no error"
+            #expect(message.hasPrefix(csv.path), "\(message)")
+            #expect(message.contains(problem), "\(message)")
+            #expect(error?.file == csv.path)
         }
     }
 

@@ -40,11 +40,16 @@ import Testing
     ])
     func invalidSchemasAreRejectedWithAReason(schema: DatasetSchema, reason: String) {
         let error = TestSupport.datasetError { try schema.validate() }
-        guard case let .invalidSchema(message)? = error else {
-            Issue.record("expected invalidSchema, got \(String(describing: error))")
+        guard case let .invalidSchema(nil, message)? = error else {
+            Issue.record("expected invalidSchema without a file, got \(String(describing: error))")
             return
         }
         #expect(message.contains(reason), "\(message)")
+        // Checked against a data file, the same error names it.
+        let named = TestSupport.datasetError { try schema.validate(file: "/data/train.csv") }
+        #expect(named == .invalidSchema(file: "/data/train.csv", reason: message))
+        #expect(named?.description == "/data/train.csv: invalid schema: \(message)")
+        #expect(named?.file == "/data/train.csv")
     }
 
     @Test func codableRoundTrip() throws {

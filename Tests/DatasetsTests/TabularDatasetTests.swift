@@ -10,7 +10,7 @@ import Testing
         try TabularDataset(
             schema: schema,
             sparse: [0, 5, 1,
-                     3, -2, 0,
+                     3, 6, 0,
                      1, 9, 2,
                      2, 4, 7],
             dense: [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4],
@@ -18,20 +18,20 @@ import Testing
             vocabularySizes: vocabulary)
     }
 
-    @Test func learnsVocabularyAsMaxIDPlusOneAndMapsNegativeIDsToOOV() throws {
+    @Test func learnsVocabularyAsMaxIDPlusOne() throws {
         let ds = try Self.small()
         #expect(ds.count == 4)
         #expect((ds.sparseFieldCount, ds.denseCount, ds.taskCount) == (3, 2, 2))
         #expect(ds.vocabularySizes == [4, 10, 8])
-        #expect(ds.oovCounts == [0, 1, 0])
-        #expect(ds.sparseID(row: 1, field: 1) == 10)  // -2 → OOV row of field 1
+        #expect(ds.oovCounts == [0, 0, 0])
+        #expect(ds.sparseID(row: 1, field: 1) == 6)
         #expect(ds.schema.vocabularySizes == [4, 10, 8])
     }
 
     @Test func givenVocabularyMapsEverythingOutsideToOOV() throws {
         let ds = try Self.small(vocabulary: [2, 5, 3])
         #expect(ds.sparseColumn(0) == [0, 2, 1, 2])  // 3 and 2 are outside 0..<2
-        #expect(ds.sparseColumn(1) == [5, 5, 5, 4])  // 5, -2, 9 outside 0..<5
+        #expect(ds.sparseColumn(1) == [5, 5, 5, 4])  // 5, 6, 9 at or past 5
         #expect(ds.sparseColumn(2) == [1, 0, 2, 3])
         #expect(ds.oovCounts == [2, 3, 1])
     }
@@ -85,9 +85,18 @@ import Testing
         #expect(ds.vocabularySizes == [])
     }
 
+    /// `CSVReader`'s id rule holds for in-memory arrays too: an id is non-negative, and a
+    /// negative one is a programmer error here (the reader reports it as a data error).
+    @Test func negativeIDIsAPreconditionFailure() async {
+        await #expect(processExitsWith: .failure) {
+            let schema = DatasetSchema(labels: ["y"], sparse: ["a"], dense: [])
+            _ = try? TabularDataset(schema: schema, sparse: [-1], dense: [], labels: [1])
+        }
+    }
+
     @Test func invalidSchemaThrows() {
         let schema = DatasetSchema(labels: ["y"], sparse: ["a"], dense: [], vocabularySizes: [0])
         let error = TestSupport.datasetError { _ = try TabularDataset(schema: schema, sparse: [0], dense: [], labels: [1]) }
-        #expect(error != nil)
+        #expect(error == .invalidSchema(file: nil, reason: "vocabulary size 0 of field 'a' is outside 1...\(DatasetSchema.maxVocabularySize)"))
     }
 }
