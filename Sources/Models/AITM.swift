@@ -17,6 +17,8 @@ import Layers
 /// Multi-task Learning in Targeted Display Advertising", KDD 2021, §3.2–3.4 (eq. 1–6).
 /// The calibrator term of the pair (t−1, t) belongs to task t's loss. Shared: the embeddings;
 /// task t: `towers.<t>.*`, `transfer.<t>.*`, `ait.<t>.*`, `heads.<t>.*`.
+/// GradNorm's W is therefore the touched embedding rows, below which nothing lies to skip:
+/// the trainer keeps one full backward pass per task for it (no `GradNormTap`).
 public final class AITM: MultiTaskModel, @unchecked Sendable {
     public let kind = "aitm"
     public let taskTypes: [TaskType]

@@ -16,6 +16,8 @@ import Layers
 /// purchase (the CTCVR label is derived as click AND purchase, never read). Predictions are
 /// (pCTR, pCTCVR); `auxiliaryPredictions` gives pCVR, evaluated on clicked impressions only.
 /// Shared: the embeddings; task t: `towers.<t>.*`.
+/// GradNorm's W is therefore the touched embedding rows, below which nothing lies to skip:
+/// the trainer keeps one full backward pass per task for it (no `GradNormTap`).
 public final class ESMM: MultiTaskModel, @unchecked Sendable {
     public let kind = "esmm"
     public let taskTypes: [TaskType] = [.classification, .classification]

@@ -94,6 +94,34 @@ struct MPITests {
         #expect(!lines(one.output).isEmpty)
     }
 
+    /// GradNorm's fast path on every step (no monitored step): the combined pass, each task's
+    /// pass down to W, and the per-task W gradients all-reduced with the dense gradient before
+    /// GradNorm reads their norms, so 2 ranks take the weights 1 rank takes. A large gradnorm_lr
+    /// (0.5) makes the weights, and through them the parameters, sensitive to the norms; a norm
+    /// read before the reduction would also split the replicas (checked every 5 steps). Dropout
+    /// masks follow the global sample index; batch norm is left out (its statistics are each
+    /// rank's own batch). Tolerance as above.
+    @Test(arguments: [("mmoe", "0"), ("shared_bottom", "0"), ("ple", "0"), ("mmoe", "0.2")])
+    func gradNormFastPathTwoRanksMatchOneRank(model: String, dropout: String) throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let settings = Self.settings(dir, model: model)
+            + ["task_weights_strategy=gradnorm", "gradnorm_lr=0.5", "monitor_every=0", "dropout=\(dropout)"]
+                .flatMap { ["--set", $0] }
+        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
+        #expect(one.status == 0, "\(one.output)")
+        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
+                               + settings + ["--save-parameters", "\(dir.path)/two.bin"])
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
+        #expect(a.count == b.count && a.count > 1000)
+        var worst: Float = 0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        #expect(worst < 1e-6, "\(model) gradnorm dropout \(dropout): max |1 rank − 2 ranks| = \(worst)")
+    }
+
     /// With no training step, both runs hold the same initial parameters: the sharded
     /// validation and test metrics of 2 ranks must equal the single-process ones to the digit.
     @Test func shardedEvaluationEqualsSingleProcess() throws {
