@@ -232,7 +232,6 @@ public final class MTLTrainer: @unchecked Sendable {
                               capacity: embeddingGrad.capacity)
         }
         cosineSums = Array(repeating: 0, count: t * (t - 1) / 2)
-        lastCosines = cosineSums
     }
 
     /// Installs early-stopping best weights (when resuming from a checkpoint).
@@ -519,6 +518,8 @@ public final class MTLTrainer: @unchecked Sendable {
     /// shared tensors and embedding rows), from the reduced per-task gradients.
     private func computeCosines(_ reduce: FloatBuffer, sharedCount s: Int) {
         let t = model.numTasks, e = model.embeddings.dim
+        // Empty until the first monitored step (reports show no cosine before one).
+        if lastCosines.count != cosineSums.count { lastCosines = cosineSums }
         var k = 0
         for a in 0..<t {
             for c in (a + 1)..<t {

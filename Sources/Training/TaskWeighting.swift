@@ -51,7 +51,7 @@ public enum TaskWeightingMethod: Sendable, Equatable {
     case uncertainty
     /// GradNorm (Chen et al., ICML 2018) with asymmetry α, the weights' learning rate, and
     /// the names of the tensors W whose gradient norms are balanced (nil = the model's default).
-    /// The weights are kept at or above a floor before renormalising (see `afterStep`).
+    /// The weights are kept at or above a floor before renormalising (`gradNormWeightFloor`).
     case gradNorm(alpha: Float, learningRate: Float, tensors: [String]?)
     /// MetaBalance (He et al., WWW 2022).
     case metaBalance(MetaBalance)
@@ -116,7 +116,10 @@ public final class TaskWeighting: @unchecked Sendable {
     public private(set) var gradNormFloorHits = 0
 
     /// The smallest GradNorm weight before renormalisation, a fraction of the mean weight 1
-    /// (Σ_i w_i = T). See `afterStep`.
+    /// (Σ_i w_i = T). Chen et al. (ICML 2018, §3.2) renormalise to Σ w = T but do not keep
+    /// the weights positive: a large learning rate takes one below zero in a step, turning its
+    /// task's descent into ascent. With the floor the weights stay positive and finite for any
+    /// learning rate and α; `gradNormFloorHits` counts the updates it acted on.
     public static let gradNormWeightFloor = 0.01
     private let uncertaintyAdam = (beta1: Float(0.9), beta2: Float(0.999), epsilon: Float(1e-8))
 
