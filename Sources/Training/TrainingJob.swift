@@ -75,7 +75,8 @@ public struct TrainingJob {
         let url = URL(fileURLWithPath: path)
         let cache = DatasetCache(directory: config.data.cacheDirectory.map { URL(fileURLWithPath: $0) },
                                  isEnabled: config.data.cache)
-        let (dataset, _) = try cache.load(url, schema: schema, vocabulary: vocabulary)
+        let (dataset, status) = try cache.load(url, schema: schema, vocabulary: vocabulary)
+        if case .written(_, _?) = status { say(status.description) }  // a stale cache was rebuilt: say why
         return dataset
     }
 
