@@ -23,7 +23,8 @@ let package = Package(
 
         // MARK: Public modules, bottom up (DESIGN.md §1)
         .target(name: "RecHubRandom"),
-        .target(name: "Kernels", dependencies: ["CBLAS", "RecHubRandom"]),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels", "RecHubRandom"]),
         .target(name: "Layers", dependencies: ["Kernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Evaluation"),
