@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "RecHubRandom"),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels", "RecHubRandom"]),
-        .target(name: "Layers", dependencies: ["Kernels"]),
+        .target(name: "Layers", dependencies: ["Kernels", "CKernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Evaluation"),
         .target(name: "Datasets", dependencies: ["RecHubRandom"]),

@@ -40,6 +40,134 @@ void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n,
     }
 }
 
+// Batch normalisation. Columns are independent lanes, so the 8-lane body and the scalar tail do
+// the same operations per element; ReLU's select is a bit mask (keeps y where y > 0, else +0).
+typedef int v8i __attribute__((ext_vector_type(8)));
+#define RELU8(y) ({ v8 r_ = (y); (v8)((v8i)r_ & (r_ > 0)); })
+
+CLONES
+void rechub_bn_shifted_moments(double *sums, double *squares, float *acc_a, float *acc_b, const float *x,
+                               const float *shift, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t block) {
+    const ptrdiff_t c = cols;
+    for (ptrdiff_t j = 0; j < c; j++) sums[j] = squares[j] = 0;
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += block) {
+        const ptrdiff_t i1 = i0 + block < rows ? i0 + block : rows;
+        for (ptrdiff_t j = 0; j < c; j++) acc_a[j] = acc_b[j] = 0;
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const float *xr = x + i * c;
+            ptrdiff_t j = 0;
+            for (; j + 8 <= c; j += 8) {
+                v8 d = LOAD8(xr + j) - LOAD8(shift + j);
+                STORE8(acc_a + j, LOAD8(acc_a + j) + d);
+                STORE8(acc_b + j, LOAD8(acc_b + j) + d * d);
+            }
+            for (; j < c; j++) {
+                float d = xr[j] - shift[j];
+                acc_a[j] += d;
+                acc_b[j] += d * d;
+            }
+        }
+        for (ptrdiff_t j = 0; j < c; j++) {
+            sums[j] += (double)acc_a[j];
+            squares[j] += (double)acc_b[j];
+        }
+    }
+}
+
+CLONES
+void rechub_bn_normalize(float *x, float *xhat, const float *mean, const float *inv_std, const float *gamma,
+                         const float *beta, ptrdiff_t rows, ptrdiff_t cols, int relu) {
+    const ptrdiff_t c = cols;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *xr = x + i * c, *hr = xhat + i * c;
+        ptrdiff_t j = 0;
+        for (; j + 8 <= c; j += 8) {
+            v8 h = (LOAD8(xr + j) - LOAD8(mean + j)) * LOAD8(inv_std + j);
+            STORE8(hr + j, h);
+            v8 y = LOAD8(gamma + j) * h + LOAD8(beta + j);
+            if (relu) y = RELU8(y);
+            STORE8(xr + j, y);
+        }
+        for (; j < c; j++) {
+            float h = (xr[j] - mean[j]) * inv_std[j];
+            hr[j] = h;
+            float y = gamma[j] * h + beta[j];
+            xr[j] = relu ? (y > 0 ? y : 0) : y;
+        }
+    }
+}
+
+CLONES
+void rechub_bn_normalize_inference(float *x, const float *mean, const float *inv_std, const float *gamma,
+                                   const float *beta, ptrdiff_t rows, ptrdiff_t cols) {
+    const ptrdiff_t c = cols;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *xr = x + i * c;
+        ptrdiff_t j = 0;
+        for (; j + 8 <= c; j += 8)
+            STORE8(xr + j, LOAD8(gamma + j) * (LOAD8(xr + j) - LOAD8(mean + j)) * LOAD8(inv_std + j) + LOAD8(beta + j));
+        for (; j < c; j++) xr[j] = gamma[j] * (xr[j] - mean[j]) * inv_std[j] + beta[j];
+    }
+}
+
+CLONES
+void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, float *dy,
+                             const float *xhat, const float *relu_gamma, const float *relu_beta, ptrdiff_t rows,
+                             ptrdiff_t cols, ptrdiff_t block) {
+    const ptrdiff_t c = cols;
+    const int relu = relu_gamma != 0 && relu_beta != 0;
+    for (ptrdiff_t j = 0; j < c; j++) sums[j] = sums_xhat[j] = 0;
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += block) {
+        const ptrdiff_t i1 = i0 + block < rows ? i0 + block : rows;
+        for (ptrdiff_t j = 0; j < c; j++) acc_a[j] = acc_b[j] = 0;
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            float *dr = dy + i * c;
+            const float *hr = xhat + i * c;
+            ptrdiff_t j = 0;
+            for (; j + 8 <= c; j += 8) {
+                v8 d = LOAD8(dr + j), h = LOAD8(hr + j);
+                if (relu) {
+                    v8 in = LOAD8(relu_gamma + j) * h + LOAD8(relu_beta + j);
+                    d = (v8)((v8i)d & (in > 0));
+                    STORE8(dr + j, d);
+                }
+                STORE8(acc_a + j, LOAD8(acc_a + j) + d);
+                STORE8(acc_b + j, LOAD8(acc_b + j) + d * h);
+            }
+            for (; j < c; j++) {
+                if (relu && !(relu_gamma[j] * hr[j] + relu_beta[j] > 0)) dr[j] = 0;
+                acc_a[j] += dr[j];
+                acc_b[j] += dr[j] * hr[j];
+            }
+        }
+        for (ptrdiff_t j = 0; j < c; j++) {
+            sums[j] += (double)acc_a[j];
+            sums_xhat[j] += (double)acc_b[j];
+        }
+    }
+}
+
+CLONES
+void rechub_bn_input_gradient(float *dy, float *d_bias, const float *xhat, const float *k, const float *sum_dy,
+                              const float *sum_dy_xhat, float n, ptrdiff_t rows, ptrdiff_t cols) {
+    const ptrdiff_t c = cols;
+    const v8 nv = n;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *dr = dy + i * c;
+        const float *hr = xhat + i * c;
+        ptrdiff_t j = 0;
+        for (; j + 8 <= c; j += 8) {
+            v8 d = LOAD8(k + j) * (nv * LOAD8(dr + j) - LOAD8(sum_dy + j) - LOAD8(hr + j) * LOAD8(sum_dy_xhat + j));
+            STORE8(dr + j, d);
+            if (d_bias) STORE8(d_bias + j, LOAD8(d_bias + j) + d);
+        }
+        for (; j < c; j++) {
+            dr[j] = k[j] * (n * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
+            if (d_bias) d_bias[j] += dr[j];
+        }
+    }
+}
+
 const char *rechub_kernels_level(void) {
 #if defined(__x86_64__)
     // The same order of preference as the target_clones resolver.

@@ -1,3 +1,4 @@
+import CKernels
 import Kernels
 
 /// Batch normalisation over the columns of a (B, C) matrix, in place, as `torch.nn.BatchNorm1d`.
@@ -31,9 +32,10 @@ public struct BatchNorm: Sendable {
 
     /// Normalises `x` (B, C) in place; in training, saves x̂ into `xhat` and 1/√(σ² + ε) into `invStd`.
     ///
-    /// Row by row, eight columns at a time: column statistics are summed in Float over blocks
-    /// of rows and the block sums in Double (`BatchNormScratch`), the variance about the mean
-    /// (two passes), so the result keeps the Double-accumulated statistics' accuracy.
+    /// Row by row, in C at the CPU's widest vector level (`CKernels`, bit-identical on every
+    /// CPU): column statistics are summed in Float over blocks of rows and the block sums in
+    /// Double (`BatchNormScratch`), both moments in one pass shifted by the first row, so the
+    /// result keeps the Double-accumulated statistics' accuracy.
     ///
     /// `activation` (default identity) is applied after the normalisation, in the same pass
     /// for ReLU: one pass over the output fewer than normalising and activating apart.
@@ -49,8 +51,7 @@ public struct BatchNorm: Sendable {
             let mean = scratch.a, shift = scratch.b
             let sums = scratch.sums, squares = scratch.sums + c
             for j in 0..<c { shift[j] = x[j] }
-            BatchNorm.shiftedMoments(x, shift: shift, rows: batch, cols: c, sums: sums, squares: squares,
-                                     accA: mean, accB: scratch.c)
+            rechub_bn_shifted_moments(sums, squares, mean, scratch.c, x, shift, batch, c, Self.block)
             let n = Double(batch)
             for j in 0..<c {
                 let d = sums[j] / n
@@ -62,41 +63,12 @@ public struct BatchNorm: Sendable {
                 rv[j] = (1 - Self.momentum) * rv[j] + Self.momentum * Float(unbiased)
             }
             let relu = activation == .relu
-            let zero = V(repeating: 0)
-            for i in 0..<batch {
-                let xr = x + i * c, hr = xhat + i * c
-                var j = 0
-                while j + 8 <= c {
-                    let h = (V.load(xr + j) - V.load(mean + j)) * V.load(invStd + j)
-                    h.store(hr + j)
-                    let y = V.load(g + j) * h + V.load(bt + j)
-                    (relu ? zero.replacing(with: y, where: y .> zero) : y).store(xr + j)
-                    j += 8
-                }
-                while j < c {
-                    let h = (xr[j] - mean[j]) * invStd[j]
-                    hr[j] = h
-                    let y = g[j] * h + bt[j]
-                    xr[j] = relu ? (y > 0 ? y : 0) : y
-                    j += 1
-                }
-            }
+            rechub_bn_normalize(x, xhat, mean, invStd, g, bt, batch, c, relu ? 1 : 0)
             if !relu { activation.forward(x, count: batch * c) }
         } else {
             let inverse = scratch.b
             for j in 0..<c { inverse[j] = 1 / (rv[j] + Self.epsilon).squareRoot() }
-            for i in 0..<batch {
-                let xr = x + i * c
-                var j = 0
-                while j + 8 <= c {
-                    (V.load(g + j) * (V.load(xr + j) - V.load(rm + j)) * V.load(inverse + j) + V.load(bt + j)).store(xr + j)
-                    j += 8
-                }
-                while j < c {
-                    xr[j] = g[j] * (xr[j] - rm[j]) * inverse[j] + bt[j]
-                    j += 1
-                }
-            }
+            rechub_bn_normalize_inference(x, rm, inverse, g, bt, batch, c)
             activation.forward(x, count: batch * c)
         }
     }
@@ -122,8 +94,9 @@ public struct BatchNorm: Sendable {
         // ReLU's mask is recomputed from x̂ (γ·x̂ + β > 0, the forward's own arithmetic, so the
         // same bits) in the sums pass, which then need not read the output at all.
         if let y, activation != .relu { activation.backward(output: y, gradient: dy, count: batch * c) }
-        BatchNorm.sumsOfGradients(dy, xhat: xhat, relu: activation == .relu ? (UnsafePointer(g), UnsafePointer(params[beta])) : nil, rows: batch,
-                                  cols: c, sums: sums, sumsTimesXhat: sumsX, accA: scratch.a, accB: scratch.b)
+        let relu = activation == .relu
+        rechub_bn_gradient_sums(sums, sumsX, scratch.a, scratch.b, dy, xhat, relu ? g : nil, relu ? params[beta] : nil,
+                                batch, c, Self.block)
         let k = scratch.a, sumDy = scratch.b, sumDyX = scratch.c
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
@@ -134,106 +107,15 @@ public struct BatchNorm: Sendable {
             }
             k[j] = g[j] * invStd[j] / n
         }
-        let nv = V(repeating: n)
-        for i in 0..<batch {
-            let dr = dy + i * c, hr = xhat + i * c
-            var j = 0
-            while j + 8 <= c {
-                let d = V.load(k + j) * (nv * V.load(dr + j) - V.load(sumDy + j) - V.load(hr + j) * V.load(sumDyX + j))
-                d.store(dr + j)
-                if let dBias { (V.load(dBias + j) + d).store(dBias + j) }
-                j += 8
-            }
-            while j < c {
-                dr[j] = k[j] * (n * dr[j] - sumDy[j] - hr[j] * sumDyX[j])
-                dBias?[j] += dr[j]
-                j += 1
-            }
-        }
+        rechub_bn_input_gradient(dy, dBias, xhat, k, sumDy, sumDyX, n, batch, c)
     }
 
-    typealias V = SIMD8<Float>
-    /// Rows per Float partial sum before it is added into the Double totals.
+    /// Rows per Float partial sum before it is added into the Double totals (the C passes'
+    /// `block`). The passes go row by row, so memory is read in order: walking a column chunk
+    /// down the rows instead strides by the row length, a power of two for the usual widths,
+    /// and every row then falls in the same L1 set (that version took 2.4 ms a step on the
+    /// tutorial MMoE).
     static let block = 32
-
-    /// Two column sums over the rows, in Float over blocks of `block` rows and in Double
-    /// across blocks: `addRow(i)` adds row i's two contributions into the Float rows `accA`,
-    /// `accB` (C each); `sumsA`, `sumsB` (C Doubles each) are overwritten with the totals.
-    ///
-    /// Row by row, so memory is read in order: walking a column chunk down the rows instead
-    /// strides by the row length, a power of two for the usual widths, and every row then
-    /// falls in the same L1 set (that version took 2.4 ms a step on the tutorial MMoE).
-    @inline(__always)
-    static func blockSums(rows: Int, cols c: Int, sumsA: UnsafeMutablePointer<Double>, sumsB: UnsafeMutablePointer<Double>,
-                          accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>, addRow: (Int) -> Void) {
-        sumsA.update(repeating: 0, count: c)
-        sumsB.update(repeating: 0, count: c)
-        var i0 = 0
-        while i0 < rows {
-            let i1 = min(i0 + block, rows)
-            accA.update(repeating: 0, count: c)
-            accB.update(repeating: 0, count: c)
-            for i in i0..<i1 { addRow(i) }
-            for j in 0..<c {
-                sumsA[j] += Double(accA[j])
-                sumsB[j] += Double(accB[j])
-            }
-            i0 = i1
-        }
-    }
-
-    /// sums[j] = Σ_i (x[i, j] − shift[j]) and squares[j] = Σ_i (x[i, j] − shift[j])² (see `blockSums`).
-    static func shiftedMoments(_ x: UnsafePointer<Float>, shift: UnsafePointer<Float>, rows: Int, cols c: Int,
-                               sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
-                               accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
-        blockSums(rows: rows, cols: c, sumsA: sums, sumsB: squares, accA: accA, accB: accB) { i in
-            let xr = x + i * c
-            var j = 0
-            while j + 8 <= c {
-                let d = V.load(xr + j) - V.load(shift + j)
-                (V.load(accA + j) + d).store(accA + j)
-                (V.load(accB + j) + d * d).store(accB + j)
-                j += 8
-            }
-            while j < c {
-                let d = xr[j] - shift[j]
-                accA[j] += d
-                accB[j] += d * d
-                j += 1
-            }
-        }
-    }
-
-    /// sums[j] = Σ_i dy[i, j] and sumsTimesXhat[j] = Σ_i dy[i, j]·x̂[i, j] (see `blockSums`).
-    /// With `relu` (γ, β), dy is first zeroed where γ·x̂ + β, the ReLU's input, is not
-    /// positive (and written back).
-    static func sumsOfGradients(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>,
-                                relu: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>)?, rows: Int, cols c: Int,
-                                sums: UnsafeMutablePointer<Double>, sumsTimesXhat: UnsafeMutablePointer<Double>,
-                                accA: UnsafeMutablePointer<Float>, accB: UnsafeMutablePointer<Float>) {
-        let zero = V(repeating: 0)
-        blockSums(rows: rows, cols: c, sumsA: sums, sumsB: sumsTimesXhat, accA: accA, accB: accB) { i in
-            let dr = dy + i * c, hr = xhat + i * c
-            var j = 0
-            while j + 8 <= c {
-                var d = V.load(dr + j)
-                let h = V.load(hr + j)
-                if let relu {
-                    d = zero.replacing(with: d, where: V.load(relu.gamma + j) * h + V.load(relu.beta + j) .> zero)
-                    d.store(dr + j)
-                }
-                (V.load(accA + j) + d).store(accA + j)
-                (V.load(accB + j) + d * h).store(accB + j)
-                j += 8
-            }
-            while j < c {
-                if let relu, !(relu.gamma[j] * hr[j] + relu.beta[j] > 0) { dr[j] = 0 }
-                accA[j] += dr[j]
-                accB[j] += dr[j] * hr[j]
-                j += 1
-            }
-        }
-    }
 }
 
 /// Per-layer work space of `BatchNorm`: Double column sums and three Float column vectors,
