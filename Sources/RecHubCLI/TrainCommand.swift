@@ -57,6 +57,7 @@ struct TrainCommand: ParsableCommand {
             var job = TrainingJob(config: cfg, communicator: comm)
             job.saveParametersPath = saveParameters
             job.resumeDirectory = resume
+            job.handleSignals = true
             _ = try job.run()
         }
     }

@@ -146,6 +146,11 @@ public struct TrainingJob {
                           + "could never act. Use a validation split with both classes, or another earlystop_task.")
     }
 
+    /// Catch SIGINT and SIGTERM while training: finish the step, write a checkpoint, stop with
+    /// `TrainingInterrupted`. Signal handlers are process-wide, so this is for the process's
+    /// one job (the `rechub` command sets it); default false.
+    public var handleSignals = false
+
     /// Every place the run writes to (rank 0): checked before any data is generated or loaded.
     public var outputPlaces: [OutputPlaces.Place] {
         var places = [OutputPlaces.Place(key: "output_dir", path: config.outputDirectory, isFolder: true)]
@@ -274,6 +279,9 @@ public struct TrainingJob {
         // a file, so several ranks always print plain lines.
         trainer.progressLine = communicator.isRoot
             ? ProgressLine(plainEvery: config.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
+        let stops = handleSignals ? StopSignals() : nil
+        defer { stops?.restore() }
+        if let stops { trainer.stopRequest = { stops.requested } }
         let history = try trainer.fit(train: train, validation: validation)
         var testMetrics: [TaskMetrics] = []
         if let test {

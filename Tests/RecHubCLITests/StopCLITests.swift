@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// Every way a run ends keeps its final state: reaching max_steps (mid-epoch, between two
+/// checkpoint_every moments) and SIGTERM (the step finishes, a checkpoint is written, the exit
+/// status is non-zero, and the run resumes from it).
+@Suite(.serialized) struct StopCLITests {
+    let cli = RecHubCLITests()
+
+    func trainArgs(_ dir: URL, rows: Int = 6000, _ extra: [String] = []) -> [String] {
+        ["train", "--set", "data.generate.rows=\(rows)", "--set", "data.generate.val_rows=500",
+         "--set", "data.generate.test_rows=500", "--set", "data.generate.scale=0.01",
+         "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
+         "--set", "expert_units=[16]", "--set", "num_experts=2", "--set", "tower_units=[8]",
+         "--set", "batch_size=64", "--set", "threads=1"] + extra
+    }
+
+    func checkpoints(_ dir: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/out/checkpoints")) ?? []).sorted()
+    }
+
+    @Test func maxStepsMidEpochWritesTheLastStep() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try cli.rechub(trainArgs(dir, ["--set", "max_steps=20", "--set", "checkpoint_every=7"]))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(checkpoints(dir) == ["step-00000007.rhck", "step-00000014.rhck", "step-00000020.rhck"])
+        let ten = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: ten) }
+        let r10 = try cli.rechub(trainArgs(ten, ["--set", "max_steps=10"]))
+        #expect(r10.status == 0, "\(r10.stderr)")
+        #expect(checkpoints(ten) == ["step-00000010.rhck"])
+        let e = try cli.rechub(["evaluate", "--checkpoint", ten.path + "/out/checkpoints/step-00000010.rhck"])
+        #expect(e.status == 0 && e.stdout.contains("click  auc"), "\(e.stdout) \(e.stderr)")
+    }
+
+    @Test func sigtermFinishesTheStepWritesACheckpointAndExitsNonZero() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let p = Process()
+        p.executableURL = RecHubCLITests.binary
+        p.arguments = trainArgs(dir, rows: 20000, ["--set", "epochs=1000", "--set", "log_every=1"])
+        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Wait until it trains (the first progress line), then ask it to stop.
+        var seen = Data()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+            if String(decoding: seen, as: UTF8.self).contains(" step 3/") { break }
+        }
+        kill(p.processIdentifier, SIGTERM)
+        let rest = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let stderr = String(decoding: e, as: UTF8.self)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 1, "status \(p.terminationStatus): \(stderr)")
+        #expect(stderr.contains("stopped by SIGTERM after step"), "\(stderr)")
+        let names = checkpoints(dir)
+        let last = try #require(names.last, "no checkpoint written")
+        #expect(stderr.contains(last), "the message names the checkpoint: \(stderr)")
+        _ = rest
+        // It resumes from there.
+        let r = try cli.rechub(["train", "--resume", dir.path + "/out/checkpoints", "--set", "max_steps=1"]
+                               + ["--set", "epochs=1000"])
+        #expect(r.stdout.contains("resumed from") , "\(r.stdout) \(r.stderr)")
+    }
+}
