@@ -44,6 +44,8 @@ void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n,
 // the same operations per element; ReLU's select is a bit mask (keeps y where y > 0, else +0).
 typedef int v8i __attribute__((ext_vector_type(8)));
 #define RELU8(y) ({ v8 r_ = (y); (v8)((v8i)r_ & (r_ > 0)); })
+// d where the ReLU's input is positive, else +0 (ReLU's derivative applied to d).
+#define RELU_MASK8(d, in) ((v8)((v8i)(d) & ((in) > 0)))
 
 CLONES
 void rechub_bn_shifted_moments(double *sums, double *squares, float *acc_a, float *acc_b, const float *x,
@@ -111,7 +113,7 @@ void rechub_bn_normalize_inference(float *x, const float *mean, const float *inv
 }
 
 CLONES
-void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, float *dy,
+void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, const float *dy,
                              const float *xhat, const float *relu_gamma, const float *relu_beta, ptrdiff_t rows,
                              ptrdiff_t cols, ptrdiff_t block) {
     const ptrdiff_t c = cols;
@@ -121,23 +123,18 @@ void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, floa
         const ptrdiff_t i1 = i0 + block < rows ? i0 + block : rows;
         for (ptrdiff_t j = 0; j < c; j++) acc_a[j] = acc_b[j] = 0;
         for (ptrdiff_t i = i0; i < i1; i++) {
-            float *dr = dy + i * c;
-            const float *hr = xhat + i * c;
+            const float *dr = dy + i * c, *hr = xhat + i * c;
             ptrdiff_t j = 0;
             for (; j + 8 <= c; j += 8) {
                 v8 d = LOAD8(dr + j), h = LOAD8(hr + j);
-                if (relu) {
-                    v8 in = LOAD8(relu_gamma + j) * h + LOAD8(relu_beta + j);
-                    d = (v8)((v8i)d & (in > 0));
-                    STORE8(dr + j, d);
-                }
+                if (relu) d = RELU_MASK8(d, LOAD8(relu_gamma + j) * h + LOAD8(relu_beta + j));
                 STORE8(acc_a + j, LOAD8(acc_a + j) + d);
                 STORE8(acc_b + j, LOAD8(acc_b + j) + d * h);
             }
             for (; j < c; j++) {
-                if (relu && !(relu_gamma[j] * hr[j] + relu_beta[j] > 0)) dr[j] = 0;
-                acc_a[j] += dr[j];
-                acc_b[j] += dr[j] * hr[j];
+                float d = relu && !(relu_gamma[j] * hr[j] + relu_beta[j] > 0) ? 0 : dr[j];
+                acc_a[j] += d;
+                acc_b[j] += d * hr[j];
             }
         }
         for (ptrdiff_t j = 0; j < c; j++) {
@@ -149,20 +146,25 @@ void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, floa
 
 CLONES
 void rechub_bn_input_gradient(float *dy, float *d_bias, const float *xhat, const float *k, const float *sum_dy,
-                              const float *sum_dy_xhat, float n, ptrdiff_t rows, ptrdiff_t cols) {
+                              const float *sum_dy_xhat, const float *relu_gamma, const float *relu_beta, float n,
+                              ptrdiff_t rows, ptrdiff_t cols) {
     const ptrdiff_t c = cols;
+    const int relu = relu_gamma != 0 && relu_beta != 0;
     const v8 nv = n;
     for (ptrdiff_t i = 0; i < rows; i++) {
         float *dr = dy + i * c;
         const float *hr = xhat + i * c;
         ptrdiff_t j = 0;
         for (; j + 8 <= c; j += 8) {
-            v8 d = LOAD8(k + j) * (nv * LOAD8(dr + j) - LOAD8(sum_dy + j) - LOAD8(hr + j) * LOAD8(sum_dy_xhat + j));
+            v8 g = LOAD8(dr + j), h = LOAD8(hr + j);
+            if (relu) g = RELU_MASK8(g, LOAD8(relu_gamma + j) * h + LOAD8(relu_beta + j));
+            v8 d = LOAD8(k + j) * (nv * g - LOAD8(sum_dy + j) - h * LOAD8(sum_dy_xhat + j));
             STORE8(dr + j, d);
             if (d_bias) STORE8(d_bias + j, LOAD8(d_bias + j) + d);
         }
         for (; j < c; j++) {
-            dr[j] = k[j] * (n * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
+            float g = relu && !(relu_gamma[j] * hr[j] + relu_beta[j] > 0) ? 0 : dr[j];
+            dr[j] = k[j] * (n * g - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
             if (d_bias) d_bias[j] += dr[j];
         }
     }

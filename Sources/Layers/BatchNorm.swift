@@ -92,11 +92,12 @@ public struct BatchNorm: Sendable {
         let n = Float(batch)
         let sums = scratch.sums, sumsX = scratch.sums + c
         // ReLU's mask is recomputed from x̂ (γ·x̂ + β > 0, the forward's own arithmetic, so the
-        // same bits) in the sums pass, which then need not read the output at all.
+        // same bits) in both passes, which then need not read the output at all, and the sums
+        // pass need not write the masked dy back.
         if let y, activation != .relu { activation.backward(output: y, gradient: dy, count: batch * c) }
-        let relu = activation == .relu
-        rechub_bn_gradient_sums(sums, sumsX, scratch.a, scratch.b, dy, xhat, relu ? g : nil, relu ? params[beta] : nil,
-                                batch, c, Self.block)
+        let reluGamma = activation == .relu ? UnsafePointer(g) : nil
+        let reluBeta = activation == .relu ? UnsafePointer(params[beta]) : nil
+        rechub_bn_gradient_sums(sums, sumsX, scratch.a, scratch.b, dy, xhat, reluGamma, reluBeta, batch, c, Self.block)
         let k = scratch.a, sumDy = scratch.b, sumDyX = scratch.c
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
@@ -107,7 +108,7 @@ public struct BatchNorm: Sendable {
             }
             k[j] = g[j] * invStd[j] / n
         }
-        rechub_bn_input_gradient(dy, dBias, xhat, k, sumDy, sumDyX, n, batch, c)
+        rechub_bn_input_gradient(dy, dBias, xhat, k, sumDy, sumDyX, reluGamma, reluBeta, n, batch, c)
     }
 
     /// Rows per Float partial sum before it is added into the Double totals (the C passes'

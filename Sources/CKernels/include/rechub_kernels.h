@@ -36,16 +36,19 @@ void rechub_bn_normalize_inference(float *x, const float *mean, const float *inv
                                    const float *beta, ptrdiff_t rows, ptrdiff_t cols);
 
 // sums[j] = Σ_i dy[i, j], sums_xhat[j] = Σ_i dy[i, j]·xhat[i, j] (overwritten). With relu_gamma and
-// relu_beta (both or neither NULL), dy is first zeroed (and written back) where
-// γ·xhat + β, the ReLU's input, is not positive.
-void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, float *dy,
+// relu_beta (both or neither NULL), dy is first taken as 0 where γ·xhat + β, the ReLU's input, is
+// not positive (recomputed from xhat: the forward's own arithmetic, so the same mask); dy is not
+// written, so this pass only reads.
+void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, const float *dy,
                              const float *xhat, const float *relu_gamma, const float *relu_beta, ptrdiff_t rows,
                              ptrdiff_t cols, ptrdiff_t block);
 
-// dy ← k·(n·dy − sum_dy − xhat·sum_dy_xhat); d_bias[j] += Σ_i of the result, row by row, if
-// d_bias is not NULL.
+// dy ← k·(n·dy − sum_dy − xhat·sum_dy_xhat), with dy first masked by the ReLU as in
+// rechub_bn_gradient_sums when relu_gamma and relu_beta are given; d_bias[j] += Σ_i of the result,
+// row by row, if d_bias is not NULL.
 void rechub_bn_input_gradient(float *dy, float *d_bias, const float *xhat, const float *k, const float *sum_dy,
-                              const float *sum_dy_xhat, float n, ptrdiff_t rows, ptrdiff_t cols);
+                              const float *sum_dy_xhat, const float *relu_gamma, const float *relu_beta, float n,
+                              ptrdiff_t rows, ptrdiff_t cols);
 
 // The name of the clone the loader picked ("avx512f", "avx2" or "default").
 const char *rechub_kernels_level(void);
