@@ -49,7 +49,7 @@ public final class Checkpointer {
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
          ("task_weights_strategy", c.taskWeightsStrategy),
          ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
-         ("data.dense", "\(f.denseNames)")]
+         ("data.dense", "\(f.denseNames)")] + (c.dropLast ? [("drop_last", "true")] : [])
     }
 
     /// Writes a checkpoint of `trainer` now (rank 0) and returns its path (nil on other ranks).

@@ -85,6 +85,10 @@ public final class MTLTrainer: @unchecked Sendable {
     public private(set) var globalStep = 0
     /// Stop after this many steps in total (0 = no limit).
     public var maxSteps = 0
+    /// Skip each epoch's last, partial batch (as `DataLoader(drop_last=True)`): for batch
+    /// normalisation, whose statistics over one row per rank are degenerate.
+    public var dropLast = false
+
     /// Polled after every step: a signal number (SIGINT, SIGTERM) when the process was asked to
     /// stop, else 0. On a request (on any rank) every rank finishes the step, a checkpoint is
     /// offered and `fit` throws `TrainingInterrupted`. Nil: never polled.
@@ -609,7 +613,7 @@ public final class MTLTrainer: @unchecked Sendable {
         if progress.globalStep == 0 { try broadcastParameters() }
         globalStep = progress.globalStep
         let n = train.count
-        let stepsPerEpoch = (n + batchSize - 1) / batchSize
+        let stepsPerEpoch = dropLast ? max(n / batchSize, 1) : (n + batchSize - 1) / batchSize
         var losses = [Double](repeating: 0, count: t)
         var running = [Double](repeating: 0, count: t)
         if progress.epochLossSums.count != t { progress.epochLossSums = Array(repeating: 0, count: t) }

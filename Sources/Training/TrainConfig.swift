@@ -98,6 +98,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var activation: Activation = .relu
     /// Batch normalisation in every MLP (after each hidden linear layer, before the activation).
     public var batchNorm = false
+    /// Skip each epoch's last, partial batch (`drop_last`).
+    public var dropLast = false
     /// Dropout probability after every hidden activation, training only.
     public var dropout: Float = 0
 
@@ -266,6 +268,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         c.checkpointEvery = try r.int("checkpoint_every", c.checkpointEvery, in: 0...Int.max)
         c.keepLast = try r.int("keep_last", c.keepLast, in: 1...100_000)
         c.checkpoints = try r.bool("checkpoints", c.checkpoints)
+        c.dropLast = try r.bool("drop_last", c.dropLast)
         c.earlyStopTask = try r.string("earlystop_task")
         c.earlyStopPatience = try r.int("earlystop_patience", c.earlyStopPatience, in: 1...100_000)
         c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }

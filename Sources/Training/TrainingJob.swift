@@ -151,6 +151,28 @@ public struct TrainingJob {
     /// one job (the `rechub` command sets it); default false.
     public var handleSignals = false
 
+    /// Refuses batch normalisation over one row on a rank: its batch statistics are then the
+    /// row itself (x̂ = 0), and training yields a degenerate model (PyTorch refuses it too). That
+    /// happens when the global batch equals the rank count, or when the epoch's last, partial
+    /// batch gives some rank a single row; `drop_last: true` skips that batch.
+    /// - Throws: `ConfigError` naming `batch_size`, `batch_norm` and `drop_last`.
+    func checkBatchNormBatches(trainRows n: Int) throws {
+        guard config.batchNorm else { return }
+        let s = communicator.size, b = config.batchSize
+        if b / s == 1 {
+            throw ConfigError(file: "config", key: "batch_size",
+                              message: "batch_norm: true needs at least 2 rows per rank, and batch_size \(b) over \(s) "
+                              + "rank(s) gives 1; raise batch_size")
+        }
+        let last = n % b
+        guard last > 0, !config.dropLast else { return }
+        if let r = (0..<s).first(where: { ($0 + 1) * last / s - $0 * last / s == 1 }) {
+            throw ConfigError(file: "config", key: "drop_last",
+                              message: "with batch_norm: true, the epoch's last batch of \(last) of \(n) rows gives rank \(r) "
+                              + "a single row; set drop_last: true to skip that batch, or change batch_size")
+        }
+    }
+
     /// Every place the run writes to (rank 0): checked before any data is generated or loaded.
     public var outputPlaces: [OutputPlaces.Place] {
         var places = [OutputPlaces.Place(key: "output_dir", path: config.outputDirectory, isFolder: true)]
@@ -207,6 +229,7 @@ public struct TrainingJob {
             + "out-of-vocabulary ids: " + oov.map(\.summary).joined(separator: ", "))
         for r in oov { for w in r.warnings { say(w) } }
         try checkEarlyStopping(validation: validation)
+        try checkBatchNormBatches(trainRows: train.count)
         let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
                                 denseNames: schema.dense)
         let model = makeModel(features: features)
@@ -222,6 +245,7 @@ public struct TrainingJob {
                                  communicator: communicator, seed: config.seed)
         trainer.evaluationBatchSize = config.evaluationBatchSize
         trainer.maxSteps = config.maxSteps
+        trainer.dropLast = config.dropLast
         trainer.monitorEvery = config.monitorEvery
         let columns = d.labels + d.maskColumns
         trainer.sampleSpaces = d.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }

@@ -67,6 +67,35 @@ struct JobChecksTests {
         _ = try fine.run()
     }
 
+    /// Batch norm over a single row on a rank is refused with the keys named; drop_last skips
+    /// the last partial batch that would cause it.
+    @Test func batchNormOnOneRowIsRefused() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try csv("\(dir)/train.csv", rows: 257, ids: 20, purchaseEvery: 5)  // 4 batches of 64, then 1 row
+        try csv("\(dir)/val.csv", rows: 64, ids: 20, purchaseEvery: 3)
+        let (lastRow, _) = try job(dir, ["batch_norm=true"])
+        do {
+            _ = try lastRow.run()
+            Issue.record("a last batch of one row under batch norm was accepted")
+        } catch let e as ConfigError {
+            #expect(e.key == "drop_last" && e.message.contains("last batch of 1 of 257 rows"), "\(e)")
+        }
+        let (dropped, _) = try job(dir, ["batch_norm=true", "drop_last=true"])
+        let r = try dropped.run()
+        #expect(r.history.count == 1)
+        let (single, _) = try job(dir, ["batch_norm=true", "batch_size=1"])
+        do {
+            _ = try single.run()
+            Issue.record("a batch of one row under batch norm was accepted")
+        } catch let e as ConfigError {
+            #expect(e.key == "batch_size", "\(e)")
+        }
+        // Without batch norm both are fine.
+        let (plain, _) = try job(dir, [])
+        _ = try plain.run()
+    }
+
     @Test func outOfVocabularyIdsAreCountedForEverySplitAndWarned() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
