@@ -34,9 +34,23 @@ public final class ForwardContext: @unchecked Sendable {
     /// arena: the last step of every model's initialiser.
     public func finalize(_ layout: ParameterLayout) -> FloatBuffer {
         layout.finalize()
+        if let limit = Self.allocationLimit, layout.count > limit || layout.stateCount > limit {
+            // A description (a checkpoint's stored config) claims more than its file holds:
+            // allocate nothing; the caller compares `layout.count` with the file and refuses.
+            isOversized = true
+            return FloatBuffer(count: 0)
+        }
         bind(layout)
         return FloatBuffer(count: layout.count)
     }
+
+    /// The most floats `finalize` allocates for a model's parameters or state while set (nil:
+    /// no limit). Set around building a model from an untrusted description, so a hostile
+    /// `expert_units: [999999]` allocates nothing before it is refused.
+    @TaskLocal public static var allocationLimit: Int?
+
+    /// Whether `finalize` refused to allocate (over `allocationLimit`): the model is unusable.
+    public private(set) var isOversized = false
 
     /// Allocates the state of `layout` with its declared initial values.
     public func bind(_ layout: ParameterLayout) {

@@ -8,7 +8,9 @@ enum CheckpointModel {
         let file = try CheckpointFile(path: path)
         try file.verifyAll()  // a corrupt file is refused whole, naming the bad section
         let (config, features) = try Checkpointer.readSetup(file)
-        let model = TrainingJob(config: config).makeModel(features: features)
+        let model = try Checkpointer.makeModel(for: file, features: features) {
+            TrainingJob(config: config).makeModel(features: $0)
+        }
         try Checkpointer.loadWeights(file, into: model)
         return (config, features, model)
     }

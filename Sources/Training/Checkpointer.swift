@@ -1,6 +1,7 @@
 import Collectives
 import Foundation
 import Kernels
+import Layers
 import Models
 
 /// Writes and restores whole-training checkpoints (DESIGN.md §7): parameters, embeddings,
@@ -117,17 +118,75 @@ public final class Checkpointer {
         }
     }
 
-    /// The config and features stored in a checkpoint.
+    /// The config and features stored in a checkpoint. The config is validated as any config
+    /// file is (re-parsed from its stored YAML, which must agree with the stored settings), and
+    /// the features must describe embedding tables of exactly the stored size.
+    /// - Throws: `CheckpointError.badSection` naming `config` or `features` and what is wrong.
     public static func readSetup(_ file: CheckpointFile) throws -> (TrainConfig, Features) {
+        var config: TrainConfig, features: Features
         do {
-            let config = try JSONDecoder().decode(TrainConfig.self, from: try file.section("config"))
-            let features = try JSONDecoder().decode(Features.self, from: try file.section("features"))
-            return (config, features)
+            config = try JSONDecoder().decode(TrainConfig.self, from: try file.section("config"))
+            features = try JSONDecoder().decode(Features.self, from: try file.section("features"))
         } catch let e as CheckpointError {
             throw e
         } catch {
             throw CheckpointError.badSection(file: file.path, section: "config", reason: "cannot decode: \(error)")
         }
+        if !config.sourceYAML.isEmpty {
+            let parsed: TrainConfig
+            do {
+                parsed = try TrainConfig.parse(try ConfigNode.parse(yaml: config.sourceYAML, file: "\(file.path) (stored config)"))
+            } catch {
+                throw CheckpointError.badSection(file: file.path, section: "config", reason: "\(error)")
+            }
+            let a = identityFields(config: parsed, features: features), b = identityFields(config: config, features: features)
+            if let d = zip(a, b).first(where: { $0.0.1 != $0.1.1 }) {
+                throw CheckpointError.badSection(file: file.path, section: "config",
+                                                 reason: "its settings disagree with its YAML at \(d.0.0)")
+            }
+            config = parsed
+        }
+        try checkFeatures(features, file: file)
+        return (config, features)
+    }
+
+    /// The stored features describe embedding tables of exactly the stored size (one extra
+    /// out-of-vocabulary row per field), computed without overflow and before any allocation.
+    static func checkFeatures(_ f: Features, file: CheckpointFile) throws {
+        func bad(_ reason: String) -> CheckpointError { .badSection(file: file.path, section: "features", reason: reason) }
+        guard f.numSparse > 0, f.embeddingDim > 0, f.embeddingDim <= 1 << 16,
+              f.vocabularySizes.count == f.numSparse, f.vocabularySizes.allSatisfy({ $0 >= 0 }) else {
+            throw bad("fields, vocabulary sizes or embedding width out of range")
+        }
+        var rows = 0
+        for v in f.vocabularySizes {
+            let (r, o) = rows.addingReportingOverflow(v + 1)
+            guard !o, r < Int(Int32.max) else { throw bad("more embedding rows than an Int32 can index") }
+            rows = r
+        }
+        let stored = file.sections.first { $0.name == "embeddings" }?.length ?? 0
+        let (values, o) = rows.multipliedReportingOverflow(by: f.embeddingDim)
+        guard !o, values.multipliedReportingOverflow(by: 4).partialValue == stored, values <= Int.max / 4 else {
+            throw bad("they describe \(rows) × \(f.embeddingDim) embedding values; the file holds \(stored / 4)")
+        }
+    }
+
+    /// Builds the model `config` and `features` describe (with `build`) without allocating more
+    /// than `file`'s parameter section holds, and checks its parameter and state sizes against
+    /// the file before anything is read into it.
+    /// - Throws: `CheckpointError.incompatible` naming the sizes.
+    public static func makeModel(for file: CheckpointFile, features: Features,
+                                 build: (Features) -> any MultiTaskModel) throws -> any MultiTaskModel {
+        try checkFeatures(features, file: file)
+        let params = (file.sections.first { $0.name == "params" }?.length ?? 0) / 4
+        let state = (file.sections.first { $0.name == "model.state" }?.length ?? 0) / 4
+        let model = ForwardContext.$allocationLimit.withValue(max(params, state)) { build(features) }
+        guard !model.context.isOversized, model.layout.count == params, model.context.state.count == state else {
+            throw CheckpointError.incompatible(
+                file: file.path, reason: "its config describes \(model.layout.count) dense parameters and "
+                + "\(model.layout.stateCount) state values; the file holds \(params) and \(state)")
+        }
+        return model
     }
 
     /// Loads the parameters and embeddings of a checkpoint into `model` (sizes checked first).
@@ -137,16 +196,22 @@ public final class Checkpointer {
         try file.read("model.state", floats: model.context.state.base, count: model.context.state.count)
     }
 
+    /// Why `file` does not fit a run of `config` over `features`: the settings that differ, by key.
+    /// - Throws: `CheckpointError` when the file's own setup cannot be read.
+    public static func mismatch(_ file: CheckpointFile, config: TrainConfig, features: Features) throws -> CheckpointError {
+        let (stored, storedFeatures) = try readSetup(file)
+        let now = identityFields(config: config, features: features)
+        let then = identityFields(config: stored, features: storedFeatures)
+        let diffs = zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
+        return .incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
+    }
+
     /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then
     /// broadcasts with `MTLTrainer.broadcastState`). Refuses a checkpoint of another run,
     /// naming the settings that differ.
     public func restore(_ file: CheckpointFile, into trainer: MTLTrainer) throws {
-        let (stored, storedFeatures) = try Self.readSetup(file)
         if file.header.configFingerprint != Self.fingerprint(config: config, features: features) {
-            let now = Self.identityFields(config: config, features: features)
-            let then = Self.identityFields(config: stored, features: storedFeatures)
-            let diffs = zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
-            throw CheckpointError.incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
+            throw try Self.mismatch(file, config: config, features: features)
         }
         let model = trainer.model, adam = trainer.optimizer
         try Self.loadWeights(file, into: model)

@@ -3,6 +3,7 @@ import Datasets
 import Evaluation
 import Foundation
 import Kernels
+import Layers
 import Models
 
 /// The result of a training run.
@@ -151,6 +152,29 @@ public struct TrainingJob {
     /// one job (the `rechub` command sets it); default false.
     public var handleSignals = false
 
+    /// Builds the model; when resuming, without allocating more than the newest checkpoint's
+    /// parameter section holds (its stored config may be hostile: it is checked against the
+    /// file's sizes before anything is built from it).
+    /// - Throws: `CheckpointError.incompatible` when the config describes a larger model.
+    func makeModelForRun(features: Features) throws -> any MultiTaskModel {
+        guard let dir = resumeDirectory else { return makeModel(features: features) }
+        var floats: Int64 = -1
+        let newest = communicator.isRoot ? try? Checkpointer.newestValid(in: dir).file : nil
+        if let file = newest {
+            let sizes = ["params", "model.state"].map { name in file.sections.first { $0.name == name }?.length ?? 0 }
+            floats = Int64(sizes.max()! / 4)
+        }
+        try withUnsafeMutablePointer(to: &floats) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
+        let limit = floats >= 0 ? Int(floats) : nil
+        let model = ForwardContext.$allocationLimit.withValue(limit) { makeModel(features: features) }
+        if model.context.isOversized {
+            if let file = newest { throw try Checkpointer.mismatch(file, config: config, features: features) }
+            throw CheckpointError.incompatible(file: dir, reason: "the config describes \(model.layout.count) dense "
+                                               + "parameters, more than the checkpoint's \(floats)")
+        }
+        return model
+    }
+
     /// Refuses batch normalisation over one row on a rank: its batch statistics are then the
     /// row itself (x̂ = 0), and training yields a degenerate model (PyTorch refuses it too). That
     /// happens when the global batch equals the rank count, or when the epoch's last, partial
@@ -232,7 +256,7 @@ public struct TrainingJob {
         try checkBatchNormBatches(trainRows: train.count)
         let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
                                 denseNames: schema.dense)
-        let model = makeModel(features: features)
+        let model = try makeModelForRun(features: features)
         model.initialize(seed: config.seed)
         say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
             + "values; batch \(config.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")

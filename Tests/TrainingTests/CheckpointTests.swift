@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+@testable import Training
 import RecHub
 import Testing
 
@@ -275,5 +276,60 @@ struct ResumeTests {
         #expect(model.parameters.toArray().elementsEqual(before) { $0 == $1 || ($0.isNaN && $1.isNaN) })
         #expect(throws: TrainingDiverged.self) { try checkpointer.save(trainer, moment: .step) }
         try CheckpointFile(path: caught.lastCheckpoint ?? "").verifyAll()
+    }
+}
+
+/// A checkpoint whose stored config claims a far larger model than its sections hold (every
+/// checksum recomputed): refused before anything is allocated from the claim, by evaluate's
+/// loader and by a resume.
+struct HostileConfigTests {
+    @Test func aConfigClaimingAHugeModelIsRefusedBeforeAllocating() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-hostile-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let resume = ResumeTests()
+        _ = try resume.run(try resume.config(dir, ["epochs=1"]))
+        let (good, _) = try Checkpointer.newestValid(in: "\(dir)/out/checkpoints")
+        // Rewrite the config section (JSON and its YAML alike) with expert_units: [999999].
+        var json = try JSONSerialization.jsonObject(with: try good.section("config")) as! [String: Any]
+        json["expertUnits"] = [999_999]
+        let yaml = json["sourceYAML"] as! String
+        json["sourceYAML"] = yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("expert_units:") ? "expert_units: [999999]" : String(line)
+        }.joined(separator: "\n")
+        #expect((json["sourceYAML"] as! String).contains("999999"), "the stored YAML lists expert_units as expected")
+        var w = CheckpointWriter(header: good.header)
+        for s in good.sections {
+            w.add(s.name, s.name == "config" ? try JSONSerialization.data(withJSONObject: json) : try good.section(s.name))
+        }
+        let path = "\(dir)/hostile/step-00000001.rhck"
+        try FileManager.default.createDirectory(atPath: "\(dir)/hostile", withIntermediateDirectories: true)
+        try w.write(to: path)
+        let file = try CheckpointFile(path: path)
+        try file.verifyAll()
+        let (config, features) = try Checkpointer.readSetup(file)
+        #expect(config.expertUnits == [999_999])
+        do {
+            _ = try Checkpointer.makeModel(for: file, features: features) { TrainingJob(config: config).makeModel(features: $0) }
+            Issue.record("a model larger than the file was built")
+        } catch let e as CheckpointError {
+            #expect("\(e)".contains("dense parameters") && "\(e)".contains(path), "\(e)")
+        }
+        // A resume with that config (what `train --resume` reads from the newest checkpoint).
+        var job = TrainingJob(config: config)
+        job.log = { _ in }
+        job.resumeDirectory = "\(dir)/hostile"
+        #expect(throws: CheckpointError.self) { _ = try job.run() }
+    }
+
+    @Test func featuresThatDoNotFitTheEmbeddingsAreRefused() throws {
+        var w = CheckpointWriter(header: CheckpointHeader(configFingerprint: 1, step: 1, epoch: 1, stepInEpoch: 0))
+        let floats = [Float](repeating: 0, count: 10)
+        floats.withUnsafeBufferPointer { w.add("embeddings", floats: $0.baseAddress!, count: 10) }
+        let file = try CheckpointFile(data: w.encoded(), path: "x.rhck")
+        for f in [Features(sparseNames: ["a"], vocabularySizes: [1_000_000_000], embeddingDim: 16, denseNames: []),
+                  Features(sparseNames: ["a", "b"], vocabularySizes: [Int.max - 1, 5], embeddingDim: 2, denseNames: [])] {
+            #expect(throws: CheckpointError.self) { try Checkpointer.checkFeatures(f, file: file) }
+        }
+        try Checkpointer.checkFeatures(Features(sparseNames: ["a"], vocabularySizes: [4], embeddingDim: 2, denseNames: []), file: file)
     }
 }
