@@ -7,24 +7,9 @@ import Testing
 /// wrong, or dies of SIGILL — so the chosen path and both failure paths run on any x86-64 CPU.
 struct BLASCoreCLITests {
     /// Runs `rechub` with `environment` added to this process's (minus MPI launcher variables).
-    func rechub(_ args: [String], environment: [String: String] = [:], removing: [String] = [])
-        throws -> (status: Int32, stdout: String, stderr: String)
-    {
-        let p = Process()
-        p.executableURL = RecHubCLITests.binary
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        for k in removing { env[k] = nil }
-        env.merge(environment) { $1 }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func rechub(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let r = try RecHubCLITests().rechub(args, environment: environment)
+        return (r.status, r.stdout, r.stderr)
     }
 
     static let generic: Set<String> = ["katmai", "coppermine", "northwood", "prescott", "banias", "core2", "penryn",
@@ -41,10 +26,10 @@ struct BLASCoreCLITests {
 
     static let coreSetByEnvironment = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil
 
-    func benchJSON(_ environment: [String: String], removing: [String] = []) throws -> [String: Any] {
+    func benchJSON(_ environment: [String: String]) throws -> [String: Any] {
         let r = try rechub(["bench", "--json", "--steps", "2", "--warmup", "1", "--rows", "4096", "--scale", "0.01",
                             "--expert-units", "16", "--num-experts", "2", "--tower-units", "8", "--batch-size", "512"],
-                           environment: environment, removing: removing)
+                           environment: environment)
         #expect(r.status == 0, "\(r.stderr)")
         let line = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
         return (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]

@@ -21,13 +21,15 @@ struct RecHubCLITests {
         var stderr: String
     }
 
-    func rechub(_ args: [String], cwd: URL? = nil) throws -> Run {
+    /// Runs `rechub` with this process's environment (less MPI launcher variables) plus `environment`.
+    func rechub(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> Run {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
         if let cwd { p.currentDirectoryURL = cwd }
         // A child of an MPI process must not inherit its launcher variables.
         p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+            .merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
