@@ -231,7 +231,9 @@ struct BenchCommand: ParsableCommand {
             }
             BLASThreads.set(threads)
             let config = try trainConfig()
-            let job = TrainingJob(config: config, communicator: comm)
+            var job = TrainingJob(config: config, communicator: comm)
+            // The job's notes (a rebuilt data cache) go to stderr: stdout is the bench's report.
+            job.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let t0 = monotonicSeconds()
             let data = try loadData(job)
             let genSeconds = monotonicSeconds() - t0
