@@ -180,6 +180,11 @@ public final class TaskWeighting: @unchecked Sendable {
         refreshLossWeights()
     }
 
+    /// The range uncertainty weighting keeps each log-variance s_t = log σ_t² in: [−10, 10], so
+    /// a task's weight e^(−s_t) stays within [4.5e-5, 2.2e4] (Kendall et al. leave s unbounded;
+    /// a loss near zero then drives s_t to −∞ and its weight past 1e12, swamping the others).
+    public static let uncertaintyLogVarianceRange: ClosedRange<Float> = -10...10
+
     /// The last shared layer of each architecture, GradNorm's W (its weight tensors): the
     /// bottom's last layer, all experts' last layer, PLE's last level of shared experts; none
     /// for ESMM and AITM, whose only shared parameters are the embeddings (their touched rows
@@ -369,7 +374,9 @@ public final class TaskWeighting: @unchecked Sendable {
                           sharedCount: Int, lr: Float) {
         switch method {
         case .uncertainty:
-            // ∂/∂s_t [c_t e^(−s_t) L_t + ½ s_t] = −w_t L_t + ½; Adam as for every parameter, no clamping.
+            // ∂/∂s_t [c_t e^(−s_t) L_t + ½ s_t] = −w_t L_t + ½; Adam as for every parameter, then
+            // s_t held in `uncertaintyLogVarianceRange` (the optimum s = log(2 c L) runs to −∞
+            // as a loss nears zero: weights near 3e12 were seen without a bound).
             state.logVarianceStep += 1
             let (b1, b2, eps) = uncertaintyAdam
             let step = Double(state.logVarianceStep)
@@ -380,6 +387,8 @@ public final class TaskWeighting: @unchecked Sendable {
                 state.logVarianceV[t] = state.logVarianceV[t] * b2 + (1 - b2) * g * g
                 state.logVariances[t] -= Float(Double(lr) / bc1) * state.logVarianceM[t]
                     / (state.logVarianceV[t].squareRoot() / Float(bc2.squareRoot()) + eps)
+                let r = Self.uncertaintyLogVarianceRange
+                state.logVariances[t] = min(max(state.logVariances[t], r.lowerBound), r.upperBound)
             }
         case .gradNorm(let alpha, let gnLR, _):
             guard let perTask else { return }

@@ -135,6 +135,19 @@ struct TaskWeightingTests {
         #expect(abs(u.totalLoss([1, 0.2]) - (exp(-0.1) + 0.5 * exp(0.1) * 0.2 + 0.5 * 0.1 - 0.5 * 0.1)) < 1e-6)
     }
 
+    /// A loss that nears zero drives log σ² down without end (its optimum log(2cL) → −∞): the
+    /// log-variances stay in [−10, 10] and the weights finite and at most e^10.
+    @Test func uncertaintyLogVariancesAreBounded() {
+        let f = Features(sparseNames: ["a"], vocabularySizes: [2], embeddingDim: 1, denseNames: [])
+        let m = SharedBottom(features: f, hiddenUnits: [2], taskHiddenUnits: [], numTasks: 2)
+        let u = TaskWeighting(.uncertainty, model: m)
+        for _ in 0..<3000 { u.afterStep(losses: [1e-9, 1e9], perTask: nil, sharedCount: m.layout.sharedCount, lr: 0.1) }
+        #expect(u.state.logVariances[0] == -10, "held at the lower bound")
+        #expect(u.state.logVariances.allSatisfy { TaskWeighting.uncertaintyLogVarianceRange.contains($0) })
+        #expect(abs(u.lossWeights[0] - Float(exp(10.0))) < 1)
+        #expect(u.lossWeights.allSatisfy { $0.isFinite && $0 > 0 })
+    }
+
     @Test func fixedWeightsScaleTheLossGradients() {
         let m = Self.model()
         let f = TaskWeighting(.fixed([1, 0.5]), model: m)
