@@ -79,17 +79,6 @@ public enum Ops {
         for i in 0..<m { (dst + i * ldd).update(from: src + i * lds, count: n) }
     }
 
-    /// Adds a (M, N) block into another with different row strides.
-    @inline(__always)
-    public static func addBlock(from src: UnsafePointer<Float>, lds: Int, into dst: UnsafeMutablePointer<Float>, ldd: Int,
-                                rows m: Int, cols n: Int) {
-        for i in 0..<m {
-            let s = src + i * lds
-            let d = dst + i * ldd
-            for j in 0..<n { d[j] += s[j] }
-        }
-    }
-
     /// y += a · x over `n` values.
     @inline(__always)
     public static func axpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {

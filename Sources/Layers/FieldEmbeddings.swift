@@ -170,10 +170,4 @@ public final class SparseRowGradient: @unchecked Sendable {
         for i in 0..<count { slots.base[Int(rows[i])] = -1 }
         count = 0
     }
-
-    /// Scales every touched row by `a`.
-    public func scale(by a: Float) {
-        let n = count * dim
-        for i in 0..<n { values.base[i] *= a }
-    }
 }

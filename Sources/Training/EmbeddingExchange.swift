@@ -28,8 +28,6 @@ final class EmbeddingExchange {
     let counts: UnsafeMutablePointer<Int32>
     let fieldCounts: UnsafeMutablePointer<Double>
     let useDense: UnsafeMutablePointer<Bool>
-    /// Per-field decision of the last step (true = dense all-reduce), for reports and tests.
-    var lastDense: [Bool] { (0..<rowCounts.count).map { useDense[$0] } }
 
     /// Prepares buffers for `globalBatch × F` touched rows per step.
     init(communicator: any Communicator, embeddings: FieldEmbeddings, globalBatch: Int) {

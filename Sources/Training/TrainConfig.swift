@@ -242,7 +242,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if [.esmm, .aitm].contains(c.model) && c.towerUnits.isEmpty { throw r.fail("tower_units", r.raw("tower_units"), "needs at least one layer") }
         if c.model == .sharedBottom && c.hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
         if let a = try r.string("activation") {
-            guard let act = Activation(rawValue: a), act != .identity || true else {
+            guard let act = Activation(rawValue: a) else {
                 throw r.fail("activation", r.raw("activation"), "expected one of relu, sigmoid, tanh, identity")
             }
             c.activation = act
