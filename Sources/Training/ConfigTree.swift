@@ -42,8 +42,33 @@ public indirect enum ConfigNode: Sendable {
         }
     }
 
+    /// The most values (scalars, lists and mappings, aliases counted each time they are used)
+    /// a config may hold: YAML aliases can expand a few hundred bytes into billions of values.
+    public static let maxValues = 100_000
+    /// The deepest a config may nest (lists and mappings): the YAML composer recurses per level.
+    public static let maxDepth = 256
+
     /// Parses YAML text; `file` names it in errors.
+    /// - Throws: `ConfigError` for text that is not YAML, nests deeper than `maxDepth` or
+    ///   (with its aliases expanded) holds more than `maxValues` values.
     public static func parse(yaml: String, file: String) throws -> ConfigNode {
+        // Yams composes recursively, so the nesting is bounded before it runs: an upper bound
+        // is the deepest run of unclosed `[`/`{` plus the most `-`/`?` on one line (compact
+        // block sequences `- - - x`), quotes and comments counted too.
+        var depth = 0, flow = 0, block = 0
+        for c in yaml.utf8 {
+            switch c {
+            case UInt8(ascii: "["), UInt8(ascii: "{"): flow += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): flow = max(0, flow - 1)
+            case UInt8(ascii: "-"), UInt8(ascii: "?"): block += 1
+            case UInt8(ascii: "\n"): block = 0
+            default: continue
+            }
+            depth = max(depth, flow + block)
+        }
+        guard depth <= maxDepth else {
+            throw ConfigError(file: file, key: "-", message: "nested more than \(maxDepth) levels deep")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
@@ -51,16 +76,23 @@ public indirect enum ConfigNode: Sendable {
             throw ConfigError(file: file, key: "-", message: "not valid YAML: \(error)")
         }
         guard let node else { return .map([], origin: ConfigOrigin(file: file, line: nil)) }
-        return try convert(node, file: file, path: "")
+        var budget = maxValues
+        return try convert(node, file: file, path: "", budget: &budget)
     }
 
-    private static func convert(_ node: Node, file: String, path: String) throws -> ConfigNode {
+    /// `node` as a `ConfigNode`; every value made is taken from `budget`.
+    private static func convert(_ node: Node, file: String, path: String, budget: inout Int) throws -> ConfigNode {
         let origin = ConfigOrigin(file: file, line: node.mark.map { $0.line })
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError(file: file, key: path.isEmpty ? "-" : path, line: origin.line,
+                              message: "more than \(maxValues) values (aliases expanding?)")
+        }
         switch node {
         case .scalar(let s):
             return .scalar(s.string, origin: origin)
         case .sequence(let seq):
-            return .list(try seq.enumerated().map { try convert($1, file: file, path: "\(path)[\($0)]") }, origin: origin)
+            return .list(try seq.enumerated().map { try convert($1, file: file, path: "\(path)[\($0)]", budget: &budget) }, origin: origin)
         case .mapping(let map):
             var pairs: [(String, ConfigNode)] = []
             for (k, v) in map {
@@ -72,7 +104,7 @@ public indirect enum ConfigNode: Sendable {
                 if pairs.contains(where: { $0.0 == key }) {
                     throw ConfigError(file: file, key: full, line: k.mark?.line, message: "appears twice")
                 }
-                pairs.append((key, try convert(v, file: file, path: full)))
+                pairs.append((key, try convert(v, file: file, path: full, budget: &budget)))
             }
             return .map(pairs, origin: origin)
         }

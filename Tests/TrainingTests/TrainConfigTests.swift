@@ -66,6 +66,22 @@ struct TrainConfigTests {
         #expect(error("data: {train: a.csv}\n", ["epoch=2"])?.key == "epoch")
     }
 
+    /// Hand-written inputs run through Tools/fuzz (FuzzConfig): aliases nested seven deep expand
+    /// 390 bytes into 10⁷ values (the conversion hung), and 50 000 unclosed `[` overflowed the
+    /// YAML composer's stack.
+    @Test func aliasExpansionAndDeepNestingAreRefused() throws {
+        var laughs = "l0: &l0 [x,x,x,x,x,x,x,x,x,x]\n"
+        for i in 1...6 { laughs += "l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ",") + "]\n" }
+        #expect { try ConfigNode.parse(yaml: laughs, file: "laughs.yaml") } throws: { "\($0)".contains("more than 100000 values") }
+        let deep = "a: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000)
+        #expect { try ConfigNode.parse(yaml: deep, file: "deep.yaml") } throws: { "\($0)".contains("nested more than 256") }
+        let compact = String(repeating: "- ", count: 300) + "x"
+        #expect { try ConfigNode.parse(yaml: compact, file: "compact.yaml") } throws: { "\($0)".contains("nested more than 256") }
+        // Within the limits both still parse: a few aliases, and nesting 200 deep.
+        _ = try ConfigNode.parse(yaml: "u: &u [8, 4]\nv: *u\n", file: "ok.yaml")
+        _ = try ConfigNode.parse(yaml: "a: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200), file: "ok.yaml")
+    }
+
     @Test func builtInDefaultEqualsConfigsDefaultAndEveryConfigParses() throws {
         let file = try String(contentsOf: Self.root.appendingPathComponent("Configs/default.yaml"), encoding: .utf8)
         #expect(file.trimmingCharacters(in: .whitespacesAndNewlines)

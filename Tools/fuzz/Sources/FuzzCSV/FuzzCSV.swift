@@ -7,7 +7,7 @@ import Foundation
 import RecHub
 
 /// One temporary file per fuzzing process (libFuzzer workers are separate processes).
-nonisolated(unsafe) let csvPath = NSTemporaryDirectory() + "rechub-fuzzcsv-\(getpid()).csv"
+let csvPath = NSTemporaryDirectory() + "rechub-fuzzcsv-\(getpid()).csv"
 let schema = DatasetSchema(labels: ["click", "purchase"], sparse: ["101", "205"], dense: ["D1"])
 
 @_cdecl("LLVMFuzzerTestOneInput")
