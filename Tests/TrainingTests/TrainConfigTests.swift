@@ -66,9 +66,9 @@ struct TrainConfigTests {
         #expect(error("data: {train: a.csv}\n", ["epoch=2"])?.key == "epoch")
     }
 
-    /// Hand-written inputs run through Tools/fuzz (FuzzConfig): aliases nested seven deep expand
-    /// 390 bytes into 10⁷ values (the conversion hung), and 50 000 unclosed `[` overflowed the
-    /// YAML composer's stack.
+    /// Tools/fuzz's FuzzConfig found a `--set` value nested 2 858 deep overflowing the YAML
+    /// composer's stack; hand-written inputs through it found aliases nested seven deep expanding
+    /// 390 bytes into 10⁷ values (the conversion hung).
     @Test func aliasExpansionAndDeepNestingAreRefused() throws {
         var laughs = "l0: &l0 [x,x,x,x,x,x,x,x,x,x]\n"
         for i in 1...6 { laughs += "l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ",") + "]\n" }
@@ -77,6 +77,11 @@ struct TrainConfigTests {
         #expect { try ConfigNode.parse(yaml: deep, file: "deep.yaml") } throws: { "\($0)".contains("nested more than 256") }
         let compact = String(repeating: "- ", count: 300) + "x"
         #expect { try ConfigNode.parse(yaml: compact, file: "compact.yaml") } throws: { "\($0)".contains("nested more than 256") }
+        // FuzzConfig's crash (minimised to 2886 bytes): a `--set` value of `[` and 2 857 `{`.
+        let root = try ConfigNode.parse(yaml: "model: mmoe\n", file: "ok.yaml")
+        #expect { try root.setting("expert_units=[" + String(repeating: "{", count: 2_857)) } throws: {
+            "\($0)".contains("nested more than 256")
+        }
         // Within the limits both still parse: a few aliases, and nesting 200 deep.
         _ = try ConfigNode.parse(yaml: "u: &u [8, 4]\nv: *u\n", file: "ok.yaml")
         _ = try ConfigNode.parse(yaml: "a: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200), file: "ok.yaml")
