@@ -57,7 +57,7 @@ run_target() {
         "$root/Tools/fuzz/corpus/$target" \
         > "$out/fuzz.log" 2>&1 \
         && status=0 || status=$?
-    echo "== $target (exit $status): $(grep -E '^#[0-9]+ .*cov:' "$out/fuzz.log" | tail -1)"
+    echo "== $target (exit $status): $(grep -E '^#[0-9]+[[:space:]].*cov:' "$out/fuzz.log" | tail -1)"
     grep -E '^(stat::|==[0-9]+== ERROR|SUMMARY)' "$out/fuzz.log" || true
     return "$status"
 }
