@@ -2,7 +2,13 @@
 // RecHub fuzz targets: libFuzzer entry points for the parsers that read untrusted files
 // (CSV data, YAML configs with --set overrides, checkpoints). Built only by Tools/fuzz.sh,
 // with `-sanitize=fuzzer -parse-as-library`; see README.md, "Fuzzing".
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its folder's name: the repository's, whatever it was cloned as.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().lastPathComponent
+let recHub = Target.Dependency.product(name: "RecHub", package: root)
 
 let package = Package(
     name: "RecHubFuzz",
@@ -10,8 +16,9 @@ let package = Package(
         .package(path: "../.."),
     ],
     targets: [
-        .executableTarget(name: "FuzzCSV", dependencies: [.product(name: "RecHub", package: "main")]),
-        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "RecHub", package: "main")]),
-        .executableTarget(name: "FuzzCheckpoint", dependencies: [.product(name: "RecHub", package: "main")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", recHub]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzDriver", recHub]),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzDriver", recHub]),
     ]
 )

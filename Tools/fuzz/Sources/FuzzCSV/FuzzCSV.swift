@@ -4,6 +4,7 @@
 // default 4 MB chunk (its allocation dominates a run); the others read 4 KB or less at a
 // time. Thrown errors are fine.
 import Foundation
+import FuzzDriver
 import RecHub
 
 /// One temporary file per fuzzing process (libFuzzer workers are separate processes).
@@ -27,16 +28,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// SwiftPM links an executable with `main` renamed to `FuzzCSV_main`; this hands control to
-/// libFuzzer's driver (the `-sanitize=fuzzer` runtime), as its own `main` would.
+/// The executable's entry point (see FuzzDriver).
 @_cdecl("FuzzCSV_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv, fuzz)
+    runFuzzer(argc, argv, fuzz)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt

@@ -6,6 +6,7 @@
 // then `loadWeights`. Thrown errors are fine; a trap or an allocation past what the file
 // holds is a finding.
 import Foundation
+import FuzzDriver
 import RecHub
 
 /// The table layout of `CheckpointFormat` (header 128 bytes, entries of 48).
@@ -57,16 +58,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// SwiftPM links an executable with `main` renamed to `FuzzCheckpoint_main`; this hands control to
-/// libFuzzer's driver (the `-sanitize=fuzzer` runtime), as its own `main` would.
+/// The executable's entry point (see FuzzDriver).
 @_cdecl("FuzzCheckpoint_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv, fuzz)
+    runFuzzer(argc, argv, fuzz)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt

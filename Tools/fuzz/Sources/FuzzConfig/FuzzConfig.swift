@@ -2,6 +2,7 @@
 // `key=value` lines, each applied as `rechub train --set` applies it; then the tree is read as
 // a `TrainConfig` and printed back to YAML and parsed again. Thrown errors are fine.
 import Foundation
+import FuzzDriver
 import RecHub
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -24,16 +25,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// SwiftPM links an executable with `main` renamed to `FuzzConfig_main`; this hands control to
-/// libFuzzer's driver (the `-sanitize=fuzzer` runtime), as its own `main` would.
+/// The executable's entry point (see FuzzDriver).
 @_cdecl("FuzzConfig_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv, fuzz)
+    runFuzzer(argc, argv, fuzz)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
