@@ -78,16 +78,7 @@ struct MPITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let binary = RecHubCLITests.binary.path
         let settings = Self.settings(dir, model: model) + ["--set", "task_weights_strategy=\(strategy)", "--set", "monitor_every=3"]
-        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
-        #expect(one.status == 0, "\(one.output)")
-        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
-                               + settings + ["--save-parameters", "\(dir.path)/two.bin"])
-        #expect(two.status == 0, "\(two.output)")
-        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
-        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
-        #expect(a.count == b.count && a.count > 1000)
-        var worst: Float = 0
-        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        let (one, worst) = try Self.oneRankAgainstTwo(binary, settings, in: dir)
         #expect(worst < 1e-6, "\(model) \(strategy): max |1 rank − 2 ranks| = \(worst)")
         // The same validation and test lines: sharded scoring equals single-process scoring.
         func lines(_ s: String) -> [String] { s.split(separator: "\n").filter { $0.hasPrefix("test ") }.map(String.init) }
@@ -101,6 +92,24 @@ struct MPITests {
     /// read before the reduction would also split the replicas (checked every 5 steps). Dropout
     /// masks follow the global sample index; batch norm is left out (its statistics are each
     /// rank's own batch). Tolerance as above.
+    /// Trains `settings` alone and under `mpirun -np 2`, each saving its final parameters, and
+    /// returns the single-process run and the largest parameter difference.
+    static func oneRankAgainstTwo(_ binary: String, _ settings: [String], in dir: URL) throws
+        -> (one: (status: Int32, output: String), worst: Float)
+    {
+        let one = try run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
+        #expect(one.status == 0, "\(one.output)")
+        let two = try run(mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
+                          + settings + ["--save-parameters", "\(dir.path)/two.bin"])
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        let a = try load("\(dir.path)/one.bin"), b = try load("\(dir.path)/two.bin")
+        #expect(a.count == b.count && a.count > 1000)
+        var worst: Float = 0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        return ((one.status, one.output), worst)
+    }
+
     @Test(arguments: [("mmoe", "0"), ("shared_bottom", "0"), ("ple", "0"), ("mmoe", "0.2")])
     func gradNormFastPathTwoRanksMatchOneRank(model: String, dropout: String) throws {
         let dir = try Self.tempDir()
@@ -109,16 +118,7 @@ struct MPITests {
         let settings = Self.settings(dir, model: model)
             + ["task_weights_strategy=gradnorm", "gradnorm_lr=0.5", "monitor_every=0", "dropout=\(dropout)"]
                 .flatMap { ["--set", $0] }
-        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
-        #expect(one.status == 0, "\(one.output)")
-        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"]
-                               + settings + ["--save-parameters", "\(dir.path)/two.bin"])
-        #expect(two.status == 0, "\(two.output)")
-        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
-        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
-        #expect(a.count == b.count && a.count > 1000)
-        var worst: Float = 0
-        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        let (_, worst) = try Self.oneRankAgainstTwo(binary, settings, in: dir)
         #expect(worst < 1e-6, "\(model) gradnorm dropout \(dropout): max |1 rank − 2 ranks| = \(worst)")
     }
 
