@@ -209,7 +209,8 @@ public struct CheckpointFile: Sendable {
     /// Reads and validates `path` (header, table, bounds).
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.io(file: path, reason: "cannot read")
+            let reason = access(path, R_OK) == 0 ? "not a readable file" : String(cString: strerror(errno))
+            throw CheckpointError.io(file: path, reason: "cannot read: \(reason)")
         }
         try self.init(data: data, path: path)
     }

@@ -246,7 +246,14 @@ public final class Checkpointer {
 
     /// The newest checkpoint in `directory` whose every section checks out; corrupt ones are
     /// skipped (and named in `rejected`), so a resume falls back to the previous good one.
+    /// `directory` may also be a run's `output_dir`: when it holds no checkpoint but has a
+    /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched.
     public static func newestValid(in directory: String) throws -> (file: CheckpointFile, rejected: [String]) {
+        let inner = (directory as NSString).appendingPathComponent("checkpoints")
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
+           !names.contains(where: { $0.hasSuffix(".rhck") }), names.contains("checkpoints") {
+            return try newestValid(in: inner)
+        }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw CheckpointError.io(file: directory, reason: "cannot list the checkpoint folder")
         }

@@ -69,5 +69,11 @@ import Testing
         let r = try cli.rechub(["train", "--resume", dir.path + "/out/checkpoints", "--set", "max_steps=1"]
                                + ["--set", "epochs=1000"])
         #expect(r.stdout.contains("resumed from") , "\(r.stdout) \(r.stderr)")
+        // The run's output_dir works too: its checkpoints folder is searched.
+        let o = try cli.rechub(["train", "--resume", dir.path + "/out", "--set", "max_steps=1"])
+        #expect(o.stdout.contains("resumed from \(dir.path)/out/checkpoints/"), "\(o.stdout) \(o.stderr)")
+        // A missing checkpoint file says why it cannot be read.
+        let missing = try cli.rechub(["evaluate", "--checkpoint", dir.path + "/nope.rhck"])
+        #expect(missing.status != 0 && missing.stderr.contains("No such file or directory"), "\(missing.stderr)")
     }
 }
