@@ -7,3 +7,6 @@
 @_exported import Layers
 @_exported import Models
 @_exported import Training
+@_exported import ONNXExport
+@_exported import Reporting
+@_exported import TensorBoard

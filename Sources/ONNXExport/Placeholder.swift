@@ -1,0 +1,1 @@
+// Placeholder so the target builds; the module's first real file replaces it.
