@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT="${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}"
 command -v protoc >/dev/null || { echo "gen_proto.sh: protoc is missing (apt-get install protobuf-compiler)" >&2; exit 1; }
+"$SWIFT" package resolve >/dev/null
 version=$(python3 -c 'import json; d=json.load(open("Package.resolved")); print([p["state"]["version"] for p in d["pins"] if p["identity"]=="swift-protobuf"][0])')
 PLUGIN_DIR="${PLUGIN_DIR:-/tmp/rechub-protoc-gen-swift}"
 if [ ! -x "$PLUGIN_DIR/.build/release/protoc-gen-swift" ]; then
