@@ -159,6 +159,8 @@ public struct CheckpointWriter {
     }
 
     /// Writes the file atomically to `path`.
+    /// - Throws: `CheckpointError.io` naming the temporary file when it cannot be created or
+    ///   written and synced, or naming `path` when the rename onto it fails.
     public func write(to path: String) throws {
         let data = encoded()
         let url = URL(fileURLWithPath: path)
@@ -207,6 +209,8 @@ public struct CheckpointFile: Sendable {
     private let entries: [String: (offset: Int, length: Int, checksum: UInt64)]
 
     /// Reads and validates `path` (header, table, bounds).
+    /// - Throws: `CheckpointError.io` when the file cannot be read; otherwise what
+    ///   `init(data:path:)` throws.
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = access(path, R_OK) == 0 ? "not a readable file" : String(cString: strerror(errno))
@@ -216,6 +220,9 @@ public struct CheckpointFile: Sendable {
     }
 
     /// Validates checkpoint bytes; `path` names them in errors.
+    /// - Throws: `CheckpointError.notACheckpoint` (short or wrong magic), `.unsupportedVersion`,
+    ///   `.badHeader` (checksums, sizes, names, duplicates, non-zero padding) or `.badSection`
+    ///   (a section outside the file or overlapping another).
     public init(data: Data, path: String) throws {
         self.path = path
         self.data = data
@@ -287,6 +294,8 @@ public struct CheckpointFile: Sendable {
     public func has(_ name: String) -> Bool { entries[name] != nil }
 
     /// A section's bytes, after checking its checksum (and its length, when `expectedLength` is given).
+    /// - Throws: `CheckpointError.missingSection`, or `.badSection` naming the section (wrong
+    ///   length or checksum mismatch).
     public func section(_ name: String, expectedLength: Int? = nil) throws -> Data {
         guard let e = entries[name] else { throw CheckpointError.missingSection(file: path, section: name) }
         if let expectedLength, expectedLength != e.length {

@@ -54,6 +54,8 @@ public final class Checkpointer {
     }
 
     /// Writes a checkpoint of `trainer` now (rank 0) and returns its path (nil on other ranks).
+    /// - Throws: `TrainingDiverged` when a parameter or embedding value is not finite;
+    ///   `CheckpointError.io` when the folder or the file cannot be written; what `encode` throws.
     @discardableResult
     public func save(_ trainer: MTLTrainer, moment: CheckpointMoment) throws -> String? {
         guard communicator.isRoot else { return nil }
@@ -78,6 +80,8 @@ public final class Checkpointer {
     }
 
     /// Builds the checkpoint of `trainer`'s current state.
+    /// - Throws: `EncodingError` when the config, features, progress or task-weighting state
+    ///   cannot be encoded as JSON (a non-finite number in them).
     public static func encode(_ trainer: MTLTrainer, config: TrainConfig, features: Features) throws -> CheckpointWriter {
         let model = trainer.model, adam = trainer.optimizer, p = trainer.progress
         var w = CheckpointWriter(header: CheckpointHeader(
@@ -174,7 +178,8 @@ public final class Checkpointer {
     /// Builds the model `config` and `features` describe (with `build`) without allocating more
     /// than `file`'s parameter section holds, and checks its parameter and state sizes against
     /// the file before anything is read into it.
-    /// - Throws: `CheckpointError.incompatible` naming the sizes.
+    /// - Throws: `CheckpointError.badSection` naming `features` when they do not describe the
+    ///   stored embeddings; `CheckpointError.incompatible` naming the sizes.
     public static func makeModel(for file: CheckpointFile, features: Features,
                                  build: (Features) -> any MultiTaskModel) throws -> any MultiTaskModel {
         try checkFeatures(features, file: file)
@@ -190,6 +195,8 @@ public final class Checkpointer {
     }
 
     /// Loads the parameters and embeddings of a checkpoint into `model` (sizes checked first).
+    /// - Throws: `CheckpointError.missingSection`, or `.badSection` naming the section (wrong
+    ///   length, checksum mismatch or a non-finite value).
     public static func loadWeights(_ file: CheckpointFile, into model: any MultiTaskModel) throws {
         try file.read("params", floats: model.parameters.base, count: model.parameters.count)
         try file.read("embeddings", floats: model.embeddings.weights.base, count: model.embeddings.weights.count)
@@ -209,6 +216,9 @@ public final class Checkpointer {
     /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then
     /// broadcasts with `MTLTrainer.broadcastState`). Refuses a checkpoint of another run,
     /// naming the settings that differ.
+    /// - Throws: `CheckpointError.incompatible` naming the differing settings (or what `mismatch`
+    ///   throws); `.missingSection` or `.badSection` naming a section that is absent, corrupt or
+    ///   cannot be decoded.
     public func restore(_ file: CheckpointFile, into trainer: MTLTrainer) throws {
         if file.header.configFingerprint != Self.fingerprint(config: config, features: features) {
             throw try Self.mismatch(file, config: config, features: features)
@@ -248,6 +258,8 @@ public final class Checkpointer {
     /// skipped (and named in `rejected`), so a resume falls back to the previous good one.
     /// `directory` may also be a run's `output_dir`: when it holds no checkpoint but has a
     /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched.
+    /// - Throws: `CheckpointError.io` when the folder cannot be listed;
+    ///   `CheckpointError.noValidCheckpoint` listing why each candidate was rejected.
     public static func newestValid(in directory: String) throws -> (file: CheckpointFile, rejected: [String]) {
         let inner = (directory as NSString).appendingPathComponent("checkpoints")
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
