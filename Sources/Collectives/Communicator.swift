@@ -27,22 +27,31 @@ public protocol Communicator: AnyObject, Sendable {
     /// The number of ranks.
     var size: Int { get }
     /// Sums `count` floats element-wise over all ranks, in place.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
     /// Sums `count` doubles element-wise over all ranks, in place.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws
     /// Copies `count` floats from `root` to every rank.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
     /// Copies `count` bytes from `root` to every rank.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws
     /// Gathers a variable number of floats from every rank onto every rank, in rank order.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float]
     /// Gathers a variable number of floats from every rank into `receive` (rank order) without
     /// allocating; `counts` (one per rank) receives each rank's count. Returns the total.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails or
+    ///   the ranks' floats together exceed `capacity`.
     func allGatherV(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>,
                     capacity: Int, counts: UnsafeMutablePointer<Int32>) throws -> Int
     /// Gathers `count` bytes from every rank into `receive` (`size × count` bytes, rank order).
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func allGather(bytes send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer) throws
     /// Waits until every rank has arrived.
+    /// - Throws: `CommunicatorError` naming the call and this rank when the transport fails.
     func barrier() throws
     /// Ends the whole job with `code` (every rank), after printing `message` on this one.
     func abort(code: Int32, message: String) -> Never

@@ -9,13 +9,17 @@ import Glibc
 /// MPI is initialised once per process (thread-safe against concurrent tests) and never
 /// finalised by tests; `finalize()` is for the executable's exit path.
 public final class MPICommunicator: Communicator, @unchecked Sendable {
+    /// This process's rank in MPI_COMM_WORLD.
     public let rank: Int
+    /// The number of ranks in MPI_COMM_WORLD.
     public let size: Int
     private let displacements: UnsafeMutablePointer<Int32>
 
     private static let lock = NSLockish()
 
     /// Initialises MPI if needed and attaches to MPI_COMM_WORLD.
+    /// - Throws: `CommunicatorError` naming the MPI call that failed (rank -1 before the rank is
+    ///   known) and MPI's error string.
     public init() throws {
         try MPICommunicator.lock.withLock {
             var initialized: Int32 = 0
@@ -39,8 +43,6 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     deinit { displacements.deallocate() }
 
-    /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
-    /// or any launcher environment at all.
     /// This process's rank as the launcher's environment gives it (OpenMPI, PMIx, PMI, Slurm),
     /// readable before `MPI_Init`; nil when not launched by one.
     public static var launcherRank: Int? {
@@ -50,10 +52,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return nil
     }
 
+    /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
+    /// or any launcher environment at all.
     public static var launchedByMPI: Bool {
         getenv("OMPI_COMM_WORLD_SIZE") != nil || getenv("PMIX_RANK") != nil || getenv("PMI_RANK") != nil
     }
 
+    /// Throws unless `code` is MPI_SUCCESS.
+    /// - Throws: `CommunicatorError` naming `call`, `rank` and MPI's error string for `code`.
     static func check(_ code: Int32, _ call: String, rank: Int) throws {
         guard code != cmpi_success() else { return }
         var buffer = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
@@ -63,28 +69,33 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         throw CommunicatorError(call: call, rank: rank, message: message)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         guard size > 1, count > 0 else { return }
         try Self.check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_float(), cmpi_sum(), cmpi_comm_world()),
                        "MPI_Allreduce", rank: rank)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {
         guard size > 1, count > 0 else { return }
         try Self.check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_double(), cmpi_sum(), cmpi_comm_world()),
                        "MPI_Allreduce", rank: rank)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
         guard size > 1, count > 0 else { return }
         try Self.check(MPI_Bcast(buffer, Int32(count), cmpi_float(), Int32(root), cmpi_comm_world()), "MPI_Bcast", rank: rank)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func broadcast(bytes buffer: UnsafeMutableRawPointer, count: Int, root: Int) throws {
         guard size > 1, count > 0 else { return }
         try Self.check(MPI_Bcast(buffer, Int32(count), cmpi_uint8(), Int32(root), cmpi_comm_world()), "MPI_Bcast", rank: rank)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func allGatherV(_ send: UnsafePointer<Float>, count: Int) throws -> [Float] {
         guard size > 1 else { return Array(UnsafeBufferPointer(start: send, count: count)) }
         var counts = [Int32](repeating: 0, count: size)
@@ -99,6 +110,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return out
     }
 
+    /// See `Communicator`; throws `CommunicatorError` naming the MPI call and this rank when it
+    /// fails, or naming MPI_Allgatherv when the ranks' floats together exceed `capacity`.
     public func allGatherV(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>,
                            capacity: Int, counts: UnsafeMutablePointer<Int32>) throws -> Int {
         var mine = Int32(count)
@@ -118,16 +131,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return total
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func allGather(bytes send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer) throws {
         try Self.check(MPI_Allgather(send, Int32(count), cmpi_uint8(), receive, Int32(count), cmpi_uint8(),
                                      cmpi_comm_world()), "MPI_Allgather", rank: rank)
     }
 
+    /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func barrier() throws {
         guard size > 1 else { return }
         try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier", rank: rank)
     }
 
+    /// Prints `message` on standard error prefixed with this rank, then aborts every rank with `code`.
     public func abort(code: Int32, message: String) -> Never {
         writeStandardError("rank \(rank): \(message)\n")
         MPI_Abort(cmpi_comm_world(), code)

@@ -39,6 +39,8 @@ public struct CSVReader: Sendable {
     }
 
     /// The column names of the file's header line.
+    /// - Throws: `DatasetError.cannotRead` when the file cannot be opened or read, `.emptyFile`
+    ///   when it has no header line.
     public static func header(of url: URL) throws(DatasetError) -> [String] {
         let source = try CSVLineSource(path: url.path, chunkSize: 1 << 16)
         guard let line = try source.nextLine(), line.count > 0 else { throw .emptyFile(file: url.path) }
@@ -82,6 +84,9 @@ public struct CSVReader: Sendable {
     }
 
     /// Parses `url` with `schema`; see the type's documentation for the id and vocabulary rules.
+    /// - Throws: `DatasetError` naming the file: `.cannotRead`, `.emptyFile`, `.headerOnly`, a
+    ///   header/schema problem (`.missingColumn`, `.duplicateColumn`, `.invalidSchema`), or a bad
+    ///   row or field, naming its line and column (`.raggedRow`, `.notANumber`, `.idTooLarge`, …).
     public func load(_ url: URL, schema: DatasetSchema, vocabulary: [Int]? = nil) throws(DatasetError) -> TabularDataset {
         try parse(url, schema: schema, vocabulary: vocabulary, hashing: false).dataset
     }

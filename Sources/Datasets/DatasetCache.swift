@@ -96,6 +96,9 @@ public struct DatasetCache: Sendable {
     /// parses the CSV and writes one. Vocabulary rules are `CSVReader.load`'s; the requested
     /// `vocabulary` is part of the fingerprint. A cache of other content (the CSV was edited) is
     /// replaced, and `Status.written`'s `replaced` says so.
+    /// - Throws: `DatasetError`, as `CSVReader.load` throws it (the CSV cannot be read or parsed,
+    ///   or the schema or vocabulary is invalid). A cache that cannot be read or written is not
+    ///   an error: it is reported in the returned `Status`.
     public func load(_ csv: URL, schema: DatasetSchema,
                      vocabulary: [Int]? = nil) throws(DatasetError) -> (dataset: TabularDataset, status: Status) {
         guard isEnabled else { return (try reader.load(csv, schema: schema, vocabulary: vocabulary), .disabled) }

@@ -63,6 +63,7 @@ public struct DatasetSchema: Sendable, Codable, Equatable {
     /// feature (no label is fine: prediction inputs), vocabulary sizes are in
     /// `1...maxVocabularySize`. `file` is the data file the schema is applied to, named in the
     /// error (nil when the schema is checked on its own).
+    /// - Throws: `DatasetError.invalidSchema` naming `file` and the first inconsistency found.
     public func validate(file: String? = nil) throws(DatasetError) {
         func invalid(_ reason: String) -> DatasetError { .invalidSchema(file: file, reason: reason) }
         // No label column is valid: prediction inputs carry features only.

@@ -97,6 +97,7 @@ public struct SyntheticAliCCP: Sendable {
         }
 
         /// Checks every value's range; the error names the offending key.
+        /// - Throws: `DatasetError.invalidConfiguration` naming the first key out of range.
         public func validate() throws(DatasetError) {
             func bad(_ key: String, _ reason: String) -> DatasetError { .invalidConfiguration(key: key, reason: reason) }
             for (key, rows) in [("trainRows", trainRows), ("validationRows", validationRows), ("testRows", testRows)]
@@ -209,6 +210,7 @@ public struct SyntheticAliCCP: Sendable {
 
     /// Builds the world and calibrates it (deterministic in `configuration.seed`); throws
     /// `invalidConfiguration` naming the key of a value out of range.
+    /// - Throws: `DatasetError.invalidConfiguration`, from `Configuration.validate()`.
     public init(_ configuration: Configuration = Configuration()) throws(DatasetError) {
         try configuration.validate()
         self.configuration = configuration
@@ -217,6 +219,8 @@ public struct SyntheticAliCCP: Sendable {
 
     /// Writes `train.csv`, `val.csv` and `test.csv` into `directory` (created if needed) and
     /// returns each split's truth.
+    /// - Throws: `DatasetError.cannotWrite` naming the folder or the file that cannot be
+    ///   created or written.
     public func writeCSVs(to directory: URL) throws(DatasetError) -> Output {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -232,6 +236,7 @@ public struct SyntheticAliCCP: Sendable {
     }
 
     /// Writes `rows` rows of `split` as a CSV at `url` and returns their truth.
+    /// - Throws: `DatasetError.cannotWrite` naming `url` when it cannot be created or written.
     public func writeCSV(_ split: Split, rows: Int, to url: URL) throws(DatasetError) -> GroundTruth {
         precondition(rows >= 0, "rows must be non-negative, got \(rows)")
         let writer = try CSVByteWriter(path: url.path)

@@ -82,6 +82,8 @@ public final class TabularDataset: @unchecked Sendable {
     /// - sparse: (N, F) raw ids
     /// - dense: (N, D)
     /// - labels: (N, T)
+    /// - Throws: `DatasetError.invalidSchema` (with no file) when the schema or the vocabulary
+    ///   sizes are inconsistent.
     public convenience init(schema: DatasetSchema, sparse: [Int32], dense: [Float], labels: [Float],
                             vocabularySizes: [Int]? = nil) throws(DatasetError) {
         try schema.validate()
@@ -221,16 +223,19 @@ public final class TabularDataset: @unchecked Sendable {
     }
 
     /// Calls `body` with all sparse ids, (N, F) row-major.
+    /// - Throws: only what `body` throws.
     public func withUnsafeSparseIDs<R>(_ body: (UnsafeBufferPointer<Int32>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: sparseIDs, count: count * sparseFieldCount))
     }
 
     /// Calls `body` with all dense values, (N, D) row-major.
+    /// - Throws: only what `body` throws.
     public func withUnsafeDenseValues<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: denseValues, count: count * denseCount))
     }
 
     /// Calls `body` with all labels, (N, T) row-major.
+    /// - Throws: only what `body` throws.
     public func withUnsafeLabels<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: labelValues, count: count * taskCount))
     }

@@ -368,6 +368,7 @@ extension BLASCorePolicy: Codable {
     }
 
     /// Encodes the setting as its text.
+    /// - Throws: `EncodingError` when `encoder` cannot take a single string value.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)
