@@ -139,6 +139,8 @@ public indirect enum ConfigNode: Sendable {
     /// Applies `--set key=value`: the dotted key's value is replaced by `value` parsed as YAML
     /// (so `--set expert_units=[128,64]` gives a list), creating mappings as needed;
     /// `--set key=null` removes the key (back to its default).
+    /// - Throws: `ConfigError` (file `--set`) for an assignment without `key=`, a value that is
+    ///   not YAML (as `parse` throws), or a key path through a value that is not a mapping.
     public func setting(_ assignment: String) throws -> ConfigNode {
         guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
             throw ConfigError(file: "--set", key: assignment, message: "expected key=value")
@@ -198,6 +200,7 @@ public final class ConfigReader {
     private var used: Set<String> = []
 
     /// Reads the mapping `node`; `prefix` is its dotted path (empty at the top).
+    /// - Throws: `ConfigError` naming the node's file, line and `prefix` when it is not a mapping.
     public init(_ node: ConfigNode, prefix: String = "") throws {
         guard case .map(let pairs, let origin) = node else {
             throw ConfigError(file: node.origin.file, key: prefix.isEmpty ? "-" : prefix, line: node.origin.line,
@@ -229,12 +232,15 @@ public final class ConfigReader {
     }
 
     /// A string value, or `fallback` when absent.
+    /// - Throws: `ConfigError` naming the file, line and key when the value is a list or mapping.
     public func string(_ key: String, _ fallback: String? = nil) throws -> String? {
         guard let n = node(key) else { return fallback }
         return try scalar(key, n, "a string")
     }
 
     /// An integer, checked against `range`.
+    /// - Throws: `ConfigError` naming the file, line and key when the value is not an integer or
+    ///   is outside `range`.
     public func int(_ key: String, _ fallback: Int, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
         guard let n = node(key) else { return fallback }
         guard let v = Int(try scalar(key, n, "an integer")) else { throw fail(key, n, "expected an integer") }
@@ -243,6 +249,8 @@ public final class ConfigReader {
     }
 
     /// A floating-point number, checked against `range`.
+    /// - Throws: `ConfigError` naming the file, line and key when the value is not a finite
+    ///   number or is outside `range`.
     public func double(_ key: String, _ fallback: Double, in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
         guard let n = node(key) else { return fallback }
         guard let v = Double(try scalar(key, n, "a number")), v.isFinite else { throw fail(key, n, "expected a number") }
@@ -251,6 +259,8 @@ public final class ConfigReader {
     }
 
     /// A boolean (`true`/`false`, `yes`/`no`).
+    /// - Throws: `ConfigError` naming the file, line and key when the value is none of these
+    ///   (nor `on`/`off`).
     public func bool(_ key: String, _ fallback: Bool) throws -> Bool {
         guard let n = node(key) else { return fallback }
         switch try scalar(key, n, "true or false").lowercased() {
@@ -261,6 +271,8 @@ public final class ConfigReader {
     }
 
     /// A list of scalars converted by `convert` (nil = not convertible, with `what` in the error).
+    /// - Throws: `ConfigError` naming the key when the value is not a list, or `key[i]` for the
+    ///   first item `convert` refuses.
     public func list<T>(_ key: String, _ what: String, _ convert: (String) -> T?) throws -> [T]? {
         guard let n = node(key) else { return nil }
         guard case .list(let items, _) = n else { throw fail(key, n, "expected a list of \(what), e.g. [a, b]") }
@@ -273,12 +285,14 @@ public final class ConfigReader {
     }
 
     /// A list of positive integers (layer widths).
+    /// - Throws: `ConfigError` as `list` throws it, for a value that is not a list of positive integers.
     public func units(_ key: String, _ fallback: [Int]) throws -> [Int] {
         guard let v = try list(key, "positive integers", { Int($0).flatMap { $0 > 0 ? $0 : nil } }) else { return fallback }
         return v
     }
 
     /// A nested mapping's reader, or nil when absent.
+    /// - Throws: `ConfigError` naming the dotted key when the value is not a mapping.
     public func section(_ key: String) throws -> ConfigReader? {
         guard let n = node(key) else { return nil }
         return try ConfigReader(n, prefix: full(key))
@@ -288,6 +302,8 @@ public final class ConfigReader {
     public func raw(_ key: String) -> ConfigNode? { node(key) }
 
     /// Throws for the first key that was never read, suggesting the closest known key.
+    /// - Throws: `ConfigError` naming the file, line and unknown key, with "did you mean" when a
+    ///   read or `extra` key is within max(2, length / 3) edits of it.
     public func finish(known extra: [String] = []) throws {
         for (key, value) in pairs where !used.contains(key) {
             let known = Array(used) + extra

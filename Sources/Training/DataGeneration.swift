@@ -40,6 +40,9 @@ public struct GenerationReport: Sendable, Codable, Equatable {
 
 /// Writes an Ali-CCP-shaped data set with a planted ground truth into `config.directory`,
 /// or reuses the one already there when its `truth.json` records the same settings.
+/// - Throws: `ConfigError` (key `dir`) when the folder cannot be created; `DatasetError`
+///   (`.invalidConfiguration`, `.cannotWrite`) from the generator; Foundation's error when
+///   `truth.json` cannot be written.
 public func generateAliCCP(_ config: GenerateConfig) throws -> GenerationReport {
     let dir = URL(fileURLWithPath: config.directory)
     let truthURL = dir.appendingPathComponent("truth.json")

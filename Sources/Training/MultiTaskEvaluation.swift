@@ -50,6 +50,7 @@ func format(_ x: Double, _ digits: Int) -> String {
 /// With several ranks, scoring is sharded: scoring batch j (of `batchSize` rows, the same
 /// boundaries as alone) goes to rank j mod S, and the scores are gathered onto every rank in
 /// row order, so the result equals the single-process scores bit for bit.
+/// - Throws: `CommunicatorError` when gathering the scores fails (never with one rank).
 public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                              communicator: any Communicator = LocalCommunicator()) throws -> [Float] {
     let t = model.numTasks
@@ -139,6 +140,7 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
 
 /// `evaluateMultiTask` over several ranks: scoring is sharded (see `predictMultiTask`) and
 /// rank 0 computes the metrics, exactly equal to the single-process ones; other ranks get [].
+/// - Throws: `CommunicatorError` when gathering the scores fails (never with one rank).
 public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                               taskNames: [String]? = nil, sampleSpaces: [Int?] = [],
                               communicator: any Communicator) throws -> [TaskMetrics] {

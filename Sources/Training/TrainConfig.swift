@@ -203,6 +203,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     ]
 
     /// Parses a config document (after `--set` overrides), checking every key and value.
+    /// - Throws: `ConfigError` naming the file, line and key of the first unknown key, value of
+    ///   the wrong type or range, or setting that contradicts another (or a missing `data.train`).
     public static func parse(_ root: ConfigNode) throws -> TrainConfig {
         var c = TrainConfig()
         c.sourceYAML = root.yaml()
