@@ -60,10 +60,3 @@ public func writeStandardOutput(_ text: String) {
 
 /// Prints `line` and a newline through `writeStandardOutput`.
 public func printLine(_ line: String) { writeStandardOutput(line + "\n") }
-
-/// Seconds from a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

@@ -1,0 +1,41 @@
+import Kernels
+
+/// A stable 64-bit id of a dropout site, from its layer's name (FNV-1a).
+func siteID(_ name: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return h
+}
+
+/// Inverted dropout with probability p over a (B, C) matrix: kept values are scaled by 1/(1 − p).
+public struct Dropout: Sendable {
+    /// The drop probability.
+    public let probability: Float
+    let site: UInt64
+
+    /// A dropout site named after its layer.
+    public init(_ name: String, probability: Float) {
+        precondition(probability >= 0 && probability < 1, "dropout must be in [0, 1), got \(probability)")
+        self.probability = probability
+        site = siteID(name)
+    }
+
+    /// Applies the mask in place and stores the per-element multipliers (0 or 1/(1 − p)) in `mask`.
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, width c: Int, mask: UnsafeMutablePointer<Float>,
+                        context: ForwardContext) {
+        let keep = 1 / (1 - probability)
+        for i in 0..<batch {
+            var rng = context.rowGenerator(row: i, site: site)
+            for j in 0..<c {
+                let m: Float = rng.nextFloat() < probability ? 0 : keep
+                mask[i * c + j] = m
+                x[i * c + j] *= m
+            }
+        }
+    }
+
+    /// Multiplies `dy` by the stored mask.
+    public func backward(_ dy: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>) {
+        for i in 0..<count { dy[i] *= mask[i] }
+    }
+}
