@@ -17,7 +17,8 @@ public struct BatchNorm: Sendable {
     public let width: Int
     let gamma: TensorID, beta: TensorID
     let runningMean: StateID, runningVar: StateID
-    static let epsilon: Float = 1e-5
+    /// ε added to the variance, as `torch.nn.BatchNorm1d`'s default (ONNX export writes it).
+    public static let epsilon: Float = 1e-5
     static let momentum: Float = 0.1
 
     /// Declares `<name>.weight` (γ, ones), `<name>.bias` (β, zeros) and the running statistics.
