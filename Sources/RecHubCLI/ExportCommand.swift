@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import RecHub
+
+/// `rechub export`: a checkpoint as an ONNX file that computes what `rechub predict` computes.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Export a checkpoint's model to ONNX (IR 8, opset 17).",
+        discussion: """
+            Inputs: sparse_ids int64 (batch, F), the sparse columns in the model's order, raw ids (an id past \
+            its field's vocabulary, or negative, takes the out-of-vocabulary row inside the graph); dense float \
+            (batch, D), absent when the model has no dense columns. Output: predictions float (batch, T), one \
+            column per task as rechub predict writes them; ESMM adds pcvr (batch, 1). Batch norm uses its \
+            running statistics; dropout is left out.
+            """)
+
+    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @Option(help: "The ONNX file to write.") var out: String
+
+    func run() throws {
+        Runtime.run(nil) {
+            try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
+            let t0 = monotonicSeconds()
+            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            let bytes = try ONNXExporter.write(model, taskNames: config.data.labels, to: out)
+            let seconds = monotonicSeconds() - t0
+            let dense = features.numDense > 0 ? ", \(ONNXExporter.denseInput) float (batch, \(features.numDense))" : ""
+            let extra = model is ESMM ? ", \(ONNXExporter.pcvrOutput) (batch, 1)" : ""
+            print("wrote \(out): \(config.model.rawValue), \(bytes) bytes in \(String(format: "%.2f", seconds)) s; "
+                  + "inputs \(ONNXExporter.sparseInput) int64 (batch, \(features.numSparse))\(dense); "
+                  + "outputs \(ONNXExporter.predictionsOutput) (batch, \(model.numTasks)) = "
+                  + "[\(config.data.labels.joined(separator: ", "))]\(extra); opset \(ONNXExporter.opsetVersion)")
+        }
+    }
+}
