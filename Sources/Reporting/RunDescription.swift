@@ -1,0 +1,54 @@
+/// What `run.json` says about a training run: written once by rank 0 before the first step
+/// (and again on a resume).
+///
+/// ```
+/// {"model": "mmoe", "tasks": ["click", "purchase"], "config": {…}, "oracle_auc": {"click": 0.71},
+///  "blas_core": "SkylakeX", "cpu": "…", "ranks": 2, "started_at": "2025-01-01T12:00:00Z"}
+/// ```
+public struct RunDescription: Sendable, Equatable {
+    /// The architecture (`mmoe`, `shared_bottom`, `esmm`, `ple`, `aitm`).
+    public var model: String
+    /// The task (label) names, in the model's task order.
+    public var tasks: [String]
+    /// The resolved training config, as the trainer encoded it.
+    public var config: JSONValue
+    /// The test split's oracle AUC per task when the data was generated (empty otherwise);
+    /// may include `purchase_given_click`, the true pCVR's AUC over clicked impressions.
+    public var oracleAUC: [String: Double]
+    /// The OpenBLAS kernel set the run used.
+    public var blasCore: String?
+    /// The CPU's model name.
+    public var cpu: String?
+    /// The number of MPI ranks.
+    public var ranks: Int?
+    /// When the run (or its latest resume) started, ISO 8601 UTC, as written.
+    public var startedAt: String?
+
+    /// Reads the fields of `run.json`'s top-level object.
+    /// - Throws: `ReportError.badField` naming the file and the field that is missing or wrong.
+    init(_ r: JSONObjectReader) throws {
+        model = try r.string("model")
+        tasks = try r.stringArray("tasks")
+        guard let config = r.value("config") else {
+            throw ReportError.badField(file: r.file, line: nil, field: "config", reason: "is missing")
+        }
+        _ = try r.object("config")  // must be an object
+        self.config = config
+        oracleAUC = try r.optionalNumberMap("oracle_auc")
+        blasCore = try r.optionalString("blas_core")
+        cpu = try r.optionalString("cpu")
+        ranks = try r.optionalInt("ranks")
+        startedAt = try r.optionalString("started_at")
+    }
+
+    /// The oracle AUC that belongs to a validation or test series: the task's own, or for a task
+    /// scored on a sample space ("purchase (on click = 1)") the oracle of `purchase_given_click`.
+    public func oracle(for series: String) -> Double? {
+        if let o = oracleAUC[series] { return o }
+        // "T (on C = 1)" → "T_given_C"
+        guard series.hasSuffix(" = 1)"), let open = series.range(of: " (on ") else { return nil }
+        let task = series[..<open.lowerBound]
+        let space = series[open.upperBound..<series.index(series.endIndex, offsetBy: -5)]
+        return oracleAUC["\(task)_given_\(space)"]
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// Everything a training run's `output_dir` records, read back: `run.json` (the run), the
+/// step and epoch lines of `train_log.jsonl`, and `metrics.json` once the run has finished.
+///
+/// A run that is still going, or was killed, is read as far as it got: without
+/// `metrics.json` the test metrics are nil, and a last line of `train_log.jsonl` that is not
+/// complete JSON (a line cut short by the kill) is skipped and noted. Any earlier line that is
+/// not JSON, or a line whose fields are wrong, is an error naming the file and line.
+public struct RunRecord: Sendable {
+    /// The run folder as given.
+    public var directory: String
+    /// `run.json`.
+    public var info: RunDescription
+    /// The step lines, in file order.
+    public var steps: [LoggedStep]
+    /// The epoch lines, in file order.
+    public var epochs: [LoggedEpoch]
+    /// `metrics.json`'s test metrics; nil when the run has not written `metrics.json`.
+    public var test: [TestMetric]?
+    /// `metrics.json`'s total wall time, seconds.
+    public var totalSeconds: Double?
+    /// What was skipped or missing while reading (an incomplete last line, no log yet).
+    public var notes: [String]
+
+    /// The file names inside a run folder.
+    public static let runFile = "run.json", logFile = "train_log.jsonl", metricsFile = "metrics.json"
+
+    /// A record built from values already read (for callers that assemble one in memory).
+    public init(directory: String, info: RunDescription, steps: [LoggedStep], epochs: [LoggedEpoch], test: [TestMetric]?,
+                totalSeconds: Double? = nil, notes: [String] = []) {
+        self.directory = directory
+        self.info = info
+        self.steps = steps
+        self.epochs = epochs
+        self.test = test
+        self.totalSeconds = totalSeconds
+        self.notes = notes
+    }
+
+    /// Reads the run folder `directory`.
+    /// - Throws: `ReportError.noSuchFolder` when it does not exist; `.notARun` when it has no
+    ///   `run.json`; `.unreadable`, `.malformedJSON` (file and line) and `.badField` (file, line
+    ///   and field) for files that cannot be read or do not follow the run-folder format.
+    public static func load(directory: String) throws -> RunRecord {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ReportError.noSuchFolder(path: directory)
+        }
+        let folder = URL(fileURLWithPath: directory)
+        let runPath = folder.appendingPathComponent(runFile).path
+        guard FileManager.default.fileExists(atPath: runPath) else {
+            throw ReportError.notARun(folder: directory, lookedFor: runPath)
+        }
+        let info = try RunDescription(JSONObjectReader(parseDocument(at: runPath), file: runPath))
+
+        var notes: [String] = []
+        var steps: [LoggedStep] = [], epochs: [LoggedEpoch] = []
+        let logPath = folder.appendingPathComponent(logFile).path
+        if FileManager.default.fileExists(atPath: logPath) {
+            (steps, epochs, notes) = try readLog(at: logPath)
+        } else {
+            notes.append("\(logPath) not found: no step has been logged yet")
+        }
+
+        var test: [TestMetric]?
+        var totalSeconds: Double?
+        let metricsPath = folder.appendingPathComponent(metricsFile).path
+        if FileManager.default.fileExists(atPath: metricsPath) {
+            let m = try JSONObjectReader(parseDocument(at: metricsPath), file: metricsPath)
+            guard let list = m.value("test") else {
+                throw ReportError.badField(file: metricsPath, line: nil, field: "test", reason: "is missing")
+            }
+            guard case .array(let items) = list else {
+                throw ReportError.badField(file: metricsPath, line: nil, field: "test",
+                                           reason: "should be an array, found \(list.kindName)")
+            }
+            test = try items.enumerated().map { i, item in
+                try TestMetric(JSONObjectReader(item, file: metricsPath, path: "test[\(i)]"))
+            }
+            totalSeconds = try m.optionalNumber("seconds")
+        } else {
+            notes.append("\(metricsPath) not found: the run has not finished (still going, or stopped early)")
+        }
+        return RunRecord(directory: directory, info: info, steps: steps, epochs: epochs, test: test,
+                         totalSeconds: totalSeconds, notes: notes)
+    }
+
+    private static func readData(at path: String) throws -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ReportError.unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+    }
+
+    private static func parseDocument(at path: String) throws -> JSONValue {
+        do { return try JSONValue.parse(readData(at: path)) } catch let e as ReportError { throw e } catch {
+            throw ReportError.malformedJSON(file: path, line: nil, reason: describe(error))
+        }
+    }
+
+    /// A decoding error in a few words (Foundation's own text names no file).
+    private static func describe(_ error: Error) -> String {
+        if case DecodingError.dataCorrupted(let c) = error {
+            let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return underlying ?? c.debugDescription
+        }
+        return "\(error)"
+    }
+
+    /// Reads `train_log.jsonl`: every non-blank line is one JSON object with a `kind`.
+    private static func readLog(at path: String) throws -> ([LoggedStep], [LoggedEpoch], [String]) {
+        let data = try readData(at: path)
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let isBlank: (Data.SubSequence) -> Bool = { $0.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }
+        let lastContent = lines.lastIndex { !isBlank($0) }
+        var steps: [LoggedStep] = [], epochs: [LoggedEpoch] = [], notes: [String] = []
+        for (i, bytes) in lines.enumerated() where !isBlank(bytes) {
+            let lineNumber = i + 1
+            let value: JSONValue
+            do { value = try JSONValue.parse(Data(bytes)) } catch {
+                if i == lastContent {
+                    notes.append("\(path):\(lineNumber): incomplete last line skipped (the run is still going or was stopped)")
+                    break
+                }
+                throw ReportError.malformedJSON(file: path, line: lineNumber, reason: describe(error))
+            }
+            let r = try JSONObjectReader(value, file: path, line: lineNumber)
+            switch try r.string("kind") {
+            case "step": steps.append(try LoggedStep(r))
+            case "epoch": epochs.append(try LoggedEpoch(r))
+            default: continue  // a kind a newer writer adds: not charted
+            }
+        }
+        return (steps, epochs, notes)
+    }
+}
