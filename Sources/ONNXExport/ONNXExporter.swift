@@ -86,8 +86,6 @@ public enum ONNXExporter {
             let pctr = b.node("Sigmoid", [ctr], name: "pctr")
             let pcvr = b.node("Sigmoid", [cvr], output: b.reserveOutput(pcvrOutput))
             columns = [pctr, b.node("Mul", [pctr, pcvr], name: "pctcvr")]
-            b.addOutput(pcvrOutput, type: .float, shape: [batch, .fixed(1)],
-                        doc: "pCVR = σ(z_cvr), the post-click conversion rate (ESMM's CVR tower)")
             extraDoc = "; ESMM: \(taskNames[0]) is pCTR, \(taskNames[1]) is pCTCVR = pCTR × pCVR, and output pcvr is pCVR"
         default:
             throw .unsupportedModel(kind: model.kind)
@@ -97,6 +95,10 @@ public enum ONNXExporter {
         let taskList = zip(taskNames, kinds).map { "\($0) (\($1))" }.joined(separator: ", ")
         b.addOutput(predictionsOutput, type: .float, shape: [batch, .fixed(model.numTasks)],
                     doc: "one column per task, in order: \(taskList)\(extraDoc)")
+        if model is ESMM {
+            b.addOutput(pcvrOutput, type: .float, shape: [batch, .fixed(1)],
+                        doc: "pCVR = σ(z_cvr), the post-click conversion rate (ESMM's CVR tower)")
+        }
         b.setDoc("RecHub \(model.kind): \(features.numSparse) sparse fields × \(features.embeddingDim) + "
                  + "\(features.numDense) dense → \(model.numTasks) tasks (\(taskNames.joined(separator: ", "))), "
                  + "inference mode (batch-norm running statistics, no dropout)")
