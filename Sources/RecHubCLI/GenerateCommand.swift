@@ -13,26 +13,27 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("val-rows"), help: "Validation rows (default: rows / 10).") var valRows: Int?
     @Option(name: .customLong("test-rows"), help: "Test rows (default: rows / 10).") var testRows: Int?
     @Option(help: "Generator seed.") var seed: UInt64 = 7
-    @Option(help: "Vocabulary scale in (0, 1]; 1 is about 100k users and 500k items.") var scale: Double = 1.0
+    @Option(help: "Vocabulary scale in [1e-6, 1]; 1 is about 100k users and 500k items.") var scale: Double = 1.0
     @Option(help: "Output folder.") var out: String
     @Option(name: .customLong("click-rate"), help: "Mean planted click-through rate.") var clickRate: Double = 0.04
     @Option(name: .customLong("purchase-rate"), help: "Mean planted P(purchase | click).") var purchaseRate: Double = 0.08
     @Option(name: .customLong("selection-bias"),
-            help: "Weight in [0, 1) of an appeal shared by click and purchase on user and item ids: clicks then select impressions whose CVR differs from the rest (0: none).")
+            help: "Weight in [0, 0.99] of an appeal shared by click and purchase on user and item ids: clicks then select impressions whose CVR differs from the rest (0: none).")
     var selectionBias: Double = 0
 
     func validate() throws {
-        guard rows > 0 else { throw ValidationError("--rows must be positive, got \(rows)") }
-        guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1], got \(scale)") }
-        if let v = valRows, v <= 0 { throw ValidationError("--val-rows must be positive, got \(v)") }
-        if let t = testRows, t <= 0 { throw ValidationError("--test-rows must be positive, got \(t)") }
-        guard clickRate > 0 && clickRate <= 0.5 else { throw ValidationError("--click-rate must be in (0, 0.5], got \(clickRate)") }
-        guard purchaseRate > 0 && purchaseRate <= 0.9 else {
-            throw ValidationError("--purchase-rate must be in (0, 0.9], got \(purchaseRate)")
+        // The ranges a config's data.generate section is held to (GenerateConfig).
+        func check<T: Comparable>(_ flag: String, _ value: T?, _ range: ClosedRange<T>) throws {
+            guard let value, !range.contains(value) else { return }
+            throw ValidationError("--\(flag) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
         }
-        guard selectionBias >= 0 && selectionBias <= 0.99 else {
-            throw ValidationError("--selection-bias must be in [0, 0.99], got \(selectionBias)")
-        }
+        try check("rows", rows, GenerateConfig.rowsRange)
+        try check("val-rows", valRows, GenerateConfig.rowsRange)
+        try check("test-rows", testRows, GenerateConfig.rowsRange)
+        try check("scale", scale, GenerateConfig.scaleRange)
+        try check("click-rate", clickRate, GenerateConfig.clickRateRange)
+        try check("purchase-rate", purchaseRate, GenerateConfig.purchaseRateRange)
+        try check("selection-bias", selectionBias, GenerateConfig.selectionBiasRange)
     }
 
     func run() throws {

@@ -64,6 +64,22 @@ public struct GenerateConfig: Sendable, Equatable, Codable {
 
     /// The defaults: 400k/50k/50k rows at scale 0.2, seed 7, CTR 4 %, CVR 8 % of clicks.
     public init() {}
+
+    // The ranges a user may ask for, from a config (`data.generate.*`) or `rechub generate`
+    // alike. They are narrower than what the generator itself accepts
+    // (`SyntheticAliCCP.Configuration.validate`): rates past them give splits with too few
+    // positives to score, and a scale under 1e-6 leaves fields with a single id.
+
+    /// Rows per split.
+    public static let rowsRange = 1...100_000_000
+    /// Vocabulary scale.
+    public static let scaleRange = 1e-6...1.0
+    /// Mean planted click-through rate.
+    public static let clickRateRange = 1e-4...0.5
+    /// Mean planted P(purchase | click).
+    public static let purchaseRateRange = 1e-4...0.9
+    /// Selection bias.
+    public static let selectionBiasRange = 0.0...0.99
 }
 
 /// A training run, as read from a YAML config (snake_case keys, see `Configs/`).
@@ -379,15 +395,16 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         data.cacheDirectory = try d.string("cache_dir")
         if let g = try d.section("generate") {
             var gen = GenerateConfig()
-            gen.trainRows = try g.int("rows", gen.trainRows, in: 1...100_000_000)
-            gen.validationRows = try g.int("val_rows", gen.validationRows, in: 1...100_000_000)
-            gen.testRows = try g.int("test_rows", gen.testRows, in: 1...100_000_000)
+            gen.trainRows = try g.int("rows", gen.trainRows, in: GenerateConfig.rowsRange)
+            gen.validationRows = try g.int("val_rows", gen.validationRows, in: GenerateConfig.rowsRange)
+            gen.testRows = try g.int("test_rows", gen.testRows, in: GenerateConfig.rowsRange)
             gen.seed = UInt64(try g.int("seed", Int(gen.seed), in: 0...Int.max))
-            gen.scale = try g.double("scale", gen.scale, in: 1e-6...1)
+            gen.scale = try g.double("scale", gen.scale, in: GenerateConfig.scaleRange)
             gen.directory = try g.string("dir", gen.directory)!
-            gen.clickRate = try g.double("click_rate", gen.clickRate, in: 1e-4...0.5)
-            gen.purchaseRateGivenClick = try g.double("purchase_rate", gen.purchaseRateGivenClick, in: 1e-4...0.9)
-            gen.selectionBias = try g.double("selection_bias", gen.selectionBias, in: 0...0.99)
+            gen.clickRate = try g.double("click_rate", gen.clickRate, in: GenerateConfig.clickRateRange)
+            gen.purchaseRateGivenClick = try g.double("purchase_rate", gen.purchaseRateGivenClick,
+                                                      in: GenerateConfig.purchaseRateRange)
+            gen.selectionBias = try g.double("selection_bias", gen.selectionBias, in: GenerateConfig.selectionBiasRange)
             try g.finish()
             data.generate = gen
             let base = gen.directory.hasSuffix("/") ? gen.directory : gen.directory + "/"
