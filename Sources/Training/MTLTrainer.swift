@@ -129,8 +129,13 @@ public final class MTLTrainer: @unchecked Sendable {
     /// cosine similarity between tasks' gradients (0 = never). These steps take one full
     /// backward pass per task whatever the strategy.
     public var monitorEvery = 0
-    /// Called on rank 0 after each monitored step (every `monitorEvery` steps).
-    public var onMonitor: ((MonitorRecord) -> Void)?
+    /// Report every this many steps through `onStep` (0 = only monitored steps).
+    public var logEvery = 0
+    /// Called on rank 0 from `fit` after every `logEvery`-th step and every monitored step
+    /// (the run's `train_log.jsonl` and TensorBoard curves); an error stops training.
+    public var onStep: ((StepReport) throws -> Void)?
+    /// Called on rank 0 from `fit` after each epoch's validation, with the global step.
+    public var onEpoch: ((EpochRecord, _ step: Int) throws -> Void)?
     /// The column (in the data's label columns) whose value 1 marks task t's sample space
     /// (PLE §4.3), or nil for every sample.
     public var sampleSpaces: [Int?]
@@ -478,10 +483,6 @@ public final class MTLTrainer: @unchecked Sendable {
             warnedGradNormFloor = true
             if communicator.isRoot { warnGradNormFloor() }
         }
-        if monitored, communicator.isRoot, let onMonitor {
-            onMonitor(MonitorRecord(step: globalStep, epoch: progress.epoch, losses: losses,
-                                    weights: taskWeighting.lossWeights, cosines: lastCosines))
-        }
         if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
         profiler?.end(.after)
     }
@@ -617,6 +618,10 @@ public final class MTLTrainer: @unchecked Sendable {
         var losses = [Double](repeating: 0, count: t)
         var running = [Double](repeating: 0, count: t)
         if progress.epochLossSums.count != t { progress.epochLossSums = Array(repeating: 0, count: t) }
+        if progress.windowLossSums.count != t {
+            progress.windowLossSums = Array(repeating: 0, count: t)
+            progress.windowSeen = 0
+        }
         while progress.epoch <= epochs && !progress.stopped {
             let epoch = progress.epoch
             permutation = permutation(epoch: epoch, count: n)
@@ -637,8 +642,10 @@ public final class MTLTrainer: @unchecked Sendable {
                 seenThisRun += hi - lo
                 for i in 0..<t {
                     progress.epochLossSums[i] += losses[i] * Double(hi - lo)
+                    progress.windowLossSums[i] += losses[i] * Double(hi - lo)
                     running[i] = 0.98 * running[i] + 0.02 * losses[i]
                 }
+                progress.windowSeen += hi - lo
                 runningWeight = 0.98 * runningWeight + 0.02
                 if communicator.isRoot, let progressLine {
                     let elapsed = monotonicSeconds() - start
@@ -646,6 +653,9 @@ public final class MTLTrainer: @unchecked Sendable {
                                         samplesPerSecond: Double(seenThisRun) / max(elapsed, 1e-9),
                                         losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) },
                                         extra: monitorSummary())
+                }
+                if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0) {
+                    try reportStep(epoch: epoch, samplesPerSecond: Double(seenThisRun) / max(monotonicSeconds() - start, 1e-9))
                 }
                 var wrote = false
                 if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
@@ -676,12 +686,19 @@ public final class MTLTrainer: @unchecked Sendable {
                                                           taskNames: taskNames, sampleSpaces: sampleSpaces,
                                                           communicator: communicator)
             }
-            if communicator.isRoot { log(epochSummary(record)) }
+            if communicator.isRoot {
+                log(epochSummary(record))
+                try onEpoch?(record, globalStep)
+            }
             progress.history.append(record)
             progress.epoch += 1
             progress.stepInEpoch = 0
             progress.epochSeen = 0
-            for i in 0..<t { progress.epochLossSums[i] = 0 }
+            progress.windowSeen = 0
+            for i in 0..<t {
+                progress.epochLossSums[i] = 0
+                progress.windowLossSums[i] = 0
+            }
             let improved = try updateEarlyStopping(record)
             try onCheckpoint?(self, .epochEnd)
             if improved { try onCheckpoint?(self, .best) }
@@ -695,6 +712,22 @@ public final class MTLTrainer: @unchecked Sendable {
             }
         }
         return progress.history
+    }
+
+    /// Hands rank 0's `onStep` the report of the step just taken (the mean losses since the
+    /// previous report of the epoch, the weights, and the cosines on a monitored step), then
+    /// starts the next report's window (every rank, so that checkpoints carry it).
+    private func reportStep(epoch: Int, samplesPerSecond: Double) throws {
+        let t = model.numTasks
+        if communicator.isRoot, let onStep {
+            let seen = Double(max(progress.windowSeen, 1))
+            let monitored = monitorEvery > 0 && globalStep % monitorEvery == 0
+            try onStep(StepReport(step: globalStep, epoch: epoch, losses: progress.windowLossSums.map { $0 / seen },
+                                  weights: taskWeighting.lossWeights, samplesPerSecond: samplesPerSecond,
+                                  cosines: monitored ? lastCosines : nil))
+        }
+        progress.windowSeen = 0
+        for i in 0..<t { progress.windowLossSums[i] = 0 }
     }
 
     /// Where the validation metrics hold `task`'s AUC: over its sample space when it has one
@@ -817,9 +850,38 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
     public var epochsWithoutImprovement = 0
     /// Whether early stopping ended training.
     public var stopped = false
+    /// Per-task loss sums over the samples since the last step report of `epoch`
+    /// (`MTLTrainer.onStep`), so that a resumed run reports the same means.
+    public var windowLossSums: [Double] = []
+    /// Samples since the last step report of `epoch`.
+    public var windowSeen = 0
 
     /// A fresh start.
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case globalStep, epoch, stepInEpoch, epochLossSums, epochSeen, history, bestScore, bestEpoch
+        case epochsWithoutImprovement, stopped, windowLossSums, windowSeen
+    }
+
+    /// Decodes a checkpoint's progress; one written before step reports had windows (no
+    /// `windowLossSums`) resumes with an empty window.
+    /// - Throws: `DecodingError` when a field is missing or of the wrong type.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        globalStep = try c.decode(Int.self, forKey: .globalStep)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        stepInEpoch = try c.decode(Int.self, forKey: .stepInEpoch)
+        epochLossSums = try c.decode([Double].self, forKey: .epochLossSums)
+        epochSeen = try c.decode(Int.self, forKey: .epochSeen)
+        history = try c.decode([EpochRecord].self, forKey: .history)
+        bestScore = try c.decodeIfPresent(Double.self, forKey: .bestScore)
+        bestEpoch = try c.decodeIfPresent(Int.self, forKey: .bestEpoch)
+        epochsWithoutImprovement = try c.decode(Int.self, forKey: .epochsWithoutImprovement)
+        stopped = try c.decode(Bool.self, forKey: .stopped)
+        windowLossSums = try c.decodeIfPresent([Double].self, forKey: .windowLossSums) ?? []
+        windowSeen = try c.decodeIfPresent(Int.self, forKey: .windowSeen) ?? 0
+    }
 }
 
 /// A task's loss became NaN or infinite: training stops before the update, naming the step,
@@ -858,20 +920,6 @@ public struct TrainingInterrupted: Error, CustomStringConvertible, Sendable {
             ?? (checkpointsOn ? "rank 0 wrote its checkpoint" : "checkpoints are off, nothing was saved")
         return "stopped by \(name) after step \(step); " + saved
     }
-}
-
-/// What a monitored step reports: per-task losses, weights and gradient cosine similarities.
-public struct MonitorRecord: Sendable, Codable, Equatable {
-    /// The step just taken.
-    public var step: Int
-    /// Its epoch.
-    public var epoch: Int
-    /// Per-task mean losses of the step.
-    public var losses: [Double]
-    /// Per-task loss weights after the step.
-    public var weights: [Float]
-    /// Cosine similarity of the tasks' shared gradients, pairs (0,1), (0,2), …
-    public var cosines: [Double]
 }
 
 extension FloatBuffer {

@@ -21,7 +21,9 @@ public struct JobResult: Sendable {
 }
 
 /// A whole run from a `TrainConfig`: data (generated if asked), model, training,
-/// validation each epoch, test at the end, and `metrics.json` in the output folder.
+/// validation each epoch, test at the end. Rank 0 writes the output folder: `run.json` before
+/// the first step (`RunInfo`), `train_log.jsonl` and a TensorBoard event file as training goes
+/// (`RunLog`), and `metrics.json` at the end.
 public struct TrainingJob {
     /// The run's settings.
     public let config: TrainConfig
@@ -274,21 +276,7 @@ public struct TrainingJob {
         let columns = d.labels + d.maskColumns
         trainer.sampleSpaces = d.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
         trainer.positiveWeights = d.labels.map { config.posWeight[$0] ?? 1 }
-        if communicator.isRoot {
-            let logURL = URL(fileURLWithPath: config.outputDirectory).appendingPathComponent("train_log.jsonl")
-            guard FileManager.default.createFile(atPath: logURL.path, contents: nil),
-                  let handle = try? FileHandle(forWritingTo: logURL) else {
-                throw ConfigError(file: "config", key: "output_dir", message: "cannot create \(logURL.path)")
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            trainer.onMonitor = { record in
-                if let data = try? encoder.encode(record) {
-                    handle.write(data)
-                    handle.write(Data("\n".utf8))
-                }
-            }
-        }
+        trainer.logEvery = config.logEvery
         trainer.replicaCheckEvery = config.checkReplicasEvery
         trainer.earlyStopTask = config.earlyStopTask.flatMap { d.labels.firstIndex(of: $0) }
         trainer.patience = config.earlyStopPatience
@@ -321,6 +309,16 @@ public struct TrainingJob {
             if let failure { throw failure }
             if ok == 0 { throw CheckpointError.io(file: dir, reason: "rank 0 could not resume (see its error)") }
             try trainer.broadcastState()
+        }
+        if communicator.isRoot {
+            // After a resume, the run's log is cut back to the checkpoint's step before it goes on.
+            try RunInfo(config: config, ranks: communicator.size, generation: generation)
+                .write(toDirectory: config.outputDirectory)
+            let runLog = try RunLog(directory: config.outputDirectory, taskNames: d.labels,
+                                    resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
+            for note in runLog.notes { say(note) }
+            trainer.onStep = { try runLog.write($0) }
+            trainer.onEpoch = { try runLog.write($0, step: $1) }
         }
         trainer.log = log
         // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to

@@ -1,0 +1,64 @@
+import Foundation
+import Kernels
+import TensorBoard
+
+/// `run.json`: what a run is, written by rank 0 into `output_dir` before its first step (and
+/// again on a resume), for `rechub report` and other readers of the run folder.
+///
+/// ```
+/// {"model": "mmoe", "tasks": ["click", "purchase"], "config": {…}, "oracle_auc": {"click": 0.71, …},
+///  "blas_core": "Haswell", "cpu": "…", "ranks": 2, "started_at": "2025-01-31T12:00:00Z"}
+/// ```
+public struct RunInfo: Sendable, Encodable {
+    /// The model kind (`config.model`).
+    public var model: String
+    /// The task names (label columns), in task order.
+    public var tasks: [String]
+    /// The resolved config.
+    public var config: TrainConfig
+    /// The test split's oracle AUC per task when the data was generated (with
+    /// `purchase_given_click` when known), else nil (left out of the file).
+    public var oracleAUC: [String: Double]?
+    /// OpenBLAS's kernel set.
+    public var blasCore: String
+    /// The CPU's model name.
+    public var cpu: String
+    /// Ranks taking part.
+    public var ranks: Int
+    /// When this run (or resumed run) started, ISO 8601 in UTC.
+    public var startedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, tasks, config, cpu, ranks
+        case oracleAUC = "oracle_auc", blasCore = "blas_core", startedAt = "started_at"
+    }
+
+    /// The run of `config` over `ranks` ranks starting now.
+    public init(config: TrainConfig, ranks: Int, generation: GenerationReport?, startedAt: Date = Date()) {
+        model = config.model.rawValue
+        tasks = config.data.labels
+        self.config = config
+        oracleAUC = generation.map { $0.oracleAUC["test"] ?? [:] }
+        blasCore = BLASCore.name
+        cpu = CPUFeatures.modelName
+        self.ranks = ranks
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.formatOptions = [.withInternetDateTime]
+        self.startedAt = f.string(from: startedAt)
+    }
+
+    /// The file's bytes: JSON with sorted keys, and a final newline.
+    /// - Throws: `EncodingError` when a value cannot be encoded (a non-finite number).
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self) + Data("\n".utf8)
+    }
+
+    /// Writes `run.json` into `directory` atomically.
+    /// - Throws: `TensorBoardError.io` naming the file; `EncodingError`.
+    public func write(toDirectory directory: String) throws {
+        try AppendOnlyFile.replace((directory as NSString).appendingPathComponent("run.json"), with: encoded())
+    }
+}
