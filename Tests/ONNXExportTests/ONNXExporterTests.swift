@@ -11,17 +11,18 @@ import Testing
 /// operator specification), against the model's own inference (`predictMultiTask`, what
 /// `rechub predict` runs) on a batch with out-of-vocabulary ids.
 ///
-/// Tolerance 1e-5 (absolute, on probabilities and regression values): the model computes in
-/// Float32 with its own summation order; the reference in Double from the same Float32
-/// weights. The difference is Float32 rounding through a few layers (≈ 1e-7 · √width per
-/// layer, measured below 2e-6 here), far below what a wrong layer, a missed batch norm or a
-/// wrong OOV row gives (≥ 1e-3 with these weights).
+/// Tolerance 1e-6 (absolute, on probabilities and regression values; the issue asks for 1e-5):
+/// the model computes in Float32 with its own summation order, the reference in Double from
+/// the same Float32 weights, so they differ by Float32 rounding through a few narrow layers
+/// (at most 5.8e-8 measured over these cases). A wrong layer, a missing batch norm or a wrong
+/// OOV row moves the outputs by 1e-3 or more with these weights; even batch norm's ε written
+/// 30× too large moved them by 1e-5 to 4e-5 in 5 of the 7 batch-norm cases.
 struct ONNXExporterTests {
     static let features = Features(sparseNames: ["user", "item", "city"], vocabularySizes: [5, 7, 4], embeddingDim: 4,
                                    denseNames: ["D1", "D2"])
     static let noDense = Features(sparseNames: ["user", "item", "city"], vocabularySizes: [5, 7, 4], embeddingDim: 4,
                                   denseNames: [])
-    static let tolerance = 1e-5
+    static let tolerance = 1e-6
 
     /// One exported configuration: a name and how to build the model.
     struct Case: CustomStringConvertible, Sendable {
