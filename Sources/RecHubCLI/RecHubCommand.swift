@@ -11,6 +11,6 @@ struct RecHubCommand: ParsableCommand {
               mpirun -np 2 rechub train --config Configs/default.yaml
             """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, InspectCommand.self,
-                      GenerateCommand.self, BenchCommand.self, ExportCommand.self],
+                      GenerateCommand.self, BenchCommand.self, ExportCommand.self, ReportCommand.self],
         defaultSubcommand: nil)
 }
