@@ -44,6 +44,25 @@ struct TFRecordTests {
         #expect(u32(21) == CRC32C.mask(0xE306_9283))
     }
 
+    /// TensorBoard's own record writer frames "brain" as these bytes, and its masked CRC of
+    /// "123456789" is 0xC78AB0E5. Generated with tensorboard 2.21.0:
+    ///
+    /// ```python
+    /// import io
+    /// from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+    /// from tensorboard.summary.writer.record_writer import RecordWriter
+    /// print(hex(masked_crc32c(b"123456789")))
+    /// buf = io.BytesIO(); RecordWriter(buf).write(b"brain")
+    /// print(", ".join("0x%02X" % b for b in buf.getvalue()))
+    /// ```
+    @Test func sameBytesAsTensorBoardsWriter() {
+        #expect(Array(TFRecordWriter.frame(Data("brain".utf8))) == [
+            0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xEA, 0xB2, 0x04, 0x3E,
+            0x62, 0x72, 0x61, 0x69, 0x6E, 0x92, 0xD2, 0x79, 0xCB,
+        ])
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.maskedChecksum($0) } == 0xC78A_B0E5)
+    }
+
     /// A flipped bit in the length, a length CRC, the data or the data CRC, and a file cut
     /// inside a record: each is refused naming the record's offset.
     @Test(arguments: [("length", 0), ("length crc", 9), ("data", 14), ("data crc", 18)])
