@@ -16,6 +16,8 @@ final class ModelGraph {
     let model: any MultiTaskModel
     /// Shape constants already added, by value.
     var shapeConstants: [[Int64]: String] = [:]
+    /// Parameter tensors already added, by name and shape.
+    var tensorInitializers: [String: String] = [:]
 
     /// Starts the graph of `model`.
     init(model: any MultiTaskModel) {
@@ -46,9 +48,15 @@ final class ModelGraph {
         return UnsafeBufferPointer(start: buffer.base + s.offset, count: s.count)
     }
 
-    /// Adds a dense parameter tensor as an initializer of `shape` (default its own) under its name.
+    /// Adds a dense parameter tensor as an initializer of `shape` (default its own) under its
+    /// name, once: a layer applied twice (AITM's query, key and value maps) reads one copy.
     func initializer(_ spec: TensorSpec, shape: [Int]? = nil) -> String {
-        builder.addInitializer(spec.name, floats: values(spec), shape: shape ?? spec.shape)
+        let s = shape ?? spec.shape
+        let key = "\(spec.name)\(s)"
+        if let name = tensorInitializers[key] { return name }
+        let name = builder.addInitializer(spec.name, floats: values(spec), shape: s)
+        tensorInitializers[key] = name
+        return name
     }
 
     /// An int64 constant (1-D, or a scalar when `scalar`), added once per distinct value.

@@ -235,6 +235,11 @@ struct ONNXExporterTests {
         let esmm = try ONNXExporter.makeModel(ESMM(features: Self.noDense, towerUnits: [4]), taskNames: ["click", "purchase"])
         #expect(esmm.graph.input.map(\.name) == ["sparse_ids"])
         #expect(esmm.graph.output.map(\.name) == ["predictions", "pcvr"])
+        // Every weight is stored once (AITM applies its query, key and value maps twice).
+        let aitm = AITM(features: Self.features, towerUnits: [8, 6], numTasks: 3)
+        let stored = try ONNXExporter.makeModel(aitm, taskNames: ["a", "b", "c"]).graph.initializer
+            .filter { $0.dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) && $0.name != "attention_scale" }
+        #expect(stored.map(\.rawData.count).reduce(0, +) == 4 * (aitm.layout.count + aitm.embeddings.weights.count))
         // Export is deterministic: the same model gives the same bytes.
         #expect(try ONNXExporter.serializedModel(model, taskNames: ["click", "purchase"])
             == (try ONNXExporter.serializedModel(model, taskNames: ["click", "purchase"])))
