@@ -12,6 +12,7 @@
 #
 #   bash Tools/check_interop.sh            # all checks
 #   bash Tools/check_interop.sh onnx       # only the ONNX checks (or: tensorboard)
+#   RECHUB_BIN=path/to/rechub bash Tools/check_interop.sh   # check another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,8 +29,14 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnxruntime, t
     }
     "$VENV/bin/pip" install -q --disable-pip-version-check onnxruntime tensorboard numpy
 fi
-bin="$root/.build/release/rechub"
-if [ ! -x "$bin" ]; then "$SWIFT" build -c release --product rechub; fi
+# The binary under test: $RECHUB_BIN, else this tree's release build, brought up to date with
+# the flags Launch/test.sh uses (so after the test suite it only relinks, if anything).
+if [ -n "${RECHUB_BIN:-}" ]; then
+    bin=$(realpath "$RECHUB_BIN")
+else
+    "$SWIFT" build -c release -Xswiftc -enable-testing --product rechub
+    bin="$root/.build/release/rechub"
+fi
 
 work=$(mktemp -d /tmp/rechub-interop.XXXXXX)
 trap 'rm -rf "$work"' EXIT
