@@ -48,11 +48,11 @@ public struct RunInfo: Sendable, Encodable {
         self.startedAt = f.string(from: startedAt)
     }
 
-    /// The file's bytes: JSON with sorted keys, and a final newline.
+    /// The file's bytes: JSON with sorted keys (paths' slashes unescaped), and a final newline.
     /// - Throws: `EncodingError` when a value cannot be encoded (a non-finite number).
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self) + Data("\n".utf8)
     }
 
