@@ -95,7 +95,7 @@ public struct LineChart: Sendable {
     /// The `data-chart` identifier of the `<svg>`.
     public var identifier: String
     /// Width of the whole SVG (pixels).
-    public var width = 620.0
+    public var width = 600.0
     /// Height of the plot area (pixels); the legend and title add to the SVG's height.
     public var plotHeight = 220.0
 
@@ -232,7 +232,10 @@ public struct LineChart: Sendable {
 
         // Series.
         var drawn = 0
-        for s in series {
+        for (index, s) in series.enumerated() {
+            // Earlier series are drawn wider, so a curve hidden under a later one with the
+            // same values (equal task weights) still shows as a rim.
+            let strokeWidth = 2 + min(2, 0.75 * Double(series.count - 1 - index))
             var d = ""
             var penDown = false
             var count = 0
@@ -248,7 +251,7 @@ public struct LineChart: Sendable {
             drawn += count
             let last = s.points.last.map { "; last \(hover($0.y)) at \(hover($0.x))" } ?? ""
             o += "<path class=\"series\" data-series=\"\(s.name.htmlEscaped)\" d=\"\(d)\" stroke=\"\(color(s.colorIndex))\" "
-            o += "stroke-width=\"2\" fill=\"none\" stroke-linejoin=\"round\">"
+            o += "stroke-width=\"\(strokeWidth)\" fill=\"none\" stroke-linejoin=\"round\">"
             o += "<title>\("\(s.name): \(s.points.count) points\(last)".htmlEscaped)</title></path>\n"
             if s.points.count <= LineChart.markerLimit {
                 for p in s.points where AxisScale.isPlottable(p.x) && AxisScale.isPlottable(p.y) {

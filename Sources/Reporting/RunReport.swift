@@ -160,8 +160,8 @@ public struct RunReport: Sendable {
     public var status: String {
         let last = record.steps.last.map { "last logged step \($0.step) (epoch \($0.epoch))" } ?? "no step logged"
         if record.test != nil {
-            let time = record.totalSeconds.map { " in \(number($0, 1)) s" } ?? ""
-            return "finished\(time); \(last)"
+            let time = record.totalSeconds.map { " after \(number($0, 1)) s (since the run, or its last resume, began)" } ?? ""
+            return "finished: metrics.json written\(time); \(last)"
         }
         return "not finished (no metrics.json: still going, or stopped); \(last)"
     }
@@ -288,6 +288,7 @@ public struct RunReport: Sendable {
         th { background: #f4f4f4; }
         tbody tr:nth-child(even) { background: #fafafa; }
         table.epochs td, table.test td { font-variant-numeric: tabular-nums; }
+        table.config td { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 900px; }
         table.config td:first-child { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
         p.empty { color: #8a5a00; }
         footer { margin: 32px 0 8px; color: #888; font-size: 12px; }

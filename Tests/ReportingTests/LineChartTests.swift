@@ -6,7 +6,7 @@ import Testing
 /// values that cannot be drawn, degenerate series, escaping.
 ///
 /// Tolerance: coordinates are written with 2 decimals (±0.005 px) on a plot at least 220 px
-/// high and 532 px wide, so a point read back is within 0.005 / 220 < 3e-5 of the axis span.
+/// high and 512 px wide, so a point read back is within 0.005 / 220 < 3e-5 of the axis span.
 struct LineChartTests {
     static func chart(_ series: [LineChart.Series], integralX: Bool = true) -> (LineChart, SVGReader.Chart) {
         var c = LineChart(identifier: "c", title: "T", xLabel: "step", yLabel: "loss", series: series)

@@ -70,7 +70,7 @@ struct RunReportTests {
 
         // Header and tables.
         for text in ["RecHub run: mmoe (click, purchase)", "Test CPU @ 2.0GHz", "SkylakeX", "2025-03-01T10:00:00Z",
-                     "finished in 93.2 s", "<td>0.6801</td>", "<td>0.7123</td>", "<td>0.6611</td>",
+                     "metrics.json written after 93.2 s", "<td>0.6801</td>", "<td>0.7123</td>", "<td>0.6611</td>",
                      "<td>data.generate.rows</td><td>20000</td>", "<td>expert_units</td><td>[256, 128]</td>",
                      "<td>learning_rate</td><td>0.001</td>", "<td>early_stop_task</td><td>null</td>"] {
             #expect(html.contains(text), "\(text) missing")
