@@ -78,6 +78,13 @@ public final class Adam: @unchecked Sendable {
 
     @inline(__always)
     private func corrections(lr: Float) -> (stepSize: Float, bc2Sqrt: Float) {
+        Self.corrections(step: step, lr: lr, beta1: beta1, beta2: beta2)
+    }
+
+    /// Adam's bias corrections at step `step` (from 1): the step size lr / (1 − β₁ᵗ) and
+    /// √(1 − β₂ᵗ), as `kernel` takes them (Kingma & Ba, ICLR 2015, Algorithm 1).
+    @inline(__always)
+    static func corrections(step: Int, lr: Float, beta1: Float, beta2: Float) -> (stepSize: Float, bc2Sqrt: Float) {
         let t = Double(step)
         let bc1 = 1 - _pow(Double(beta1), t)
         let bc2 = 1 - _pow(Double(beta2), t)

@@ -81,8 +81,9 @@ public final class MTLTrainer: @unchecked Sendable {
     public private(set) var bestWeights: (parameters: FloatBuffer, embeddings: FloatBuffer)?
     /// The newest checkpoint written, named in divergence errors.
     public var lastCheckpoint: String?
-    /// Steps taken so far.
-    public private(set) var globalStep = 0
+    /// Steps taken so far: `progress.globalStep`, the one step count (checkpoints, the run
+    /// log, dropout seeds and `maxSteps` read it; a resume restores it).
+    public var globalStep: Int { progress.globalStep }
     /// Stop after this many steps in total (0 = no limit).
     public var maxSteps = 0
     /// Skip each epoch's last, partial batch (as `DataLoader(drop_last=True)`): for batch
@@ -165,6 +166,8 @@ public final class MTLTrainer: @unchecked Sendable {
     /// in `perTaskReduce`'s tail), and one pass's when the weights differ.
     private var perTaskTaskScratch: FloatBuffer?
     private let embeddingGrad: SparseRowGradient
+    /// `[embeddingGrad]`, made once (an array literal per step would allocate).
+    private let embeddingGradList: [SparseRowGradient]
     private let localCapacity: Int
     private let sparse: Int32Buffer
     private let dense: FloatBuffer
@@ -178,6 +181,12 @@ public final class MTLTrainer: @unchecked Sendable {
     private let scales: UnsafeMutablePointer<Float>
     private let posWeights: UnsafeMutablePointer<Float>
     private var perTaskReduce: FloatBuffer?
+    /// The task-parameter part of `perTaskReduce`, indexed by the full arena offset.
+    private var perTaskTaskPart: UnsafeMutablePointer<Float> {
+        perTaskReduce!.base + model.numTasks * model.layout.sharedCount - model.layout.sharedCount
+    }
+    /// Whether this step's batch has sample-space masks.
+    private var usesMasks = false
     private var perTaskEmbedding: [SparseRowGradient] = []
     private var cosineSums: [Double] = []
     private var cosineCount = 0
@@ -206,6 +215,7 @@ public final class MTLTrainer: @unchecked Sendable {
         self.epochs = epochs
         self.batchSize = batchSize
         self.taskWeighting = TaskWeighting(taskWeighting ?? .fixed(taskWeights), model: model)
+        self.taskWeighting.adamHyperparameters = (optimizer.beta1, optimizer.beta2, optimizer.epsilon)
         sampleSpaces = Array(repeating: nil, count: t)
         self.taskLearningRates = specific.map { $0 ?? optimizer.learningRate }
         self.communicator = communicator
@@ -227,6 +237,7 @@ public final class MTLTrainer: @unchecked Sendable {
         // Touched rows per step: at most the global batch's ids (every rank's rows, merged).
         embeddingGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,
                                           capacity: min(batchSize * f, model.embeddings.rowCount))
+        embeddingGradList = [embeddingGrad]
         sparse = Int32Buffer(count: b * f)
         dense = FloatBuffer(count: b * model.features.numDense)
         rawLabels = FloatBuffer(count: b * t)
@@ -305,7 +316,6 @@ public final class MTLTrainer: @unchecked Sendable {
             try communicator.broadcast(bestWeights!.parameters.base, count: model.parameters.count, root: 0)
             try communicator.broadcast(bestWeights!.embeddings.base, count: model.embeddings.weights.count, root: 0)
         }
-        globalStep = progress.globalStep
     }
 
     /// Makes every rank's replica equal to rank 0's (parameters and embeddings).
@@ -338,10 +348,75 @@ public final class MTLTrainer: @unchecked Sendable {
     }
 
     /// One optimizer step writing the per-task mean losses into `losses` (no allocation).
+    ///
+    /// gather → forward and loss → backward (one combined pass, GradNorm's taps, or one pass
+    /// per task) → reduce over ranks → combine per the strategy → guard → update → after-step.
+    /// - Throws: `CommunicatorError` from a collective; `TrainingDiverged` when a task's loss
+    ///   is not finite (nothing is updated then); `ReplicaDivergence` from a replica check.
     public func trainStep(_ data: TabularDataset, globalRows: UnsafeBufferPointer<Int>, losses: inout [Double]) throws {
         let stepStart = monotonicSeconds()
         defer { stepSeconds += monotonicSeconds() - stepStart }
         profiler?.beginStep()
+        let b = try gather(data, globalRows: globalRows)
+        profiler?.end(.gather)
+        let plan = planStep()
+        let context = model.context
+        context.isTraining = true
+        context.step = globalStep
+        context.firstSample = localRange(globalCount: globalRows.count).lowerBound
+        context.seed = seed
+        defer { context.isTraining = false }
+        forwardAndLoss(batch: b, plan: plan)
+        if plan.perTask {
+            perTaskBackward(batch: b)
+            profiler?.end(.backward)
+            try reduce(perTaskReduce!, embeddings: perTaskEmbedding)
+            profiler?.end(.reduce)
+            combinePerTask(monitored: plan.monitored)
+            profiler?.end(.combine)
+        } else {
+            combinedBackward(batch: b, tap: plan.tap)
+            profiler?.end(.backward)
+            try reduce(grads, embeddings: embeddingGradList)
+            profiler?.end(.reduce)
+            if let tap = plan.tap {
+                // W's own product was skipped in the combined pass: Σ_i w_i ∇_W L_i (linearity).
+                taskWeighting.combineGradNorm(perTaskW: grads.base + model.layout.count, count: tap.count,
+                                              into: grads.base + tap.offset)
+                profiler?.end(.combine)
+            }
+        }
+        try guardLosses()
+        update()
+        profiler?.end(.update)
+        progress.globalStep += 1
+        for i in 0..<model.numTasks { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
+        try afterStep(losses: losses, plan: plan)
+        profiler?.end(.after)
+    }
+
+    /// How this step's backward pass runs.
+    struct StepPlan {
+        /// Whether this step reports per-task gradient cosines (`monitorEvery`).
+        var monitored: Bool
+        /// GradNorm's fast path: W's tensor, when this step takes it.
+        var tap: (id: TensorID, offset: Int, count: Int)?
+        /// One backward pass per task (MetaBalance; GradNorm without the fast path; monitored steps).
+        var perTask: Bool
+    }
+
+    private func planStep() -> StepPlan {
+        let monitored = monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0
+        // GradNorm's fast path: W alone per task (monitored steps need every shared tensor).
+        let tap = monitored || forceFullPerTaskPasses ? nil : gradNormW
+        return StepPlan(monitored: monitored, tap: tap,
+                        perTask: (taskWeighting.needsPerTaskGradients && tap == nil) || monitored)
+    }
+
+    /// Gathers this rank's slice of the global batch into the input buffers, the task labels
+    /// (B, T) and the sample-space masks (B, T); sets each task's global sample count and loss
+    /// scale 1 / count (an all-reduce when a task has a sample space). Returns the local batch.
+    private func gather(_ data: TabularDataset, globalRows: UnsafeBufferPointer<Int>) throws -> Int {
         let n = globalRows.count
         precondition(n > 0 && n <= batchSize, "global batch of \(n) rows, limit \(batchSize)")
         let t = model.numTasks
@@ -353,7 +428,6 @@ public final class MTLTrainer: @unchecked Sendable {
         if rawLabels.count < localCapacity * columns { rawLabels = FloatBuffer(count: localCapacity * columns) }
         data.gather(rows: UnsafeBufferPointer(rebasing: globalRows[local]), sparse: sparse.base, dense: dense.base,
                     labels: rawLabels.base)
-        // Task labels (B, T), and sample-space masks (B, T) where a task has one.
         var anyMask = false
         for task in 0..<t {
             counts[task] = Double(b)
@@ -365,6 +439,7 @@ public final class MTLTrainer: @unchecked Sendable {
                 if let m = sampleSpaces[task] { masks.base[i * t + task] = rawLabels.base[i * columns + m] }
             }
         }
+        usesMasks = anyMask
         if anyMask {
             for task in 0..<t {
                 guard let m = sampleSpaces[task] else { continue }
@@ -383,155 +458,141 @@ public final class MTLTrainer: @unchecked Sendable {
             for task in 0..<t { counts[task] = Double(n) }
         }
         for task in 0..<t { scales[task] = counts[task] > 0 ? Float(1 / counts[task]) : 0 }
-        profiler?.end(.gather)
-        let params = model.parameterView
-        let layout = model.layout
-        let context = model.context
-        context.isTraining = true
-        context.step = globalStep
-        context.firstSample = local.lowerBound
-        context.seed = seed
-        defer { context.isTraining = false }
-        for i in 0..<t { lossSums[i] = 0 }
-        let monitored = monitorEvery > 0 && (globalStep + 1) % monitorEvery == 0
-        // GradNorm's fast path: W alone per task (monitored steps need every shared tensor).
-        let tap = monitored || forceFullPerTaskPasses ? nil : gradNormW
-        let perTask = (taskWeighting.needsPerTaskGradients && tap == nil) || monitored
-        if perTask { preparePerTask() }
+        return b
+    }
+
+    /// The forward pass and each task's loss: per-task loss sums, and each task's dLogits
+    /// block (T blocks of (B, T)). Clears the gradients the backward passes add into.
+    private func forwardAndLoss(batch b: Int, plan: StepPlan) {
+        for i in 0..<model.numTasks { lossSums[i] = 0 }
+        if plan.perTask { preparePerTask() }
         // The per-task path overwrites every gradient in `combine`; the others add into zeros.
-        if !perTask { grads.zero() }
+        if !plan.perTask { grads.zero() }
         embeddingGrad.reset()
         if b > 0 {
-            model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: params)
+            model.forward(sparse: sparse.base, dense: dense.base, batch: b, params: model.parameterView)
             profiler?.end(.forward)
             model.loss(labels: labels.base, batch: b,
-                       options: LossOptions(scales: scales, positiveWeights: posWeights, masks: anyMask ? masks.base : nil),
+                       options: LossOptions(scales: scales, positiveWeights: posWeights, masks: usesMasks ? masks.base : nil),
                        dLogits: dLogitsBlocks.base, lossSums: lossSums)
         }
         profiler?.end(.loss)
+    }
+
+    /// One backward pass of Σ_t w_t L_t (the weights are known before the step). With
+    /// GradNorm's tap, that pass skips W's weight product, and per task only its head down
+    /// to W and dW_i = dZ_iᵀ·X are run, into the (T, |W|) block after the gradient arena.
+    private func combinedBackward(batch b: Int, tap: (id: TensorID, offset: Int, count: Int)?) {
+        let layout = model.layout, t = model.numTasks
+        let params = model.parameterView
         let gradView = ArenaView(shared: grads.base, task: grads.base, sharedCount: layout.sharedCount,
                                  offsets: layout.offsets)
-        if !perTask {
-            // One backward pass of Σ_t w_t L_t: the weights are known before the step.
-            if b > 0 {
-                let w = taskWeighting.lossWeights
-                let bt = b * t
-                for i in 0..<bt { dLogits.base[i] = w[0] * dLogitsBlocks.base[i] }
-                for task in 1..<max(t, 1) {
-                    Ops.axpy(bt, w[task], dLogitsBlocks.base + task * bt, dLogits.base)
-                }
-                if let tap { context.gradNormTap = GradNormTap(weight: tap.id, mode: .combined) }
-                model.backward(dLogits: dLogits.base, batch: b, params: params, grads: gradView,
+        if b > 0 {
+            taskWeighting.weightedSum(dLogitsBlocks.base, count: b * t, into: dLogits.base)
+            if let tap { model.context.gradNormTap = GradNormTap(weight: tap.id, mode: .combined) }
+            model.backward(dLogits: dLogits.base, batch: b, params: params, grads: gradView, embeddingGrad: embeddingGrad)
+        }
+        guard let tap else { return }
+        let perTaskW = grads.base + layout.count
+        perTaskW.update(repeating: 0, count: t * tap.count)
+        if b > 0 {
+            for task in 0..<t {
+                model.context.gradNormTap = GradNormTap(weight: tap.id, mode: .perTask, dWeight: perTaskW + task * tap.count)
+                model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: params, grads: gradView,
                                embeddingGrad: embeddingGrad)
             }
-            if let tap {
-                // GradNorm's ∇_W L_i: each task's head down to W, and W's weight product alone.
-                let perTaskW = grads.base + layout.count
-                perTaskW.update(repeating: 0, count: t * tap.count)
-                if b > 0 {
-                    for task in 0..<t {
-                        context.gradNormTap = GradNormTap(weight: tap.id, mode: .perTask,
-                                                          dWeight: perTaskW + task * tap.count)
-                        model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: params,
-                                       grads: gradView, embeddingGrad: embeddingGrad)
-                    }
-                }
-                context.gradNormTap = GradNormTap()
-            }
-            profiler?.end(.backward)
-            if let exchange {
-                // The dense gradient and (GradNorm) the per-task W gradients in one all-reduce; the
-                // loss sums stay Double (GradNorm's loss ratios decide a sign).
-                let c0 = monotonicSeconds()
-                try communicator.allReduceSum(grads.base, count: grads.count)
-                try communicator.allReduceSum(lossSums, count: t)
-                try exchange.exchange(embeddingGrad)
-                communicationSeconds += monotonicSeconds() - c0
-            }
-            profiler?.end(.reduce)
-            if let tap {
-                // W's own product was skipped in the combined pass: Σ_i w_i ∇_W L_i (linearity).
-                taskWeighting.combineGradNorm(perTaskW: grads.base + layout.count, count: tap.count,
-                                              into: grads.base + tap.offset)
-                profiler?.end(.combine)
-            }
-        } else {
-            try perTaskBackward(batch: b, params: params, monitored: monitored)
         }
-        for task in 0..<t where !lossSums[task].isFinite {
+        model.context.gradNormTap = GradNormTap()
+    }
+
+    /// The per-task path (MetaBalance; GradNorm when W is the embeddings or several tensors,
+    /// or on monitored steps): one backward pass per task, its shared gradients into its own
+    /// arena of `perTaskReduce`, its embedding rows into its own sparse gradient.
+    ///
+    /// Task parameters get Σ_i w_i ∇L_i, which is not w_t ∇L_t when a task's loss reaches
+    /// another task's logits (ESMM's CTCVR, AITM's calibrator): with unequal weights each pass
+    /// writes into a scratch that is added with its weight. Heads whose dLogits column is all
+    /// zeros are skipped inside the models (`TaskSet`).
+    private func perTaskBackward(batch b: Int) {
+        let layout = model.layout, t = model.numTasks
+        let reduce = perTaskReduce!, scratch = perTaskTaskScratch!
+        let s = layout.sharedCount
+        let equal = taskWeighting.weightsAreEqual
+        let scratchPart = scratch.base - s           // indexed by the full offset
+        reduce.zero()
+        for task in 0..<t {
+            perTaskEmbedding[task].reset()
+            guard b > 0 else { continue }
+            if !equal { scratch.zero() }
+            let view = ArenaView(shared: reduce.base + task * s, task: equal ? perTaskTaskPart : scratchPart,
+                                 sharedCount: s, offsets: layout.offsets)
+            model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: model.parameterView,
+                           grads: view, embeddingGrad: perTaskEmbedding[task])
+            if !equal { taskWeighting.addWeighted(task: task, scratch.count, scratch.base, into: perTaskTaskPart + s) }
+        }
+    }
+
+    /// Sums `dense`, the loss sums and each sparse embedding gradient over the ranks (nothing
+    /// alone): one all-reduce of the dense gradients, one of the loss sums, one exchange per
+    /// sparse gradient.
+    private func reduce(_ dense: FloatBuffer, embeddings: [SparseRowGradient]) throws {
+        guard let exchange else { return }
+        let c0 = monotonicSeconds()
+        try communicator.allReduceSum(dense.base, count: dense.count)
+        try communicator.allReduceSum(lossSums, count: model.numTasks)
+        for g in embeddings { try exchange.exchange(g) }
+        communicationSeconds += monotonicSeconds() - c0
+    }
+
+    /// The strategy combines the reduced per-task gradients into `grads` and `embeddingGrad`;
+    /// on monitored steps the cosines between tasks' shared gradients are taken first.
+    private func combinePerTask(monitored: Bool) {
+        let reduce = perTaskReduce!
+        let s = model.layout.sharedCount
+        // Cosines only where asked for: MetaBalance's every step is per-task, not monitored.
+        if monitored { computeCosines(reduce, sharedCount: s) }
+        taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
+        taskWeighting.combineTaskParameters(perTaskTaskPart + s, count: model.layout.count - s, into: grads.base + s)
+        taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
+    }
+
+    /// Stops before the update when a task's global loss is not finite.
+    private func guardLosses() throws {
+        for task in 0..<model.numTasks where !lossSums[task].isFinite {
             throw TrainingDiverged(step: globalStep + 1, task: taskNames[task],
                                    loss: lossSums[task] / max(counts[task], 1), lastCheckpoint: lastCheckpoint)
         }
+    }
+
+    /// Adam on the shared parameters, each task's own (at its learning rate) and the touched
+    /// embedding rows.
+    private func update() {
         optimizer.beginStep()
-        optimizer.update(params: model.parameters, grads: grads, range: 0..<layout.sharedCount, lr: optimizer.learningRate)
-        for task in 0..<t {
-            optimizer.update(params: model.parameters, grads: grads, range: layout.taskRanges[task],
+        optimizer.update(params: model.parameters, grads: grads, range: 0..<model.layout.sharedCount,
+                         lr: optimizer.learningRate)
+        for task in 0..<model.numTasks {
+            optimizer.update(params: model.parameters, grads: grads, range: model.layout.taskRanges[task],
                              lr: taskLearningRates[task])
         }
         optimizer.updateEmbeddings(model.embeddings, gradient: embeddingGrad, lr: optimizer.learningRate)
-        profiler?.end(.update)
-        globalStep += 1
-        for i in 0..<t { losses[i] = counts[i] > 0 ? lossSums[i] / counts[i] : 0 }
-        if let tap, !perTask {
-            taskWeighting.afterGradNormStep(losses: losses, perTaskW: grads.base + layout.count, count: tap.count)
+    }
+
+    /// The strategy's own update from this step (GradNorm's and uncertainty weighting's
+    /// weights, MetaBalance's norm averages), the one-time GradNorm floor warning, and the
+    /// replica check when due.
+    private func afterStep(losses: [Double], plan: StepPlan) throws {
+        if let tap = plan.tap, !plan.perTask {
+            taskWeighting.afterGradNormStep(losses: losses, perTaskW: grads.base + model.layout.count, count: tap.count)
         } else {
-            taskWeighting.afterStep(losses: losses, perTask: perTask ? UnsafePointer(perTaskReduce!.base) : nil,
-                                    perTaskEmbeddings: perTask ? perTaskEmbedding : [],
-                                    sharedCount: layout.sharedCount, lr: optimizer.learningRate)
+            taskWeighting.afterStep(losses: losses, perTask: plan.perTask ? UnsafePointer(perTaskReduce!.base) : nil,
+                                    perTaskEmbeddings: plan.perTask ? perTaskEmbedding : [],
+                                    sharedCount: model.layout.sharedCount, lr: optimizer.learningRate)
         }
         if !warnedGradNormFloor && taskWeighting.gradNormFloorHits > 0 {
             warnedGradNormFloor = true
             if communicator.isRoot { warnGradNormFloor() }
         }
         if replicaCheckEvery > 0 && globalStep % replicaCheckEvery == 0 { try checkReplicas() }
-        profiler?.end(.after)
-    }
-
-    /// The per-task path (MetaBalance; GradNorm when W is the embeddings or several tensors,
-    /// or on monitored steps): one backward pass per task, its shared gradients into its own
-    /// arena of `perTaskReduce`, its embedding rows into its own sparse gradient; one
-    /// all-reduce of all arenas; then the strategy combines them into `grads`.
-    ///
-    /// Task parameters get Σ_i w_i ∇L_i, which is not w_t ∇L_t when a task's loss reaches
-    /// another task's logits (ESMM's CTCVR, AITM's calibrator): with unequal weights each pass
-    /// writes into a scratch that is added with its weight. Heads whose dLogits column is all
-    /// zeros are skipped inside the models (`TaskSet`).
-    private func perTaskBackward(batch b: Int, params: ArenaView, monitored: Bool) throws {
-        let layout = model.layout, t = model.numTasks
-        let reduce = perTaskReduce!, scratch = perTaskTaskScratch!
-        let s = layout.sharedCount
-        let w = taskWeighting.lossWeights
-        var equal = true
-        for task in 1..<max(t, 1) where w[task] != w[0] { equal = false }
-        let taskPart = reduce.base + t * s - s          // indexed by the full offset
-        let scratchPart = scratch.base - s
-        reduce.zero()
-        for task in 0..<t {
-            perTaskEmbedding[task].reset()
-            guard b > 0 else { continue }
-            if !equal { scratch.zero() }
-            let view = ArenaView(shared: reduce.base + task * s, task: equal ? taskPart : scratchPart, sharedCount: s,
-                                 offsets: layout.offsets)
-            model.backward(dLogits: dLogitsBlocks.base + task * b * t, batch: b, params: params, grads: view,
-                           embeddingGrad: perTaskEmbedding[task])
-            if !equal { Ops.axpy(scratch.count, w[task], scratch.base, taskPart + s) }
-        }
-        profiler?.end(.backward)
-        if let exchange {
-            let c0 = monotonicSeconds()
-            try communicator.allReduceSum(reduce.base, count: reduce.count)
-            try communicator.allReduceSum(lossSums, count: t)
-            for task in 0..<t { try exchange.exchange(perTaskEmbedding[task]) }
-            communicationSeconds += monotonicSeconds() - c0
-        }
-        profiler?.end(.reduce)
-        // Cosines only where asked for: MetaBalance's every step is per-task, not monitored.
-        if monitored { computeCosines(reduce, sharedCount: s) }
-        taskWeighting.combineShared(perTask: reduce.base, sharedCount: s, into: grads.base)
-        // Equal weights w: the passes summed unweighted, Σ_i w ∇L_i = w Σ_i ∇L_i.
-        TaskWeighting.scaledCopy(layout.count - s, equal ? w[0] : 1, taskPart + s, grads.base + s)
-        taskWeighting.combineEmbeddings(perTask: perTaskEmbedding, embeddings: model.embeddings, into: embeddingGrad)
-        profiler?.end(.combine)
     }
 
     /// Says once (rank 0) that GradNorm's weight floor acted: its learning rate is large.
@@ -612,7 +673,6 @@ public final class MTLTrainer: @unchecked Sendable {
         precondition(train.taskCount >= t, "training data has \(train.taskCount) label columns, model has \(t) tasks")
         taskNames = Array(train.schema.labels.prefix(t))
         if progress.globalStep == 0 { try broadcastParameters() }
-        globalStep = progress.globalStep
         let n = train.count
         let stepsPerEpoch = dropLast ? max(n / batchSize, 1) : (n + batchSize - 1) / batchSize
         var losses = [Double](repeating: 0, count: t)
@@ -637,7 +697,6 @@ public final class MTLTrainer: @unchecked Sendable {
                     try trainStep(train, globalRows: UnsafeBufferPointer(rebasing: p[lo..<hi]), losses: &losses)
                 }
                 progress.stepInEpoch += 1
-                progress.globalStep = globalStep
                 progress.epochSeen += hi - lo
                 seenThisRun += hi - lo
                 for i in 0..<t {

@@ -121,7 +121,10 @@ public final class TaskWeighting: @unchecked Sendable {
     /// task's descent into ascent. With the floor the weights stay positive and finite for any
     /// learning rate and α; `gradNormFloorHits` counts the updates it acted on.
     public static let gradNormWeightFloor = 0.01
-    private let uncertaintyAdam = (beta1: Float(0.9), beta2: Float(0.999), epsilon: Float(1e-8))
+    /// Adam's β₁, β₂ and ε for uncertainty weighting's log-variances: the optimizer's own
+    /// (the trainer sets them from its `Adam`; these defaults are Adam's).
+    public var adamHyperparameters = (beta1: Float(0.9), beta2: Float(0.999), epsilon: Float(1e-8))
+    private var uncertaintyGradient: [Float]
 
     /// The weights multiplying each task's loss this step.
     public var lossWeights: [Float] { lossWeightBuffer }
@@ -175,6 +178,7 @@ public final class TaskWeighting: @unchecked Sendable {
                                    logVarianceM: Array(repeating: 0, count: t), logVarianceV: Array(repeating: 0, count: t),
                                    logVarianceStep: 0, initialLosses: [], normAverages: Array(repeating: 0, count: t * tensors))
         lossWeightBuffer = weights
+        uncertaintyGradient = Array(repeating: 0, count: t)
         norms = Array(repeating: 0, count: t * tensors)
         scales = Array(repeating: 1, count: t * tensors)
         refreshLossWeights()
@@ -264,16 +268,39 @@ public final class TaskWeighting: @unchecked Sendable {
             }
             return
         }
-        Self.scaledCopy(sharedCount, lossWeightBuffer[0], perTask, shared)
-        for i in 1..<max(t, 1) { Ops.axpy(sharedCount, lossWeightBuffer[i], perTask + i * sharedCount, shared) }
+        weightedSum(perTask, count: sharedCount, into: shared)
     }
 
     /// GradNorm's W gradient Σ_i w_i ∇_W L_i into `into` (`count` floats) from the per-task W
     /// gradients `perTaskW` ((T, count), already reduced over ranks), with the weights the step
     /// was taken with: the same sum `combineShared` forms on W.
     public func combineGradNorm(perTaskW: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>) {
-        Self.scaledCopy(count, lossWeightBuffer[0], perTaskW, into)
-        for i in 1..<max(numTasks, 1) { Ops.axpy(count, lossWeightBuffer[i], perTaskW + i * count, into) }
+        weightedSum(perTaskW, count: count, into: into)
+    }
+
+    /// Σ_t w_t x_t into `into` (`count` floats) from T blocks x_t at `blocks + t·count`, with
+    /// this step's weights: the combined pass's dLogits from the tasks' (B, T) blocks, and the
+    /// shared and GradNorm W gradients from the per-task ones.
+    public func weightedSum(_ blocks: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>) {
+        Self.scaledCopy(count, lossWeightBuffer[0], blocks, into)
+        for i in 1..<max(numTasks, 1) { Ops.axpy(count, lossWeightBuffer[i], blocks + i * count, into) }
+    }
+
+    /// Whether every task has the same loss weight this step. The per-task passes then add
+    /// their task-parameter gradients unweighted and `combineTaskParameters` scales the sum once.
+    public var weightsAreEqual: Bool { lossWeightBuffer.allSatisfy { $0 == lossWeightBuffer[0] } }
+
+    /// y += w_task · x over `n` values: one per-task pass's task-parameter gradients (written
+    /// into a scratch when the weights differ), added with its task's weight.
+    public func addWeighted(task: Int, _ n: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        Ops.axpy(n, lossWeightBuffer[task], x, y)
+    }
+
+    /// The task parameters' gradient Σ_i w_i ∇L_i into `into` from `sum`, the per-task passes'
+    /// reduced sum: w · Σ_i ∇L_i when the weights are equal (the passes added unweighted), else
+    /// the sum as it is (each pass was added with its weight by `addWeighted`).
+    public func combineTaskParameters(_ sum: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>) {
+        Self.scaledCopy(count, weightsAreEqual ? lossWeightBuffer[0] : 1, sum, into)
     }
 
     /// y = a · x over `n` values.
@@ -378,18 +405,30 @@ public final class TaskWeighting: @unchecked Sendable {
             // s_t held in `uncertaintyLogVarianceRange` (the optimum s = log(2 c L) runs to −∞
             // as a loss nears zero: weights near 3e12 were seen without a bound).
             state.logVarianceStep += 1
-            let (b1, b2, eps) = uncertaintyAdam
-            let step = Double(state.logVarianceStep)
-            let bc1 = 1 - pow(Double(b1), step), bc2 = 1 - pow(Double(b2), step)
-            for t in 0..<numTasks {
-                let g = Float(-Double(lossWeightBuffer[t]) * losses[t] + 0.5)
-                state.logVarianceM[t] += (1 - b1) * (g - state.logVarianceM[t])
-                state.logVarianceV[t] = state.logVarianceV[t] * b2 + (1 - b2) * g * g
-                state.logVariances[t] -= Float(Double(lr) / bc1) * state.logVarianceM[t]
-                    / (state.logVarianceV[t].squareRoot() / Float(bc2.squareRoot()) + eps)
-                let r = Self.uncertaintyLogVarianceRange
-                state.logVariances[t] = min(max(state.logVariances[t], r.lowerBound), r.upperBound)
+            for t in 0..<numTasks { uncertaintyGradient[t] = Float(-Double(lossWeightBuffer[t]) * losses[t] + 0.5) }
+            let (b1, b2, eps) = adamHyperparameters
+            let (stepSize, bc2Sqrt) = Adam.corrections(step: state.logVarianceStep, lr: lr, beta1: b1, beta2: b2)
+            // The state's arrays are moved out for the kernel (no copy, no allocation) and back.
+            var s = [Float](), m = [Float](), v = [Float]()
+            swap(&s, &state.logVariances)
+            swap(&m, &state.logVarianceM)
+            swap(&v, &state.logVarianceV)
+            s.withUnsafeMutableBufferPointer { s in
+                m.withUnsafeMutableBufferPointer { m in
+                    v.withUnsafeMutableBufferPointer { v in
+                        uncertaintyGradient.withUnsafeBufferPointer { g in
+                            Adam.kernel(p: s.baseAddress!, g: g.baseAddress!, m: m.baseAddress!, v: v.baseAddress!,
+                                        count: numTasks, beta1: b1, beta2: b2, epsilon: eps, weightDecay: 0,
+                                        stepSize: stepSize, bc2Sqrt: bc2Sqrt)
+                        }
+                    }
+                }
             }
+            let r = Self.uncertaintyLogVarianceRange
+            for t in 0..<numTasks { s[t] = min(max(s[t], r.lowerBound), r.upperBound) }
+            swap(&s, &state.logVariances)
+            swap(&m, &state.logVarianceM)
+            swap(&v, &state.logVarianceV)
         case .gradNorm(let alpha, let gnLR, _):
             guard let perTask else { return }
             // ‖∇_W L_i‖ from the globally reduced per-task gradients.

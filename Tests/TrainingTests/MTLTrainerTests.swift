@@ -172,6 +172,7 @@ struct MTLTrainerTests {
                       numSharedExperts: 1, taskTypes: [.classification, .classification], towerUnits: [8])
         let cases: [(any MultiTaskModel, TaskWeightingMethod)] = [
             (TrainerFixtures.mmoe(data), .fixed(nil)), (TrainerFixtures.sharedBottom(data), .fixed(nil)),
+            (TrainerFixtures.mmoe(data), .uncertainty), (ple, .uncertainty),
             (TrainerFixtures.mmoe(data), .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),
             (TrainerFixtures.sharedBottom(data), .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),
             (ple, .gradNorm(alpha: 1.5, learningRate: 0.01, tensors: nil)),

@@ -135,6 +135,31 @@ struct TaskWeightingTests {
         #expect(abs(u.totalLoss([1, 0.2]) - (exp(-0.1) + 0.5 * exp(0.1) * 0.2 + 0.5 * 0.1 - 0.5 * 0.1)) < 1e-6)
     }
 
+    /// The log-variances take the optimizer's Adam (β₁, β₂, ε), as the trainer sets them, not
+    /// fixed ones: two steps by hand with β₁ = 0.5, β₂ = 0.9, ε = 0.01 on one classification task.
+    @Test func uncertaintyUsesTheOptimizersAdamHyperparameters() {
+        let f = Features(sparseNames: ["a"], vocabularySizes: [2], embeddingDim: 1, denseNames: [])
+        let m = SharedBottom(features: f, hiddenUnits: [2], taskHiddenUnits: [], numTasks: 2)
+        let trainer = MTLTrainer(model: m, optimizer: Adam(beta1: 0.5, beta2: 0.9, epsilon: 0.01), epochs: 1,
+                                 batchSize: 4, taskWeighting: .uncertainty)
+        let u = trainer.taskWeighting
+        #expect(u.adamHyperparameters.beta1 == 0.5 && u.adamHyperparameters.beta2 == 0.9 && u.adamHyperparameters.epsilon == 0.01)
+        var s = 0.0, mm = 0.0, vv = 0.0
+        for (step, loss) in [(1, 1.0), (2, 0.4)] {
+            let g = -exp(-s) * loss + 0.5
+            mm = 0.5 * mm + 0.5 * g
+            vv = 0.9 * vv + 0.1 * g * g
+            let bc1 = 1 - pow(0.5, Double(step)), bc2 = 1 - pow(0.9, Double(step))
+            s -= 0.1 / bc1 * mm / (vv.squareRoot() / bc2.squareRoot() + 0.01)
+            u.afterStep(losses: [loss, loss], perTask: nil, sharedCount: m.layout.sharedCount, lr: 0.1)
+            #expect(abs(Double(u.state.logVariances[0]) - s) < 1e-6, "step \(step): \(u.state.logVariances[0]) vs \(s)")
+        }
+        // With Adam's default betas the second step would differ: the test can tell them apart.
+        let d = TaskWeighting(.uncertainty, model: m)
+        for loss in [1.0, 0.4] { d.afterStep(losses: [loss, loss], perTask: nil, sharedCount: m.layout.sharedCount, lr: 0.1) }
+        #expect(abs(Double(d.state.logVariances[0]) - s) > 1e-3)
+    }
+
     /// A loss that nears zero drives log σ² down without end (its optimum log(2cL) → −∞): the
     /// log-variances stay in [−10, 10] and the weights finite and at most e^10.
     @Test func uncertaintyLogVariancesAreBounded() {
