@@ -3,6 +3,7 @@ import Foundation
 import RecHub
 
 extension ModelKind: ExpressibleByArgument {}
+extension TaskWeightingStrategy: ExpressibleByArgument {}
 extension EmbeddingUpdate: ExpressibleByArgument {}
 
 /// `rechub bench`: training throughput of any model under any task-weighting strategy, against
@@ -30,20 +31,8 @@ struct BenchCommand: ParsableCommand {
             mpirun, rank 0's.
             """)
 
-    /// The task-weighting strategies, by their config names (`task_weights_strategy`).
-    enum Strategy: String, CaseIterable, ExpressibleByArgument {
-        /// Equal fixed weights.
-        case fixed
-        /// Learned homoscedastic uncertainty per task.
-        case uncertainty
-        /// GradNorm on the model's last shared layer.
-        case gradnorm
-        /// MetaBalance on every shared tensor.
-        case metabalance
-    }
-
     @Option(help: "The model.") var model: ModelKind = .mmoe
-    @Option(help: "Task weighting, with the config's default settings.") var strategy: Strategy = .fixed
+    @Option(help: "Task weighting, with the config's default settings.") var strategy: TaskWeightingStrategy = .fixed
     @Option(name: .customLong("expert-units"), help: "expert_units: each expert's widths (mmoe, ple; default 256,128).")
     var expertUnits: String?
     @Option(name: .customLong("num-experts"), help: "num_experts: MMoE's experts, PLE's experts per task (default 8).")
@@ -121,7 +110,7 @@ struct BenchCommand: ParsableCommand {
     func trainConfig() throws -> TrainConfig {
         var c = TrainConfig()
         c.model = model
-        c.taskWeightsStrategy = strategy.rawValue
+        c.taskWeightsStrategy = strategy
         c.embeddingDim = embeddingDim
         c.batchSize = batchSize
         c.threads = threads

@@ -48,7 +48,7 @@ public final class Checkpointer {
          ("batch_norm", "\(c.batchNorm)"), ("dropout", "\(c.dropout)"), ("activation", c.activation.rawValue),
          ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
-         ("task_weights_strategy", c.taskWeightsStrategy),
+         ("task_weights_strategy", c.taskWeightsStrategy.rawValue),
          ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
          ("data.dense", "\(f.denseNames)")] + (c.dropLast ? [("drop_last", "true")] : [])
     }

@@ -258,6 +258,24 @@ public final class ConfigReader {
         return v
     }
 
+    /// One of a string enum's raw values (`activation: relu`).
+    /// - Throws: `ConfigError` naming the file, line and key, with `message`, when the value is
+    ///   not a string or none of the raw values.
+    public func choice<T: RawRepresentable>(_ key: String, _ fallback: T, _ message: String) throws -> T
+    where T.RawValue == String {
+        try choice(key, fallback) { _ in message }
+    }
+
+    /// One of a string enum's raw values, the error's message made from the value read.
+    /// - Throws: `ConfigError` naming the file, line and key, with `message(value)`, when the
+    ///   value is not a string or none of the raw values.
+    public func choice<T: RawRepresentable>(_ key: String, _ fallback: T, _ message: (String) -> String) throws -> T
+    where T.RawValue == String {
+        guard let text = try string(key) else { return fallback }
+        guard let value = T(rawValue: text) else { throw fail(key, raw(key), message(text)) }
+        return value
+    }
+
     /// A boolean (`true`/`false`, `yes`/`no`).
     /// - Throws: `ConfigError` naming the file, line and key when the value is none of these
     ///   (nor `on`/`off`).

@@ -155,8 +155,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var earlyStopPatience = 2
     /// Fixed task weights.
     public var taskWeights: [Float]?
-    /// `fixed`, `uncertainty`, `gradnorm` or `metabalance`.
-    public var taskWeightsStrategy = "fixed"
+    /// The task-weighting strategy (`task_weights_strategy`).
+    public var taskWeightsStrategy = TaskWeightingStrategy.fixed
     /// GradNorm's asymmetry α.
     public var gradnormAlpha: Float = 1.5
     /// GradNorm's learning rate for the task weights.
@@ -201,13 +201,13 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     /// The task-weighting method these settings describe.
     public var taskWeightingMethod: TaskWeightingMethod {
         switch taskWeightsStrategy {
-        case "uncertainty": return .uncertainty
-        case "gradnorm": return .gradNorm(alpha: gradnormAlpha, learningRate: gradnormLR, tensors: gradnormLayers)
-        case "metabalance":
+        case .uncertainty: return .uncertainty
+        case .gradnorm: return .gradNorm(alpha: gradnormAlpha, learningRate: gradnormLR, tensors: gradnormLayers)
+        case .metabalance:
             return .metaBalance(MetaBalance(relaxFactor: relaxFactor, beta: beta,
                                             target: metabalanceTarget.flatMap { data.labels.firstIndex(of: $0) } ?? 0,
                                             strategy: metabalanceStrategy))
-        default: return .fixed(taskWeights)
+        case .fixed: return .fixed(taskWeights)
         }
     }
 
@@ -218,164 +218,199 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         "num_shared_experts": [.ple], "num_layers": [.ple], "calibrator_alpha": [.aitm],
     ]
 
-    /// Parses a config document (after `--set` overrides), checking every key and value.
+    /// Parses a config document (after `--set` overrides), checking every key and value: one
+    /// reader per group of settings (model, data, optimizer, schedule, checkpoints, weighting,
+    /// per-task settings, runtime), then the checks that span groups.
     /// - Throws: `ConfigError` naming the file, line and key of the first unknown key, value of
     ///   the wrong type or range, or setting that contradicts another (or a missing `data.train`).
     public static func parse(_ root: ConfigNode) throws -> TrainConfig {
         var c = TrainConfig()
         c.sourceYAML = root.yaml()
         let r = try ConfigReader(root)
+        try c.readModelKind(r)
+        c.seed = UInt64(try r.int("seed", Int(c.seed), in: 0...Int.max))
+        if let d = try r.section("data") { c.data = try parseData(d) }
+        try c.readArchitecture(r)
+        try c.readOptimizer(r)
+        try c.readSchedule(r)
+        try c.readCheckpoints(r)
+        try c.readWeighting(r)
+        try c.readPerTaskSettings(r)
+        try c.readRuntime(r)
+        try r.finish(known: Array(modelKeys.keys))
+        try c.checkAgainstLabels(r, file: root.origin.file)
+        return c
+    }
+
+    /// `model`, and no key that only other models read.
+    private mutating func readModelKind(_ r: ConfigReader) throws {
         if let name = try r.string("model") {
             guard let kind = ModelKind(rawValue: name) else {
                 throw r.fail("model", r.raw("model"),
                              "unknown model '\(name)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            c.model = kind
+            model = kind
         }
-        for (key, kinds) in modelKeys.sorted(by: { $0.key < $1.key }) where r.has(key) && !kinds.contains(c.model) {
-            throw r.fail(key, r.raw(key), "not used by model '\(c.model.rawValue)' (used by \(kinds.map(\.rawValue).joined(separator: ", ")))")
+        for (key, kinds) in Self.modelKeys.sorted(by: { $0.key < $1.key }) where r.has(key) && !kinds.contains(model) {
+            throw r.fail(key, r.raw(key), "not used by model '\(model.rawValue)' (used by \(kinds.map(\.rawValue).joined(separator: ", ")))")
         }
-        c.seed = UInt64(try r.int("seed", Int(c.seed), in: 0...Int.max))
-        if let d = try r.section("data") { c.data = try parseData(d) }
-        c.taskTypes = try r.list("task_types", "classification or regression") { TaskType(rawValue: $0) }
-        c.embeddingDim = try r.int("embedding_dim", c.embeddingDim, in: 1...4096)
-        c.embeddingInitStd = Float(try r.double("embedding_init_std", Double(c.embeddingInitStd), in: 0...10))
-        switch c.model {
+    }
+
+    /// Task types, embeddings, the model's shape keys, activation, batch norm and dropout.
+    private mutating func readArchitecture(_ r: ConfigReader) throws {
+        taskTypes = try r.list("task_types", "classification or regression") { TaskType(rawValue: $0) }
+        embeddingDim = try r.int("embedding_dim", embeddingDim, in: 1...4096)
+        embeddingInitStd = Float(try r.double("embedding_init_std", Double(embeddingInitStd), in: 0...10))
+        switch model {
         case .mmoe, .ple:
-            c.expertUnits = try r.units("expert_units", c.expertUnits)
-            c.numExperts = try r.int("num_experts", c.numExperts, in: 1...1024)
-            c.towerUnits = try r.units("tower_units", c.towerUnits)
-            if c.model == .ple {
-                c.numSharedExperts = try r.int("num_shared_experts", c.numSharedExperts, in: 1...1024)
-                c.numLayers = try r.int("num_layers", c.numLayers, in: 1...64)
+            expertUnits = try r.units("expert_units", expertUnits)
+            numExperts = try r.int("num_experts", numExperts, in: 1...1024)
+            towerUnits = try r.units("tower_units", towerUnits)
+            if model == .ple {
+                numSharedExperts = try r.int("num_shared_experts", numSharedExperts, in: 1...1024)
+                numLayers = try r.int("num_layers", numLayers, in: 1...64)
             }
         case .sharedBottom:
-            c.hiddenUnits = try r.units("hidden_units", c.hiddenUnits)
-            c.towerUnits = try r.units("task_hidden_units", c.towerUnits)
+            hiddenUnits = try r.units("hidden_units", hiddenUnits)
+            towerUnits = try r.units("task_hidden_units", towerUnits)
         case .esmm, .aitm:
-            c.towerUnits = try r.units("tower_units", c.towerUnits)
-            if c.model == .aitm { c.calibratorAlpha = Float(try r.double("calibrator_alpha", Double(c.calibratorAlpha), in: 0...1000)) }
+            towerUnits = try r.units("tower_units", towerUnits)
+            if model == .aitm { calibratorAlpha = Float(try r.double("calibrator_alpha", Double(calibratorAlpha), in: 0...1000)) }
         }
-        if [.mmoe, .ple].contains(c.model) && c.expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
-        if [.esmm, .aitm].contains(c.model) && c.towerUnits.isEmpty { throw r.fail("tower_units", r.raw("tower_units"), "needs at least one layer") }
-        if c.model == .sharedBottom && c.hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
-        if let a = try r.string("activation") {
-            guard let act = Activation(rawValue: a) else {
-                throw r.fail("activation", r.raw("activation"), "expected one of relu, sigmoid, tanh, identity")
-            }
-            c.activation = act
-        }
-        c.batchNorm = try r.bool("batch_norm", c.batchNorm)
-        c.dropout = Float(try r.double("dropout", Double(c.dropout), in: 0...0.99))
-        c.learningRate = Float(try r.double("learning_rate", Double(c.learningRate), in: 0...10))
-        c.weightDecay = Float(try r.double("weight_decay", Double(c.weightDecay), in: 0...10))
-        c.adamBeta1 = Float(try r.double("adam_beta1", Double(c.adamBeta1), in: 0...0.999999))
-        c.adamBeta2 = Float(try r.double("adam_beta2", Double(c.adamBeta2), in: 0...0.999999))
-        c.adamEpsilon = Float(try r.double("adam_epsilon", Double(c.adamEpsilon), in: 0...1))
-        if let u = try r.string("embedding_update") {
-            guard let v = EmbeddingUpdate(rawValue: u) else {
-                throw r.fail("embedding_update", r.raw("embedding_update"), "expected lazy or dense")
-            }
-            c.embeddingUpdate = v
-        }
-        c.batchSize = try r.int("batch_size", c.batchSize, in: 1...(1 << 22))
-        c.epochs = try r.int("epochs", c.epochs, in: 0...100_000)
-        c.maxSteps = try r.int("max_steps", c.maxSteps, in: 0...Int.max)
-        c.checkReplicasEvery = try r.int("check_replicas_every", c.checkReplicasEvery, in: 0...Int.max)
-        c.checkpointDirectory = try r.string("checkpoint_dir")
-        c.checkpointEvery = try r.int("checkpoint_every", c.checkpointEvery, in: 0...Int.max)
-        c.keepLast = try r.int("keep_last", c.keepLast, in: 1...100_000)
-        c.checkpoints = try r.bool("checkpoints", c.checkpoints)
-        c.dropLast = try r.bool("drop_last", c.dropLast)
-        c.earlyStopTask = try r.string("earlystop_task")
-        c.earlyStopPatience = try r.int("earlystop_patience", c.earlyStopPatience, in: 1...100_000)
-        c.taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
-        if let strategy = try r.string("task_weights_strategy") {
-            guard ["fixed", "uncertainty", "gradnorm", "metabalance"].contains(strategy) else {
-                throw r.fail("task_weights_strategy", r.raw("task_weights_strategy"),
-                             "unknown strategy '\(strategy)' (known: fixed, uncertainty, gradnorm, metabalance)")
-            }
-            c.taskWeightsStrategy = strategy
-        }
-        if c.taskWeights != nil && c.taskWeightsStrategy != "fixed" {
+        if [.mmoe, .ple].contains(model) && expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
+        if [.esmm, .aitm].contains(model) && towerUnits.isEmpty { throw r.fail("tower_units", r.raw("tower_units"), "needs at least one layer") }
+        if model == .sharedBottom && hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
+        activation = try r.choice("activation", activation, "expected one of relu, sigmoid, tanh, identity")
+        batchNorm = try r.bool("batch_norm", batchNorm)
+        dropout = Float(try r.double("dropout", Double(dropout), in: 0...0.99))
+    }
+
+    /// Adam's learning rate, weight decay, betas and epsilon, and the embedding update.
+    private mutating func readOptimizer(_ r: ConfigReader) throws {
+        learningRate = Float(try r.double("learning_rate", Double(learningRate), in: 0...10))
+        weightDecay = Float(try r.double("weight_decay", Double(weightDecay), in: 0...10))
+        adamBeta1 = Float(try r.double("adam_beta1", Double(adamBeta1), in: 0...0.999999))
+        adamBeta2 = Float(try r.double("adam_beta2", Double(adamBeta2), in: 0...0.999999))
+        adamEpsilon = Float(try r.double("adam_epsilon", Double(adamEpsilon), in: 0...1))
+        embeddingUpdate = try r.choice("embedding_update", embeddingUpdate, "expected lazy or dense")
+    }
+
+    /// Batch size, epochs, step limit, partial batches, replica checks and early stopping.
+    private mutating func readSchedule(_ r: ConfigReader) throws {
+        batchSize = try r.int("batch_size", batchSize, in: 1...(1 << 22))
+        epochs = try r.int("epochs", epochs, in: 0...100_000)
+        maxSteps = try r.int("max_steps", maxSteps, in: 0...Int.max)
+        checkReplicasEvery = try r.int("check_replicas_every", checkReplicasEvery, in: 0...Int.max)
+        dropLast = try r.bool("drop_last", dropLast)
+        earlyStopTask = try r.string("earlystop_task")
+        earlyStopPatience = try r.int("earlystop_patience", earlyStopPatience, in: 1...100_000)
+    }
+
+    /// Where and how often checkpoints are written.
+    private mutating func readCheckpoints(_ r: ConfigReader) throws {
+        checkpointDirectory = try r.string("checkpoint_dir")
+        checkpointEvery = try r.int("checkpoint_every", checkpointEvery, in: 0...Int.max)
+        keepLast = try r.int("keep_last", keepLast, in: 1...100_000)
+        checkpoints = try r.bool("checkpoints", checkpoints)
+    }
+
+    /// The strategy and its settings; a setting of another strategy is refused.
+    private mutating func readWeighting(_ r: ConfigReader) throws {
+        taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
+        taskWeightsStrategy = try r.choice("task_weights_strategy", taskWeightsStrategy, { "unknown strategy '\($0)' (known: "
+            + TaskWeightingStrategy.allCases.map(\.rawValue).joined(separator: ", ") + ")" })
+        if taskWeights != nil && taskWeightsStrategy != .fixed {
             throw r.fail("task_weights", r.raw("task_weights"), "only applies to task_weights_strategy: fixed")
         }
-        c.gradnormAlpha = Float(try r.double("gradnorm_alpha", Double(c.gradnormAlpha), in: 0...100))
-        c.gradnormLR = Float(try r.double("gradnorm_lr", Double(c.gradnormLR), in: 0...100))
-        c.gradnormLayers = try r.list("gradnorm_layers", "tensor names") { $0.isEmpty ? nil : $0 }
-        c.relaxFactor = Float(try r.double("relax_factor", Double(c.relaxFactor), in: 0...1))
-        c.beta = Float(try r.double("beta", Double(c.beta), in: 0...0.999999))
-        c.metabalanceTarget = try r.string("metabalance_target")
+        gradnormAlpha = Float(try r.double("gradnorm_alpha", Double(gradnormAlpha), in: 0...100))
+        gradnormLR = Float(try r.double("gradnorm_lr", Double(gradnormLR), in: 0...100))
+        gradnormLayers = try r.list("gradnorm_layers", "tensor names") { $0.isEmpty ? nil : $0 }
+        relaxFactor = Float(try r.double("relax_factor", Double(relaxFactor), in: 0...1))
+        beta = Float(try r.double("beta", Double(beta), in: 0...0.999999))
+        metabalanceTarget = try r.string("metabalance_target")
         if let s = try r.string("metabalance_strategy") {
             guard let v = MetaBalanceStrategy(rawValue: s.uppercased()) else {
                 throw r.fail("metabalance_strategy", r.raw("metabalance_strategy"), "expected A, B or C")
             }
-            c.metabalanceStrategy = v
+            metabalanceStrategy = v
         }
-        for (key, label) in [("gradnorm_alpha", "gradnorm"), ("gradnorm_lr", "gradnorm"), ("gradnorm_layers", "gradnorm"),
-                             ("relax_factor", "metabalance"), ("beta", "metabalance"), ("metabalance_target", "metabalance"),
-                             ("metabalance_strategy", "metabalance")] where r.has(key) && c.taskWeightsStrategy != label {
-            throw r.fail(key, r.raw(key), "only applies to task_weights_strategy: \(label)")
+        let owners: [(String, TaskWeightingStrategy)] = [
+            ("gradnorm_alpha", .gradnorm), ("gradnorm_lr", .gradnorm), ("gradnorm_layers", .gradnorm),
+            ("relax_factor", .metabalance), ("beta", .metabalance), ("metabalance_target", .metabalance),
+            ("metabalance_strategy", .metabalance)]
+        for (key, owner) in owners where r.has(key) && taskWeightsStrategy != owner {
+            throw r.fail(key, r.raw(key), "only applies to task_weights_strategy: \(owner.rawValue)")
         }
+    }
+
+    /// Settings keyed by task name: sample spaces, positive weights, own learning rates.
+    private mutating func readPerTaskSettings(_ r: ConfigReader) throws {
         if let space = try r.section("task_sample_space") {
-            let columns = c.data.labels + c.data.maskColumns
-            for task in c.data.labels where space.has(task) {
+            let columns = data.labels + data.maskColumns
+            for task in data.labels where space.has(task) {
                 let column = try space.string(task)!
                 guard columns.contains(column), column != task else {
                     throw space.fail(task, space.raw(task), "'\(column)' is not another task's label or a data.mask_columns entry")
                 }
-                c.taskSampleSpace[task] = column
+                taskSampleSpace[task] = column
             }
-            try space.finish(known: c.data.labels)
+            try space.finish(known: data.labels)
         }
         if let pw = try r.section("pos_weight") {
-            for task in c.data.labels where pw.has(task) {
-                c.posWeight[task] = Float(try pw.double(task, 1, in: 1e-6...1e6))
+            for task in data.labels where pw.has(task) {
+                posWeight[task] = Float(try pw.double(task, 1, in: 1e-6...1e6))
             }
-            try pw.finish(known: c.data.labels)
+            try pw.finish(known: data.labels)
         }
-        c.monitorEvery = try r.int("monitor_every", c.monitorEvery, in: 0...Int.max)
         if let lr = try r.section("task_specific_lr") {
-            // Task names come from data.labels, read above.
-            for task in c.data.labels where lr.has(task) {
-                c.taskSpecificLR[task] = Float(try lr.double(task, 0, in: 0...10))
+            for task in data.labels where lr.has(task) {
+                taskSpecificLR[task] = Float(try lr.double(task, 0, in: 0...10))
             }
-            try lr.finish(known: c.data.labels)
+            try lr.finish(known: data.labels)
         }
-        c.threads = try r.int("threads", c.threads, in: 0...1024)
+    }
+
+    /// Monitoring, threads, the BLAS core, where results go, logging and scoring batches.
+    private mutating func readRuntime(_ r: ConfigReader) throws {
+        monitorEvery = try r.int("monitor_every", monitorEvery, in: 0...Int.max)
+        threads = try r.int("threads", threads, in: 0...1024)
         if let core = try r.string("blas_core") {
-            do { c.blasCore = try BLASCorePolicy(parsing: core) } catch let e as BLASLoadError {
+            do { blasCore = try BLASCorePolicy(parsing: core) } catch let e as BLASLoadError {
                 throw r.fail("blas_core", r.raw("blas_core"), e.message)
             }
         }
-        c.outputDirectory = try r.string("output_dir", c.outputDirectory)!
-        c.logEvery = try r.int("log_every", c.logEvery, in: 1...Int.max)
-        c.evaluationBatchSize = try r.int("eval_batch_size", c.evaluationBatchSize, in: 1...(1 << 22))
-        try r.finish(known: Array(modelKeys.keys))
-        if c.data.train == nil {
-            throw ConfigError(file: root.origin.file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
+        outputDirectory = try r.string("output_dir", outputDirectory)!
+        logEvery = try r.int("log_every", logEvery, in: 1...Int.max)
+        evaluationBatchSize = try r.int("eval_batch_size", evaluationBatchSize, in: 1...(1 << 22))
+    }
+
+    /// The checks that span groups: data.train present, and every per-task setting against
+    /// the labels (ESMM's two tasks, task names, list lengths).
+    private func checkAgainstLabels(_ r: ConfigReader, file: String) throws {
+        if data.train == nil {
+            throw ConfigError(file: file, key: "data.train", message: "missing: give data.train (a CSV) or data.generate")
         }
-        let t = c.data.labels.count
-        if c.model == .esmm && t != 2 {
-            throw ConfigError(file: root.origin.file, key: "data.labels",
-                              message: "ESMM needs exactly two labels, click then purchase (got \(c.data.labels))")
+        let t = data.labels.count
+        if model == .esmm && t != 2 {
+            throw ConfigError(file: file, key: "data.labels",
+                              message: "ESMM needs exactly two labels, click then purchase (got \(data.labels))")
         }
-        if [.esmm, .aitm].contains(c.model), let types = c.taskTypes, types.contains(.regression) {
-            throw r.fail("task_types", r.raw("task_types"), "\(c.model.rawValue) tasks are all classification")
+        if [.esmm, .aitm].contains(model), let types = taskTypes, types.contains(.regression) {
+            throw r.fail("task_types", r.raw("task_types"), "\(model.rawValue) tasks are all classification")
         }
-        if let task = c.metabalanceTarget, !c.data.labels.contains(task) {
-            throw r.fail("metabalance_target", r.raw("metabalance_target"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
+        let labels = data.labels.joined(separator: ", ")
+        if let task = metabalanceTarget, !data.labels.contains(task) {
+            throw r.fail("metabalance_target", r.raw("metabalance_target"), "'\(task)' is not a task (labels: \(labels))")
         }
-        if let task = c.earlyStopTask, !c.data.labels.contains(task) {
-            throw r.fail("earlystop_task", r.raw("earlystop_task"), "'\(task)' is not a task (labels: \(c.data.labels.joined(separator: ", ")))")
+        if let task = earlyStopTask, !data.labels.contains(task) {
+            throw r.fail("earlystop_task", r.raw("earlystop_task"), "'\(task)' is not a task (labels: \(labels))")
         }
-        if let types = c.taskTypes, types.count != t {
-            throw r.fail("task_types", r.raw("task_types"), "has \(types.count) entries for \(t) labels \(c.data.labels)")
+        if let types = taskTypes, types.count != t {
+            throw r.fail("task_types", r.raw("task_types"), "has \(types.count) entries for \(t) labels \(data.labels)")
         }
-        if let w = c.taskWeights, w.count != t {
-            throw r.fail("task_weights", r.raw("task_weights"), "has \(w.count) entries for \(t) labels \(c.data.labels)")
+        if let w = taskWeights, w.count != t {
+            throw r.fail("task_weights", r.raw("task_weights"), "has \(w.count) entries for \(t) labels \(data.labels)")
         }
-        return c
     }
 
     static func parseData(_ d: ConfigReader) throws -> DataConfig {
@@ -421,4 +456,17 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         return data
     }
+}
+
+/// How the tasks' losses are weighted (`task_weights_strategy`); the settings of each live
+/// in `TrainConfig` and `TrainConfig.taskWeightingMethod` builds the method.
+public enum TaskWeightingStrategy: String, Sendable, Codable, CaseIterable {
+    /// Fixed weights (`task_weights`, default all 1).
+    case fixed
+    /// Kendall et al., CVPR 2018: learned homoscedastic uncertainty.
+    case uncertainty
+    /// Chen et al., ICML 2018: gradient normalisation on the last shared layer.
+    case gradnorm
+    /// He et al., WWW 2022: auxiliary gradients rescaled to the target task's.
+    case metabalance
 }
