@@ -1,10 +1,10 @@
 import ArgumentParser
 
-/// `rechub`: train, generate data and benchmark multi-task recommendation models.
+/// `rechub`: train, evaluate, serve and benchmark multi-task recommendation models.
 struct RecHubCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rechub",
-        abstract: "Multi-task recommendation models (SharedBottom, MMoE) trained data-parallel over MPI.",
+        abstract: "Multi-task recommendation models (SharedBottom, ESMM, MMoE, PLE, AITM) trained data-parallel over MPI.",
         discussion: """
             Run alone for a single process, or under mpirun for data-parallel training:
               rechub train --config Configs/default.yaml

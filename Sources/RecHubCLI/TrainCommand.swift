@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set epochs=2 or --set data.train=x.csv.", valueName: "key=value"))
     var overrides: [String] = []
 
-    @Flag(name: .long, help: "Print the resolved configuration source and exit.")
+    @Flag(name: .long, help: "Print the config this run would use (the file or the default, or with --resume the run's stored one, with every --set applied) and exit.")
     var printConfig = false
 
     @Option(name: .customLong("save-parameters"), help: "Write the final parameters (rank 0) as a raw dump, for comparing runs.")
@@ -48,12 +48,13 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let cfg = Runtime.prepare { try loadConfig() }
+        if printConfig {
+            // Checked (parsed) already; printed before any MPI or BLAS start-up.
+            print(cfg.sourceYAML, terminator: cfg.sourceYAML.hasSuffix("\n") ? "" : "\n")
+            return
+        }
         let comm = Runtime.prepare { try Runtime.communicator(blasCore: cfg.blasCore) }
         Runtime.run(comm) {
-            if printConfig {
-                if comm.isRoot { print(config.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" } ?? defaultConfigYAML) }
-                return
-            }
             var job = TrainingJob(config: cfg, communicator: comm)
             job.saveParametersPath = saveParameters
             job.resumeDirectory = resume
