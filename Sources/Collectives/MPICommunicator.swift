@@ -52,6 +52,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return nil
     }
 
+    /// How many ranks the launcher started on this node (OpenMPI's local size, else Slurm's
+    /// tasks per node); nil when not launched by one that says.
+    public static var launcherLocalSize: Int? {
+        for key in ["OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"] {
+            if let p = getenv(key), let n = Int(String(cString: p)) { return n }
+        }
+        return nil
+    }
+
     /// Whether this process was started by an MPI launcher (mpirun, srun) with more than one rank
     /// or any launcher environment at all.
     public static var launchedByMPI: Bool {

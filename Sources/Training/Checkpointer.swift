@@ -42,15 +42,42 @@ public final class Checkpointer {
 
     /// The settings a resume must keep, by config key.
     static func identityFields(config c: TrainConfig, features f: Features) -> [(String, String)] {
-        [("model", c.model.rawValue), ("expert_units", "\(c.expertUnits)"), ("num_experts", "\(c.numExperts)"),
-         ("tower_units", "\(c.towerUnits)"), ("hidden_units", "\(c.hiddenUnits)"),
-         ("num_shared_experts", "\(c.numSharedExperts)"), ("num_layers", "\(c.numLayers)"),
-         ("batch_norm", "\(c.batchNorm)"), ("dropout", "\(c.dropout)"), ("activation", c.activation.rawValue),
+        // Every model's shape keys, read or not (a fingerprint of one model kind compares them all).
+        [("model", c.model.rawValue)] + TrainConfig.modelKeyTable.filter(\.shape).map { ($0.name, "\($0.value(c))") } +
+        [("batch_norm", "\(c.batchNorm)"), ("dropout", "\(c.dropout)"), ("activation", c.activation.rawValue),
          ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
          ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
          ("task_weights_strategy", c.taskWeightsStrategy.rawValue),
          ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
          ("data.dense", "\(f.denseNames)")] + (c.dropLast ? [("drop_last", "true")] : [])
+    }
+
+    /// Resumes `trainer` from the newest valid checkpoint in `directory` (the checkpoint
+    /// folder, or a run's output folder holding `checkpoints/`), on every rank: rank 0 reads
+    /// and restores it (naming each corrupt one it skips through `log`), tells the others
+    /// whether it could, and broadcasts the restored state so every replica starts alike.
+    /// - Throws: rank 0's `CheckpointError` (no valid checkpoint, or one that disagrees with
+    ///   this run); on the other ranks `CheckpointError.io` saying rank 0 could not resume;
+    ///   `CommunicatorError` from the broadcasts.
+    public func resume(from directory: String, into trainer: MTLTrainer, log: (String) -> Void) throws {
+        var ok: Int64 = 1
+        var failure: Error?
+        if communicator.isRoot {
+            do {
+                let (file, rejected) = try Self.newestValid(in: directory)
+                for r in rejected { log("skipping checkpoint: \(r)") }
+                try restore(file, into: trainer)
+                let p = trainer.progress
+                log("resumed from \(file.path): step \(p.globalStep), epoch \(p.epoch), step \(p.stepInEpoch) of the epoch")
+            } catch {
+                ok = 0
+                failure = error
+            }
+        }
+        try withUnsafeMutablePointer(to: &ok) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
+        if let failure { throw failure }
+        if ok == 0 { throw CheckpointError.io(file: directory, reason: "rank 0 could not resume (see its error)") }
+        try trainer.broadcastState()
     }
 
     /// Writes a checkpoint of `trainer` now (rank 0) and returns its path (nil on other ranks).

@@ -114,9 +114,7 @@ public struct TrainingJob {
     /// BLAS threads per rank when the config says 0: this node's cores ÷ this node's ranks
     /// (OpenMPI's local size when launched by mpirun, else all ranks).
     func defaultThreads() -> Int {
-        let env = ProcessInfo.processInfo.environment
-        let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? env["SLURM_NTASKS_PER_NODE"].flatMap(Int.init)
-            ?? communicator.size
+        let local = MPICommunicator.launcherLocalSize ?? communicator.size
         return max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
     }
 
@@ -211,7 +209,8 @@ public struct TrainingJob {
         return places
     }
 
-    /// Runs the job.
+    /// Runs the job: checks, BLAS, data, model and trainer, an optional resume, the run log,
+    /// training, test metrics, and the files rank 0 writes.
     /// - Throws: `ConfigError` (a setting, or a place the run cannot write to, checked first),
     ///   dataset, checkpoint, communicator and training errors, each naming its file, key or rank.
     public func run() throws -> JobResult {
@@ -225,6 +224,54 @@ public struct TrainingJob {
         let blas = try BLASCore.load(policy: config.blasCore)
         BLASThreads.set(threads)
         say("OpenBLAS core \(blas.summary); CPU \(CPUFeatures.modelName) (\(CPUFeatures.current.summary))")
+        let data = try prepareData()
+        let model = try makeModelForRun(features: data.features)
+        model.initialize(seed: config.seed)
+        say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
+            + "values; batch \(config.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
+        let trainer = makeTrainer(model: model)
+        let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.keepLast, config: config,
+                                        features: data.features, communicator: communicator)
+        if config.checkpoints { attach(checkpointer, to: trainer) }
+        if let dir = resumeDirectory { try checkpointer.resume(from: dir, into: trainer, log: say) }
+        if communicator.isRoot { try attachRunLog(to: trainer, generation: data.generation) }
+        let stops = handleSignals ? StopSignals() : nil
+        defer { stops?.restore() }
+        if let stops { trainer.stopRequest = { stops.requested } }
+        let history = try trainer.fit(train: data.train, validation: data.validation)
+        var testMetrics: [TaskMetrics] = []
+        if let test = data.test {
+            testMetrics = try evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: config.data.labels,
+                                                sampleSpaces: trainer.sampleSpaces, communicator: communicator)
+            say(testLine(testMetrics, generation: data.generation))
+        }
+        if communicator.size > 1 {
+            say("communication: \(format(trainer.communicationSeconds, 2)) s of \(format(trainer.stepSeconds, 2)) s "
+                + "in training steps (\(format(100 * trainer.communicationSeconds / max(trainer.stepSeconds, 1e-9), 1)) %) on rank 0")
+        }
+        if let path = saveParametersPath, communicator.isRoot { try saveParameters(model, to: path) }
+        let result = JobResult(history: history, test: testMetrics, generation: data.generation,
+                               seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
+        if communicator.isRoot { try writeMetrics(result) }
+        say("done in \(format(result.seconds, 1)) s; metrics in \(config.outputDirectory)/metrics.json")
+        return result
+    }
+
+    /// A run's data: the splits, their features and out-of-vocabulary counts, and the
+    /// generator's report when the data was generated.
+    struct RunData {
+        var generation: GenerationReport?
+        var train: TabularDataset
+        var validation: TabularDataset?
+        var test: TabularDataset?
+        var features: Features
+        var outOfVocabulary: [OutOfVocabularyReport]
+    }
+
+    /// Generates the data when the config asks (rank 0, the others wait), loads the splits
+    /// (the validation and test vocabularies are the training split's), reports them, and
+    /// checks what depends on them (early stopping, batch norm's batches).
+    private func prepareData() throws -> RunData {
         var generation: GenerationReport?
         if let gen = config.data.generate {
             if communicator.isRoot {
@@ -239,8 +286,7 @@ public struct TrainingJob {
             try communicator.barrier()
         }
         let d = config.data
-        let trainURL = URL(fileURLWithPath: d.train!)
-        let schema = try schema(for: trainURL)
+        let schema = try schema(for: URL(fileURLWithPath: d.train!))
         let t0 = monotonicSeconds()
         let train = try load(d.train!, schema: schema, vocabulary: d.vocabularySizes)
         let vocab = train.vocabularySizes
@@ -258,10 +304,13 @@ public struct TrainingJob {
         try checkBatchNormBatches(trainRows: train.count)
         let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
                                 denseNames: schema.dense)
-        let model = try makeModelForRun(features: features)
-        model.initialize(seed: config.seed)
-        say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
-            + "values; batch \(config.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
+        return RunData(generation: generation, train: train, validation: validation, test: test, features: features,
+                       outOfVocabulary: oov)
+    }
+
+    /// The optimizer and the trainer with every setting of the config.
+    func makeTrainer(model: any MultiTaskModel) -> MTLTrainer {
+        let d = config.data
         let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
                              epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
                              embeddingUpdate: config.embeddingUpdate)
@@ -280,85 +329,51 @@ public struct TrainingJob {
         trainer.replicaCheckEvery = config.checkReplicasEvery
         trainer.earlyStopTask = config.earlyStopTask.flatMap { d.labels.firstIndex(of: $0) }
         trainer.patience = config.earlyStopPatience
-        let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.keepLast, config: config,
-                                        features: features, communicator: communicator)
-        if config.checkpoints {
-            trainer.checkpointEvery = config.checkpointEvery
-            trainer.onCheckpoint = { trainer, moment in
-                if let path = try checkpointer.save(trainer, moment: moment) {
-                    self.say("checkpoint: \(path) (step \(trainer.globalStep))")
-                }
-            }
-        }
-        if let dir = resumeDirectory {
-            var ok: Int64 = 1
-            var failure: Error?
-            if communicator.isRoot {
-                do {
-                    let (file, rejected) = try Checkpointer.newestValid(in: dir)
-                    for r in rejected { say("skipping checkpoint: \(r)") }
-                    try checkpointer.restore(file, into: trainer)
-                    say("resumed from \(file.path): step \(trainer.progress.globalStep), epoch \(trainer.progress.epoch), "
-                        + "step \(trainer.progress.stepInEpoch) of the epoch")
-                } catch {
-                    ok = 0
-                    failure = error
-                }
-            }
-            try withUnsafeMutablePointer(to: &ok) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
-            if let failure { throw failure }
-            if ok == 0 { throw CheckpointError.io(file: dir, reason: "rank 0 could not resume (see its error)") }
-            try trainer.broadcastState()
-        }
-        if communicator.isRoot {
-            // After a resume, the run's log is cut back to the checkpoint's step before it goes on.
-            try RunInfo(config: config, ranks: communicator.size, generation: generation)
-                .write(toDirectory: config.outputDirectory)
-            let runLog = try RunLog(directory: config.outputDirectory, taskNames: d.labels,
-                                    resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
-            for note in runLog.notes { say(note) }
-            trainer.onStep = { try runLog.write($0) }
-            trainer.onEpoch = { try runLog.write($0, step: $1) }
-        }
         trainer.log = log
         // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to
         // a file, so several ranks always print plain lines.
         trainer.progressLine = communicator.isRoot
             ? ProgressLine(plainEvery: config.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
-        let stops = handleSignals ? StopSignals() : nil
-        defer { stops?.restore() }
-        if let stops { trainer.stopRequest = { stops.requested } }
-        let history = try trainer.fit(train: train, validation: validation)
-        var testMetrics: [TaskMetrics] = []
-        if let test {
-            testMetrics = try evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: d.labels,
-                                                sampleSpaces: trainer.sampleSpaces, communicator: communicator)
-        }
-        if communicator.isRoot, test != nil {
-            var line = "test  " + testMetrics.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
-            if let generation {
-                var oracle = d.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
-                // The true pCVR over clicked impressions, for a CVR scored on clicks only.
-                if testMetrics.contains(where: { $0.task.hasSuffix("(on click = 1)") }),
-                   let o = generation.oracle("purchase_given_click") {
-                    oracle.append("purchase|click \(format(o, 4))")
-                }
-                line += "  |  oracle " + oracle.joined(separator: " ")
+        return trainer
+    }
+
+    /// Checkpoints every `checkpoint_every` steps and at every epoch end (and the best epoch).
+    private func attach(_ checkpointer: Checkpointer, to trainer: MTLTrainer) {
+        trainer.checkpointEvery = config.checkpointEvery
+        trainer.onCheckpoint = { trainer, moment in
+            if let path = try checkpointer.save(trainer, moment: moment) {
+                self.say("checkpoint: \(path) (step \(trainer.globalStep))")
             }
-            say(line)
         }
-        if communicator.size > 1 {
-            say("communication: \(format(trainer.communicationSeconds, 2)) s of \(format(trainer.stepSeconds, 2)) s "
-                + "in training steps (\(format(100 * trainer.communicationSeconds / max(trainer.stepSeconds, 1e-9), 1)) %) on rank 0")
+    }
+
+    /// `run.json`, and the run log (`train_log.jsonl` and TensorBoard events) fed by the
+    /// trainer's step and epoch reports; after a resume, the log is first cut back to the
+    /// checkpoint's step. Rank 0 only.
+    private func attachRunLog(to trainer: MTLTrainer, generation: GenerationReport?) throws {
+        try RunInfo(config: config, ranks: communicator.size, generation: generation)
+            .write(toDirectory: config.outputDirectory)
+        let runLog = try RunLog(directory: config.outputDirectory, taskNames: config.data.labels,
+                                resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
+        for note in runLog.notes { say(note) }
+        trainer.onStep = { try runLog.write($0) }
+        trainer.onEpoch = { try runLog.write($0, step: $1) }
+    }
+
+    /// "test  click auc … | oracle click …": the test metrics, beside the oracle AUCs of
+    /// generated data.
+    private func testLine(_ metrics: [TaskMetrics], generation: GenerationReport?) -> String {
+        var line = "test  " + metrics.map { "\($0.task) \($0.summary)" }.joined(separator: "  ")
+        if let generation {
+            var oracle = config.data.labels.compactMap { task in generation.oracle(task).map { "\(task) \(format($0, 4))" } }
+            // The true pCVR over clicked impressions, for a CVR scored on clicks only.
+            if metrics.contains(where: { $0.onlyWhere == "click" }),
+               let o = generation.oracle("purchase_given_click") {
+                oracle.append("purchase|click \(format(o, 4))")
+            }
+            line += "  |  oracle " + oracle.joined(separator: " ")
         }
-        if let path = saveParametersPath {
-            if communicator.isRoot { try saveParameters(model, to: path) }
-        }
-        let result = JobResult(history: history, test: testMetrics, generation: generation,
-                               seconds: monotonicSeconds() - start, outOfVocabulary: oov)
-        if communicator.isRoot { try writeMetrics(result) }
-        say("done in \(format(result.seconds, 1)) s; metrics in \(config.outputDirectory)/metrics.json")
-        return result
+        return line
     }
 
     /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
