@@ -125,19 +125,6 @@ struct BenchCommand: ParsableCommand {
         return c
     }
 
-    /// The model's shape keys and values, in the order its config file lists them.
-    static func shapeKeys(_ c: TrainConfig) -> [(key: String, value: Any)] {
-        switch c.model {
-        case .mmoe: return [("expert_units", c.expertUnits), ("num_experts", c.numExperts), ("tower_units", c.towerUnits)]
-        case .ple:
-            return [("expert_units", c.expertUnits), ("num_experts", c.numExperts),
-                    ("num_shared_experts", c.numSharedExperts), ("num_layers", c.numLayers), ("tower_units", c.towerUnits)]
-        case .sharedBottom: return [("hidden_units", c.hiddenUnits), ("task_hidden_units", c.towerUnits)]
-        case .esmm: return [("tower_units", c.towerUnits)]
-        case .aitm: return [("tower_units", c.towerUnits), ("calibrator_alpha", Double("\(c.calibratorAlpha)") ?? 0)]
-        }
-    }
-
     /// Best GFLOP/s of `cblas_sgemm` on (M, N, K) = (2048, 512, 256) over 15 repetitions.
     static func sgemmGFLOPs() -> Double {
         let m = 2048, n = 512, k = 256
@@ -187,18 +174,6 @@ struct BenchCommand: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024
-    }
-
-    /// The CPU's model name from `/proc/cpuinfo` ("unknown" where there is none).
-    static func cpuModel() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
-            if let colon = line.firstIndex(of: ":") {
-                let name = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                if !name.isEmpty { return name }
-            }
-        }
-        return "unknown"
     }
 
     /// The training rows: `--data`'s CSV loaded as `rechub train` loads it, or generated.
@@ -276,8 +251,8 @@ struct BenchCommand: ParsableCommand {
             let samplesPerSecond = Double(steps * batchSize) / elapsed
             let modelGFLOPs = flopsPerSample * samplesPerSecond / 1e9
             let median = stepTimes.sorted()[stepTimes.count / 2]
-            let cpu = Self.cpuModel()
-            let shape = Self.shapeKeys(config)
+            let cpu = CPUFeatures.modelName
+            let shape = config.modelKeyValues
             if json {
                 var o: [String: Any] = [
                     "model": config.model.rawValue, "strategy": strategy.rawValue,
@@ -291,7 +266,7 @@ struct BenchCommand: ParsableCommand {
                     "fraction_of_sgemm": modelGFLOPs / sgemm, "peak_rss_mib": rss, "final_loss": losses,
                     "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": cpu,
                 ]
-                for (key, value) in shape { o[key] = value }
+                for (key, value) in shape { o[key] = value.jsonValue }
                 if let phases {
                     var p: [String: Any] = [:]
                     for x in phases { p[x.phase.name] = ["ms": x.seconds * 1000, "sgemm_ms": x.sgemm * 1000] }
@@ -301,7 +276,7 @@ struct BenchCommand: ParsableCommand {
                 let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
             } else {
-                let shapeText = shape.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                let shapeText = shape.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
                 print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.embeddingDim) "
                       + "F=\(features.numSparse) D=\(features.numDense); batch \(batchSize) over \(comm.size) rank(s), "
                       + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))

@@ -211,12 +211,41 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
     }
 
-    /// Keys that only some models read, and which.
-    public static let modelKeys: [String: [ModelKind]] = [
-        "expert_units": [.mmoe, .ple], "num_experts": [.mmoe, .ple], "tower_units": [.mmoe, .ple, .esmm, .aitm],
-        "hidden_units": [.sharedBottom], "task_hidden_units": [.sharedBottom],
-        "num_shared_experts": [.ple], "num_layers": [.ple], "calibrator_alpha": [.aitm],
+    /// The keys only some models read: which models, how each is read, its value, and whether
+    /// it fixes a parameter shape. One table serves parsing (a key of another model is
+    /// refused), the checkpoint fingerprint (the shape keys) and the bench's report.
+    public static let modelKeyTable: [ModelKey] = [
+        ModelKey("expert_units", [.mmoe, .ple], shape: true, read: { c, r in c.expertUnits = try r.units("expert_units", c.expertUnits) },
+                 value: { .units($0.expertUnits) }),
+        ModelKey("num_experts", [.mmoe, .ple], shape: true,
+                 read: { c, r in c.numExperts = try r.int("num_experts", c.numExperts, in: 1...1024) }, value: { .count($0.numExperts) }),
+        ModelKey("tower_units", [.mmoe, .ple, .esmm, .aitm], shape: true,
+                 read: { c, r in c.towerUnits = try r.units("tower_units", c.towerUnits) }, value: { .units($0.towerUnits) }),
+        ModelKey("hidden_units", [.sharedBottom], shape: true,
+                 read: { c, r in c.hiddenUnits = try r.units("hidden_units", c.hiddenUnits) }, value: { .units($0.hiddenUnits) }),
+        // SharedBottom's name for the towers' widths (the same setting as tower_units).
+        ModelKey("task_hidden_units", [.sharedBottom], shape: false,
+                 read: { c, r in c.towerUnits = try r.units("task_hidden_units", c.towerUnits) }, value: { .units($0.towerUnits) }),
+        ModelKey("num_shared_experts", [.ple], shape: true,
+                 read: { c, r in c.numSharedExperts = try r.int("num_shared_experts", c.numSharedExperts, in: 1...1024) },
+                 value: { .count($0.numSharedExperts) }),
+        ModelKey("num_layers", [.ple], shape: true,
+                 read: { c, r in c.numLayers = try r.int("num_layers", c.numLayers, in: 1...64) }, value: { .count($0.numLayers) }),
+        // A loss coefficient, not a shape: a resume may change it.
+        ModelKey("calibrator_alpha", [.aitm], shape: false,
+                 read: { c, r in c.calibratorAlpha = Float(try r.double("calibrator_alpha", Double(c.calibratorAlpha), in: 0...1000)) },
+                 value: { .number($0.calibratorAlpha) }),
     ]
+
+    /// Keys that only some models read, and which (from `modelKeyTable`).
+    public static var modelKeys: [String: [ModelKind]] {
+        Dictionary(uniqueKeysWithValues: modelKeyTable.map { ($0.name, $0.models) })
+    }
+
+    /// The model keys of this config's model with their values, in the table's order.
+    public var modelKeyValues: [(name: String, value: ModelKeyValue)] {
+        Self.modelKeyTable.filter { $0.models.contains(model) }.map { ($0.name, $0.value(self)) }
+    }
 
     /// Parses a config document (after `--set` overrides), checking every key and value: one
     /// reader per group of settings (model, data, optimizer, schedule, checkpoints, weighting,
@@ -261,22 +290,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         taskTypes = try r.list("task_types", "classification or regression") { TaskType(rawValue: $0) }
         embeddingDim = try r.int("embedding_dim", embeddingDim, in: 1...4096)
         embeddingInitStd = Float(try r.double("embedding_init_std", Double(embeddingInitStd), in: 0...10))
-        switch model {
-        case .mmoe, .ple:
-            expertUnits = try r.units("expert_units", expertUnits)
-            numExperts = try r.int("num_experts", numExperts, in: 1...1024)
-            towerUnits = try r.units("tower_units", towerUnits)
-            if model == .ple {
-                numSharedExperts = try r.int("num_shared_experts", numSharedExperts, in: 1...1024)
-                numLayers = try r.int("num_layers", numLayers, in: 1...64)
-            }
-        case .sharedBottom:
-            hiddenUnits = try r.units("hidden_units", hiddenUnits)
-            towerUnits = try r.units("task_hidden_units", towerUnits)
-        case .esmm, .aitm:
-            towerUnits = try r.units("tower_units", towerUnits)
-            if model == .aitm { calibratorAlpha = Float(try r.double("calibrator_alpha", Double(calibratorAlpha), in: 0...1000)) }
-        }
+        for key in Self.modelKeyTable where key.models.contains(model) { try key.read(&self, r) }
         if [.mmoe, .ple].contains(model) && expertUnits.isEmpty { throw r.fail("expert_units", r.raw("expert_units"), "needs at least one layer") }
         if [.esmm, .aitm].contains(model) && towerUnits.isEmpty { throw r.fail("tower_units", r.raw("tower_units"), "needs at least one layer") }
         if model == .sharedBottom && hiddenUnits.isEmpty { throw r.fail("hidden_units", r.raw("hidden_units"), "needs at least one layer") }
@@ -469,4 +483,56 @@ public enum TaskWeightingStrategy: String, Sendable, Codable, CaseIterable {
     case gradnorm
     /// He et al., WWW 2022: auxiliary gradients rescaled to the target task's.
     case metabalance
+}
+
+/// A config key only some models read (`TrainConfig.modelKeyTable`).
+public struct ModelKey: Sendable {
+    /// The key, e.g. `expert_units`.
+    public let name: String
+    /// The models that read it.
+    public let models: [ModelKind]
+    /// Whether it fixes a parameter's shape (then a checkpoint's fingerprint holds it).
+    public let shape: Bool
+    /// Reads the key into the config.
+    let read: @Sendable (inout TrainConfig, ConfigReader) throws -> Void
+    /// The config's value of the key.
+    public let value: @Sendable (TrainConfig) -> ModelKeyValue
+
+    init(_ name: String, _ models: [ModelKind], shape: Bool,
+         read: @escaping @Sendable (inout TrainConfig, ConfigReader) throws -> Void,
+         value: @escaping @Sendable (TrainConfig) -> ModelKeyValue) {
+        self.name = name
+        self.models = models
+        self.shape = shape
+        self.read = read
+        self.value = value
+    }
+}
+
+/// The value of a model key: layer widths, a count or a number.
+public enum ModelKeyValue: Sendable, Equatable, CustomStringConvertible {
+    /// Layer widths, e.g. [256, 128].
+    case units([Int])
+    /// A count, e.g. 8 experts.
+    case count(Int)
+    /// A number, e.g. AITM's α.
+    case number(Float)
+
+    /// As Swift prints it: "[256, 128]", "8", "0.6" (the checkpoint fingerprint's text).
+    public var description: String {
+        switch self {
+        case .units(let u): return "\(u)"
+        case .count(let n): return "\(n)"
+        case .number(let x): return "\(x)"
+        }
+    }
+
+    /// For JSON: an array of integers, an integer or a number.
+    public var jsonValue: Any {
+        switch self {
+        case .units(let u): return u
+        case .count(let n): return n
+        case .number(let x): return Double("\(x)") ?? Double(x)
+        }
+    }
 }

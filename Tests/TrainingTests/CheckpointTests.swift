@@ -31,6 +31,26 @@ struct CheckpointTests {
         }
     }
 
+    /// The fingerprint's text is what checkpoints written before the model-key table hold:
+    /// the shape keys of every model, in this order, then the rest (a change here would refuse
+    /// every earlier checkpoint's resume).
+    @Test func fingerprintFieldsKeepTheirTextAndOrder() {
+        var c = TrainConfig()
+        c.model = .ple
+        c.taskWeightsStrategy = .gradnorm
+        let f = Features(sparseNames: ["a"], vocabularySizes: [3], embeddingDim: 16, denseNames: ["d"])
+        let fields = Checkpointer.identityFields(config: c, features: f)
+        let expected: [(String, String)] = [
+            ("model", "ple"), ("expert_units", "[256, 128]"), ("num_experts", "8"), ("tower_units", "[64, 32]"),
+            ("hidden_units", "[256, 128]"), ("num_shared_experts", "1"), ("num_layers", "1"), ("batch_norm", "false"),
+            ("dropout", "0.0"), ("activation", "relu"), ("embedding_dim", "16"), ("data.labels", "[\"click\", \"purchase\"]"),
+            ("task_types", "[]"), ("seed", "2022"), ("batch_size", "1024"), ("task_weights_strategy", "gradnorm"),
+            ("data.sparse", "[\"a\"]"), ("data.vocabulary_sizes", "[3]"), ("data.dense", "[\"d\"]"),
+        ]
+        #expect(fields.map(\.0) == expected.map(\.0))
+        #expect(fields.map(\.1) == expected.map(\.1))
+    }
+
     @Test func roundTrip() throws {
         let f = try CheckpointFile(data: sample(), path: "x.rhck")
         #expect(f.header == CheckpointHeader(configFingerprint: 42, step: 7, epoch: 2, stepInEpoch: 3))
