@@ -789,12 +789,11 @@ public final class MTLTrainer: @unchecked Sendable {
         for i in 0..<t { progress.windowLossSums[i] = 0 }
     }
 
-    /// Where the validation metrics hold `task`'s AUC: over its sample space when it has one
-    /// (see `evaluateMultiTask`), else over all rows.
-    public func validationIndex(ofTask task: Int) -> Int {
-        guard sampleSpaces.indices.contains(task), sampleSpaces[task] != nil else { return task }
-        let before = (0..<task).filter { sampleSpaces[$0] != nil && model.taskTypes[$0] != .regression }.count
-        return model.numTasks + model.auxiliaryMetrics.count + before
+    /// The validation metrics of `task` as early stopping reads them: over its sample space
+    /// when it has one (see `evaluateMultiTask`), else over all rows; nil when not scored.
+    public func validationMetrics(ofTask task: Int, in record: EpochRecord) -> TaskMetrics? {
+        let spaced = sampleSpaces.indices.contains(task) && sampleSpaces[task] != nil
+        return record.validation.first { $0.taskIndex == task && ($0.onlyWhere != nil) == spaced }
     }
 
     /// Tracks the early-stopping task's validation AUC (over its sample space when it has one);
@@ -802,9 +801,9 @@ public final class MTLTrainer: @unchecked Sendable {
     /// Returns whether this epoch is the best.
     private func updateEarlyStopping(_ record: EpochRecord) throws -> Bool {
         guard let task = earlyStopTask else { return false }
-        let index = validationIndex(ofTask: task)
+        let metrics = validationMetrics(ofTask: task, in: record)
         // Rank 0 holds the metrics; every rank must take the same decision.
-        var score = communicator.isRoot ? (record.validation.count > index ? record.validation[index].auc ?? -1 : -1) : 0
+        var score = communicator.isRoot ? metrics?.auc ?? -1 : 0
         try withUnsafeMutablePointer(to: &score) { try communicator.broadcast(bytes: $0, count: 8, root: 0) }
         guard score >= 0 else { return false }
         if progress.bestScore == nil || score > progress.bestScore! {
@@ -821,7 +820,7 @@ public final class MTLTrainer: @unchecked Sendable {
         if progress.epochsWithoutImprovement >= patience {
             progress.stopped = true
             if communicator.isRoot {
-                let name = record.validation.count > index ? record.validation[index].task : taskNames[task]
+                let name = metrics?.task ?? taskNames[task]
                 log("early stopping: no \(name) AUC improvement for \(patience) epoch(s)")
             }
         }

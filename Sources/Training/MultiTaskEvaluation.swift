@@ -18,6 +18,24 @@ public struct TaskMetrics: Sendable, Equatable, Codable {
     public var count: Int
     /// Positive labels among them (classification tasks).
     public var positives: Int
+    /// The model's task scored (its index); nil for an auxiliary series (ESMM's CVR).
+    public var taskIndex: Int?
+    /// The label column whose value 1 selects the rows scored (a task's sample space, or the
+    /// clicks ESMM's CVR is scored on); nil when every row is.
+    public var onlyWhere: String?
+
+    /// The metrics of one series over `count` rows.
+    public init(task: String, auc: Double?, logLoss: Double?, mse: Double? = nil, count: Int, positives: Int,
+                taskIndex: Int? = nil, onlyWhere: String? = nil) {
+        self.task = task
+        self.auc = auc
+        self.logLoss = logLoss
+        self.mse = mse
+        self.count = count
+        self.positives = positives
+        self.taskIndex = taskIndex
+        self.onlyWhere = onlyWhere
+    }
 
     /// "auc 0.7312 logloss 0.1543" or "auc undefined (one class) …".
     public var summary: String {
@@ -143,11 +161,11 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
         if model.taskTypes[task] == .regression {
             results.append(TaskMetrics(task: names[task], auc: nil, logLoss: nil,
                                        mse: meanSquaredError(predictions: column, labels: labels),
-                                       count: n, positives: 0))
+                                       count: n, positives: 0, taskIndex: task))
         } else {
             let m = binaryMetrics(scores: column, labels: labels)
             results.append(TaskMetrics(task: names[task], auc: m.auc, logLoss: m.logLoss, mse: nil,
-                                       count: m.count, positives: m.positives))
+                                       count: m.count, positives: m.positives, taskIndex: task))
         }
     }
     for (k, extra) in model.auxiliaryMetrics.enumerated() {
@@ -161,7 +179,7 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
         let m = binaryMetrics(scores: scores, labels: ys)
         let suffix = extra.onlyWhereLabel.map { " (on \(columnName($0)) = 1)" } ?? ""
         results.append(TaskMetrics(task: extra.name + suffix, auc: m.auc, logLoss: m.logLoss, mse: nil,
-                                   count: m.count, positives: m.positives))
+                                   count: m.count, positives: m.positives, onlyWhere: extra.onlyWhereLabel.map(columnName)))
     }
     for (task, space) in sampleSpaces.enumerated() where task < t {
         guard let space, model.taskTypes[task] != .regression else { continue }
@@ -174,7 +192,8 @@ public func evaluateMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDat
         }
         let m = binaryMetrics(scores: scores, labels: ys)
         results.append(TaskMetrics(task: "\(names[task]) (on \(columnName(space)) = 1)", auc: m.auc, logLoss: m.logLoss,
-                                   mse: nil, count: m.count, positives: m.positives))
+                                   mse: nil, count: m.count, positives: m.positives, taskIndex: task,
+                                   onlyWhere: columnName(space)))
     }
     return results
 }

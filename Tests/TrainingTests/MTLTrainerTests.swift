@@ -6,7 +6,7 @@ import Kernels
 import MallocCounter
 import Models
 import Testing
-import Training
+@testable import Training
 
 /// The trainer: learning, determinism, data slicing, task weights, no allocation per step.
 struct MTLTrainerTests {
@@ -64,7 +64,12 @@ struct MTLTrainerTests {
         #expect(metrics[1].count == data.count)
         let trainer = MTLTrainer(model: model, optimizer: Adam(), epochs: 1, batchSize: 128, seed: 9)
         trainer.sampleSpaces = [nil, 0]
-        #expect(trainer.validationIndex(ofTask: 0) == 0 && trainer.validationIndex(ofTask: 1) == 2)
+        // Keyed by task and sample space, not by position: a record listing them in another
+        // order gives the same answers.
+        let record = EpochRecord(epoch: 1, trainLoss: [0, 0], validation: metrics.reversed(), seconds: 0, samplesPerSecond: 0)
+        #expect(trainer.validationMetrics(ofTask: 0, in: record) == metrics[0])
+        #expect(trainer.validationMetrics(ofTask: 1, in: record) == metrics[2])
+        #expect(metrics[2].taskIndex == 1 && metrics[2].onlyWhere == "click" && metrics[1].onlyWhere == nil)
     }
 
     @Test func sameSeedSameParametersToTheLastBit() throws {
