@@ -29,13 +29,15 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnxruntime, t
     }
     "$VENV/bin/pip" install -q --disable-pip-version-check onnxruntime tensorboard numpy
 fi
-# The binary under test: $RECHUB_BIN, else this tree's release build, brought up to date with
-# the flags Launch/test.sh uses (so after the test suite it only relinks, if anything).
+# The binary under test: $RECHUB_BIN, else this tree's release build (Launch/test.sh leaves
+# one), rebuilt only when a source is newer than it (a stale binary gave false failures).
 if [ -n "${RECHUB_BIN:-}" ]; then
     bin=$(realpath "$RECHUB_BIN")
 else
-    "$SWIFT" build -c release -Xswiftc -enable-testing --product rechub
     bin="$root/.build/release/rechub"
+    if [ ! -x "$bin" ] || [ -n "$(find Sources Package.swift -newer "$bin" -print -quit)" ]; then
+        "$SWIFT" build -c release -Xswiftc -enable-testing --product rechub
+    fi
 fi
 
 work=$(mktemp -d /tmp/rechub-interop.XXXXXX)
