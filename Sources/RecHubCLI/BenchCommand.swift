@@ -10,7 +10,7 @@ extension EmbeddingUpdate: ExpressibleByArgument {}
 /// what `cblas_sgemm` reaches in the same run.
 ///
 /// The model, its optimizer and its trainer are built from a `TrainConfig` exactly as `rechub
-/// train` builds them (`TrainingJob.makeModel(features:)`), and every step is the trainer's own
+/// train` builds them (`TrainConfig.makeModel(features:)`), and every step is the trainer's own
 /// `MTLTrainer.trainStep`; `--profile` attaches the trainer's `StepProfiler` to those steps.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,39 +2,6 @@ import ArgumentParser
 import Foundation
 import RecHub
 
-/// Rebuilds the model a checkpoint describes and loads its weights.
-enum CheckpointModel {
-    static func load(_ path: String) throws -> (TrainConfig, Features, any MultiTaskModel) {
-        let file = try CheckpointFile(path: path)
-        try file.verifyAll()  // a corrupt file is refused whole, naming the bad section
-        let (config, features) = try Checkpointer.readSetup(file)
-        let model = try Checkpointer.makeModel(for: file, features: features) {
-            TrainingJob(config: config).makeModel(features: $0)
-        }
-        try Checkpointer.loadWeights(file, into: model)
-        return (config, features, model)
-    }
-
-    /// Loads `path` with the checkpoint's feature schema and vocabulary; labels (and the run's
-    /// mask columns, after them) are read when `withLabels` (evaluation), otherwise only the
-    /// features (prediction).
-    static func data(_ path: String, config: TrainConfig, features: Features, withLabels: Bool) throws -> TabularDataset {
-        let types = config.taskTypes ?? Array(repeating: .classification, count: config.data.labels.count)
-        let kinds: [LabelKind] = types.map { $0 == .classification ? .binary : .real }
-            + config.data.maskColumns.map { _ in .binary }
-        let schema = DatasetSchema(labels: withLabels ? config.data.labels + config.data.maskColumns : [],
-                                   labelKinds: withLabels ? kinds : [],
-                                   sparse: features.sparseNames, dense: features.denseNames)
-        return try CSVReader().load(URL(fileURLWithPath: path), schema: schema, vocabulary: features.vocabularySizes)
-    }
-
-    /// Each task's sample-space column among the loaded labels (see `data`), as training used.
-    static func sampleSpaces(_ config: TrainConfig) -> [Int?] {
-        let columns = config.data.labels + config.data.maskColumns
-        return config.data.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
-    }
-}
-
 /// `rechub evaluate`: per-task metrics of a checkpoint on a labelled CSV.
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,14 +13,15 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
-            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            let loaded = try CheckpointedModel(path: checkpoint)
+            let config = loaded.config
             try Runtime.loadBLAS(config.blasCore)
             guard let path = data ?? config.data.test else {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
-            let dataset = try CheckpointModel.data(path, config: config, features: features, withLabels: true)
-            let metrics = evaluateMultiTask(model, dataset, batchSize: batchSize, taskNames: config.data.labels,
-                                            sampleSpaces: CheckpointModel.sampleSpaces(config))
+            let dataset = try loaded.load(path, withLabels: true)
+            let metrics = evaluateMultiTask(loaded.model, dataset, batchSize: batchSize, taskNames: config.data.labels,
+                                            sampleSpaces: config.sampleSpaceColumns)
             let oov = OutOfVocabularyReport(split: path, dataset: dataset)
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
             for w in oov.warnings { print(w) }
@@ -76,9 +44,10 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         Runtime.run(nil) {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
-            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            let loaded = try CheckpointedModel(path: checkpoint)
+            let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
-            let dataset = try CheckpointModel.data(data, config: config, features: features, withLabels: false)
+            let dataset = try loaded.load(data, withLabels: false)
             let t = model.numTasks
             let p = try predictMultiTask(model, dataset, batchSize: batchSize)
             var text = config.data.labels.map { "\($0)" }.joined(separator: ",") + "\n"

@@ -21,7 +21,8 @@ struct ExportCommand: ParsableCommand {
         Runtime.run(nil) {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
             let t0 = monotonicSeconds()
-            let (config, features, model) = try CheckpointModel.load(checkpoint)
+            let loaded = try CheckpointedModel(path: checkpoint)
+            let (config, features, model) = (loaded.config, loaded.features, loaded.model)
             let bytes = try ONNXExporter.write(model, taskNames: config.data.labels, to: out)
             let seconds = monotonicSeconds() - t0
             let dense = features.numDense > 0 ? ", \(ONNXExporter.denseInput) float (batch, \(features.numDense))" : ""

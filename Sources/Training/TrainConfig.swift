@@ -1,3 +1,4 @@
+import Datasets
 import Kernels
 import Layers
 import Models
@@ -208,6 +209,49 @@ public struct TrainConfig: Sendable, Codable, Equatable {
                                             target: metabalanceTarget.flatMap { data.labels.firstIndex(of: $0) } ?? 0,
                                             strategy: metabalanceStrategy))
         case .fixed: return .fixed(taskWeights)
+        }
+    }
+
+    /// The kind of each label column the run reads: the tasks' (binary for classification,
+    /// real for regression), then the mask columns' (binary).
+    public var labelKinds: [LabelKind] {
+        (taskTypes ?? Array(repeating: .classification, count: data.labels.count)).map { $0 == .classification ? .binary : .real }
+            + data.maskColumns.map { _ in .binary }
+    }
+
+    /// Each task's sample-space column among the label columns read (the tasks', then the
+    /// mask columns'), or nil for every row (`task_sample_space`).
+    public var sampleSpaceColumns: [Int?] {
+        let columns = data.labels + data.maskColumns
+        return data.labels.map { task in taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
+    }
+
+    /// Builds the configured model over `features` (the one place a config becomes a model:
+    /// training, the bench, and a checkpoint's model).
+    public func makeModel(features: Features) -> any MultiTaskModel {
+        let t = data.labels.count
+        switch model {
+        case .mmoe:
+            return MMoE(features: features, expertUnits: expertUnits, numExperts: numExperts,
+                        numTasks: t, towerUnits: towerUnits, taskTypes: taskTypes,
+                        expertActivation: activation, towerActivation: activation,
+                        options: mlpOptions, embeddingInitStd: embeddingInitStd)
+        case .sharedBottom:
+            return SharedBottom(features: features, hiddenUnits: hiddenUnits, taskHiddenUnits: towerUnits,
+                                numTasks: t, taskTypes: taskTypes, activation: activation,
+                                options: mlpOptions, embeddingInitStd: embeddingInitStd)
+        case .esmm:
+            return ESMM(features: features, towerUnits: towerUnits, activation: activation,
+                        options: mlpOptions, embeddingInitStd: embeddingInitStd)
+        case .ple:
+            return PLE(features: features, expertUnits: expertUnits, numExperts: numExperts,
+                       numLayers: numLayers, numSharedExperts: numSharedExperts,
+                       taskTypes: taskTypes ?? Array(repeating: .classification, count: t),
+                       towerUnits: towerUnits, activation: activation, options: mlpOptions,
+                       embeddingInitStd: embeddingInitStd)
+        case .aitm:
+            return AITM(features: features, towerUnits: towerUnits, numTasks: t, alpha: calibratorAlpha,
+                        activation: activation, options: mlpOptions, embeddingInitStd: embeddingInitStd)
         }
     }
 

@@ -53,8 +53,7 @@ public struct TrainingJob {
     public func schema(for url: URL) throws -> DatasetSchema {
         let header = try CSVReader.header(of: url)
         let d = config.data
-        let kinds: [LabelKind] = (config.taskTypes ?? Array(repeating: .classification, count: d.labels.count))
-            .map { $0 == .classification ? .binary : .real } + d.maskColumns.map { _ in .binary }
+        let kinds = config.labelKinds
         let labelColumns = d.labels + d.maskColumns
         var schema: DatasetSchema
         switch (d.sparse, d.dense) {
@@ -83,33 +82,8 @@ public struct TrainingJob {
         return dataset
     }
 
-    /// Builds the configured model over `features`.
-    public func makeModel(features: Features) -> any MultiTaskModel {
-        let t = config.data.labels.count
-        switch config.model {
-        case .mmoe:
-            return MMoE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
-                        numTasks: t, towerUnits: config.towerUnits, taskTypes: config.taskTypes,
-                        expertActivation: config.activation, towerActivation: config.activation,
-                        options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
-        case .sharedBottom:
-            return SharedBottom(features: features, hiddenUnits: config.hiddenUnits, taskHiddenUnits: config.towerUnits,
-                                numTasks: t, taskTypes: config.taskTypes, activation: config.activation,
-                                options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
-        case .esmm:
-            return ESMM(features: features, towerUnits: config.towerUnits, activation: config.activation,
-                        options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
-        case .ple:
-            return PLE(features: features, expertUnits: config.expertUnits, numExperts: config.numExperts,
-                       numLayers: config.numLayers, numSharedExperts: config.numSharedExperts,
-                       taskTypes: config.taskTypes ?? Array(repeating: .classification, count: t),
-                       towerUnits: config.towerUnits, activation: config.activation, options: config.mlpOptions,
-                       embeddingInitStd: config.embeddingInitStd)
-        case .aitm:
-            return AITM(features: features, towerUnits: config.towerUnits, numTasks: t, alpha: config.calibratorAlpha,
-                        activation: config.activation, options: config.mlpOptions, embeddingInitStd: config.embeddingInitStd)
-        }
-    }
+    /// Builds the configured model over `features` (`TrainConfig.makeModel`).
+    public func makeModel(features: Features) -> any MultiTaskModel { config.makeModel(features: features) }
 
     /// BLAS threads per rank when the config says 0: this node's cores ÷ this node's ranks
     /// (OpenMPI's local size when launched by mpirun, else all ranks).
@@ -322,8 +296,7 @@ public struct TrainingJob {
         trainer.maxSteps = config.maxSteps
         trainer.dropLast = config.dropLast
         trainer.monitorEvery = config.monitorEvery
-        let columns = d.labels + d.maskColumns
-        trainer.sampleSpaces = d.labels.map { task in config.taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
+        trainer.sampleSpaces = config.sampleSpaceColumns
         trainer.positiveWeights = d.labels.map { config.posWeight[$0] ?? 1 }
         trainer.logEvery = config.logEvery
         trainer.replicaCheckEvery = config.checkReplicasEvery
