@@ -116,6 +116,7 @@ struct BenchCommand: ParsableCommand {
         c.threads = threads
         c.embeddingUpdate = embeddingUpdate
         c.batchNorm = batchNorm
+        c.monitorEvery = 0  // every step measured is an ordinary one
         if let s = expertUnits { c.expertUnits = try parseUnits(s, "--expert-units") }
         if let n = numExperts { c.numExperts = n }
         if let n = numSharedExperts { c.numSharedExperts = n }
@@ -206,11 +207,7 @@ struct BenchCommand: ParsableCommand {
             let net = job.makeModel(features: features)
             net.initialize(seed: config.seed)
             // The optimizer and trainer of `TrainingJob.run`, from the same config.
-            let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
-                                 epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
-                                 embeddingUpdate: config.embeddingUpdate)
-            let trainer = MTLTrainer(model: net, optimizer: optimizer, epochs: 1, batchSize: batchSize,
-                                     taskWeighting: config.taskWeightingMethod, communicator: comm, seed: config.seed)
+            let trainer = job.makeTrainer(model: net)
             trainer.progressLine = nil
             try trainer.broadcastParameters()
             let flopsPerSample = Self.matrixFLOPsPerSample(net, data: data, batch: batchSize / comm.size)

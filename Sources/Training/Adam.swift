@@ -43,6 +43,27 @@ public final class Adam: @unchecked Sendable {
     public private(set) var embeddingM = FloatBuffer(count: 0)
     /// Second moments of the embedding rows.
     public private(set) var embeddingV = FloatBuffer(count: 0)
+    /// The dense parameters' groups and their learning rates, as torch's `param_groups`: the
+    /// trainer makes one for the shared parameters and one per task (`step` updates them in
+    /// this order). Empty until set: `step` then updates nothing.
+    public private(set) var parameterGroups: [ParameterGroup] = []
+
+    /// A range of the dense parameter arena and its learning rate.
+    public struct ParameterGroup: Sendable, Equatable {
+        /// What the group holds, e.g. "shared" or a task's name.
+        public var name: String
+        /// Its floats in the arena.
+        public var range: Range<Int>
+        /// Its learning rate.
+        public var learningRate: Float
+
+        /// A group of `range` at `learningRate`.
+        public init(name: String, range: Range<Int>, learningRate: Float) {
+            self.name = name
+            self.range = range
+            self.learningRate = learningRate
+        }
+    }
 
     /// Creates the optimizer; state is allocated when the trainer binds it to a model.
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -75,6 +96,24 @@ public final class Adam: @unchecked Sendable {
 
     /// Advances t by one; call once per optimizer step, before the updates.
     public func beginStep() { step += 1 }
+
+    /// Sets the parameter groups (disjoint ranges within the bound arena).
+    public func setParameterGroups(_ groups: [ParameterGroup]) {
+        let sorted = groups.map(\.range).sorted { $0.lowerBound < $1.lowerBound }
+        for (a, b) in zip(sorted, sorted.dropFirst()) { precondition(a.upperBound <= b.lowerBound, "overlapping groups \(a), \(b)") }
+        precondition(groups.allSatisfy { $0.range.upperBound <= m.count && $0.learningRate >= 0 },
+                     "a parameter group outside the \(m.count) bound floats, or with a negative learning rate")
+        parameterGroups = groups
+    }
+
+    /// One optimizer step: t advances, each parameter group is updated at its learning rate,
+    /// and the embedding rows of `embeddingGradient` at the base rate.
+    public func step(params: FloatBuffer, grads: FloatBuffer, embeddings: FieldEmbeddings,
+                     embeddingGradient: SparseRowGradient) {
+        beginStep()
+        for group in parameterGroups { update(params: params, grads: grads, range: group.range, lr: group.learningRate) }
+        updateEmbeddings(embeddings, gradient: embeddingGradient, lr: learningRate)
+    }
 
     @inline(__always)
     private func corrections(lr: Float) -> (stepSize: Float, bc2Sqrt: Float) {

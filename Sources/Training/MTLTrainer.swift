@@ -53,8 +53,9 @@ public final class MTLTrainer: @unchecked Sendable {
     public let batchSize: Int
     /// How the tasks' losses and gradients are combined (fixed weights by default).
     public let taskWeighting: TaskWeighting
-    /// The learning rate of each task's own parameters (the base rate where not given).
-    public let taskLearningRates: [Float]
+    /// The learning rate of each task's own parameters (the base rate where not given): the
+    /// optimizer's task parameter groups', which own them.
+    public var taskLearningRates: [Float] { optimizer.parameterGroups.dropFirst().map(\.learningRate) }
     /// The ranks taking part.
     public let communicator: any Communicator
     /// Seed of the per-epoch data permutation.
@@ -217,7 +218,6 @@ public final class MTLTrainer: @unchecked Sendable {
         self.taskWeighting = TaskWeighting(taskWeighting ?? .fixed(taskWeights), model: model)
         self.taskWeighting.adamHyperparameters = (optimizer.beta1, optimizer.beta2, optimizer.epsilon)
         sampleSpaces = Array(repeating: nil, count: t)
-        self.taskLearningRates = specific.map { $0 ?? optimizer.learningRate }
         self.communicator = communicator
         self.seed = seed
         taskNames = (0..<t).map { "task\($0)" }
@@ -225,6 +225,10 @@ public final class MTLTrainer: @unchecked Sendable {
         localCapacity = b
         model.prepare(batch: b)
         optimizer.bind(parameterCount: model.layout.count, embeddingCount: model.embeddings.weights.count)
+        optimizer.setParameterGroups(
+            [.init(name: "shared", range: 0..<model.layout.sharedCount, learningRate: optimizer.learningRate)]
+            + (0..<t).map { .init(name: "task \($0)", range: model.layout.taskRanges[$0],
+                                  learningRate: specific[$0] ?? optimizer.learningRate) })
         var tap: (id: TensorID, offset: Int, count: Int)?
         let names = self.taskWeighting.gradNormTensorNames
         if case .gradNorm = self.taskWeighting.method, names.count == 1, let id = model.layout.id(named: names[0]),
@@ -256,6 +260,24 @@ public final class MTLTrainer: @unchecked Sendable {
         exchange = communicator.size > 1
             ? EmbeddingExchange(communicator: communicator, embeddings: model.embeddings, globalBatch: batchSize) : nil
         checksums = Array(repeating: 0, count: communicator.size)
+    }
+
+    /// A trainer with every setting in `options` (see `TrainerOptions`).
+    public convenience init(model: any MultiTaskModel, optimizer: Adam, options o: TrainerOptions,
+                            communicator: any Communicator = LocalCommunicator()) {
+        self.init(model: model, optimizer: optimizer, epochs: o.epochs, batchSize: o.batchSize, taskWeighting: o.taskWeighting,
+                  taskSpecificLR: o.taskLearningRates, communicator: communicator, seed: o.seed)
+        evaluationBatchSize = o.evaluationBatchSize
+        maxSteps = o.maxSteps
+        dropLast = o.dropLast
+        monitorEvery = o.monitorEvery
+        logEvery = o.logEvery
+        if let s = o.sampleSpaces { sampleSpaces = s }
+        if let w = o.positiveWeights { positiveWeights = w }
+        replicaCheckEvery = o.replicaCheckEvery
+        earlyStopTask = o.earlyStopTask
+        patience = o.patience
+        checkpointEvery = o.checkpointEvery
     }
 
     deinit {
@@ -564,17 +586,10 @@ public final class MTLTrainer: @unchecked Sendable {
         }
     }
 
-    /// Adam on the shared parameters, each task's own (at its learning rate) and the touched
-    /// embedding rows.
+    /// Adam on its parameter groups (the shared parameters, then each task's own at its
+    /// learning rate) and the touched embedding rows.
     private func update() {
-        optimizer.beginStep()
-        optimizer.update(params: model.parameters, grads: grads, range: 0..<model.layout.sharedCount,
-                         lr: optimizer.learningRate)
-        for task in 0..<model.numTasks {
-            optimizer.update(params: model.parameters, grads: grads, range: model.layout.taskRanges[task],
-                             lr: taskLearningRates[task])
-        }
-        optimizer.updateEmbeddings(model.embeddings, gradient: embeddingGrad, lr: optimizer.learningRate)
+        optimizer.step(params: model.parameters, grads: grads, embeddings: model.embeddings, embeddingGradient: embeddingGrad)
     }
 
     /// The strategy's own update from this step (GradNorm's and uncertainty weighting's

@@ -226,6 +226,29 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         return data.labels.map { task in taskSampleSpace[task].flatMap { columns.firstIndex(of: $0) } }
     }
 
+    /// The trainer's settings this config describes (checkpointing's cadence included; whether
+    /// checkpoints are written at all is the job's choice).
+    public var trainerOptions: TrainerOptions {
+        var o = TrainerOptions()
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.taskWeighting = taskWeightingMethod
+        o.taskLearningRates = data.labels.map { taskSpecificLR[$0] }
+        o.seed = seed
+        o.evaluationBatchSize = evaluationBatchSize
+        o.maxSteps = maxSteps
+        o.dropLast = dropLast
+        o.monitorEvery = monitorEvery
+        o.logEvery = logEvery
+        o.sampleSpaces = sampleSpaceColumns
+        o.positiveWeights = data.labels.map { posWeight[$0] ?? 1 }
+        o.replicaCheckEvery = checkReplicasEvery
+        o.earlyStopTask = earlyStopTask.flatMap { data.labels.firstIndex(of: $0) }
+        o.patience = earlyStopPatience
+        o.checkpointEvery = checkpointEvery
+        return o
+    }
+
     /// Builds the configured model over `features` (the one place a config becomes a model:
     /// training, the bench, and a checkpoint's model).
     public func makeModel(features: Features) -> any MultiTaskModel {

@@ -282,26 +282,12 @@ public struct TrainingJob {
                        outOfVocabulary: oov)
     }
 
-    /// The optimizer and the trainer with every setting of the config.
-    func makeTrainer(model: any MultiTaskModel) -> MTLTrainer {
-        let d = config.data
+    /// The optimizer and the trainer with every setting of the config (`TrainConfig.trainerOptions`).
+    public func makeTrainer(model: any MultiTaskModel) -> MTLTrainer {
         let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
                              epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
                              embeddingUpdate: config.embeddingUpdate)
-        let trainer = MTLTrainer(model: model, optimizer: optimizer, epochs: config.epochs, batchSize: config.batchSize,
-                                 taskWeighting: config.taskWeightingMethod,
-                                 taskSpecificLR: d.labels.map { config.taskSpecificLR[$0] },
-                                 communicator: communicator, seed: config.seed)
-        trainer.evaluationBatchSize = config.evaluationBatchSize
-        trainer.maxSteps = config.maxSteps
-        trainer.dropLast = config.dropLast
-        trainer.monitorEvery = config.monitorEvery
-        trainer.sampleSpaces = config.sampleSpaceColumns
-        trainer.positiveWeights = d.labels.map { config.posWeight[$0] ?? 1 }
-        trainer.logEvery = config.logEvery
-        trainer.replicaCheckEvery = config.checkReplicasEvery
-        trainer.earlyStopTask = config.earlyStopTask.flatMap { d.labels.firstIndex(of: $0) }
-        trainer.patience = config.earlyStopPatience
+        let trainer = MTLTrainer(model: model, optimizer: optimizer, options: config.trainerOptions, communicator: communicator)
         trainer.log = log
         // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to
         // a file, so several ranks always print plain lines.
@@ -312,7 +298,6 @@ public struct TrainingJob {
 
     /// Checkpoints every `checkpoint_every` steps and at every epoch end (and the best epoch).
     private func attach(_ checkpointer: Checkpointer, to trainer: MTLTrainer) {
-        trainer.checkpointEvery = config.checkpointEvery
         trainer.onCheckpoint = { trainer, moment in
             if let path = try checkpointer.save(trainer, moment: moment) {
                 self.say("checkpoint: \(path) (step \(trainer.globalStep))")
