@@ -1,3 +1,5 @@
+import RecHubRandom
+
 /// The two hashes of the binary cache: FNV-1a for small byte strings (header, fingerprint) and a
 /// streaming eight-lane multiply-rotate hash for the bulk sections.
 ///
@@ -8,11 +10,9 @@
 /// ```
 /// Every step is a bijection of the lane state, so any single corrupted word changes the result.
 struct CacheChecksum {
-    /// FNV-1a 64 over `bytes`, continuing from `seed`.
-    static func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where S.Element == UInt8 {
-        var h = seed
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h
+    /// FNV-1a 64 over `bytes`, continuing from `seed` (`FNV1a`).
+    static func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = FNV1a.offsetBasis) -> UInt64 where S.Element == UInt8 {
+        FNV1a.hash(bytes, seed: seed)
     }
 
     private static let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15

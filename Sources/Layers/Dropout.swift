@@ -1,11 +1,7 @@
 import Kernels
 
 /// A stable 64-bit id of a dropout site, from its layer's name (FNV-1a).
-func siteID(_ name: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-    return h
-}
+func siteID(_ name: String) -> UInt64 { FNV1a.hash(name.utf8) }
 
 /// Inverted dropout with probability p over a (B, C) matrix: kept values are scaled by 1/(1 − p).
 public struct Dropout: Sendable {

@@ -1,3 +1,4 @@
+import RecHubRandom
 import Foundation
 
 /// Why a checkpoint was refused; every case names the file and, where it applies, the section.
@@ -36,15 +37,14 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable
 
 /// A 64-bit checksum of bytes: FNV-1a over little-endian 8-byte words, then the tail bytes.
 public func checksum64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    let prime: UInt64 = 0x0000_0100_0000_01B3
+    var h = FNV1a()
     let words = bytes.count / 8
     for i in 0..<words {
-        h = (h ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) &* prime
-        h ^= h >> 29
+        h.combine(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))
+        h.value ^= h.value >> 29
     }
-    for i in (words * 8)..<bytes.count { h = (h ^ UInt64(bytes[i])) &* prime }
-    return h
+    for i in (words * 8)..<bytes.count { h.combine(UInt64(bytes[i])) }
+    return h.value
 }
 
 /// The on-disk checkpoint format (DESIGN.md §7), version 1.

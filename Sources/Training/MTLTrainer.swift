@@ -659,13 +659,11 @@ public final class MTLTrainer: @unchecked Sendable {
 
     /// A 64-bit FNV-1a hash of the parameters' and embeddings' bits.
     public func parameterChecksum() -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var h = FNV1a()
         for buffer in [model.parameters, model.embeddings.weights] {
-            for i in 0..<buffer.count {
-                h = (h ^ UInt64(buffer.base[i].bitPattern)) &* 0x0000_0100_0000_01B3
-            }
+            for i in 0..<buffer.count { h.combine(UInt64(buffer.base[i].bitPattern)) }
         }
-        return h
+        return h.value
     }
 
     /// Stops with an error naming the step when the ranks' parameters differ.
