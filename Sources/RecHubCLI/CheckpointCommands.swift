@@ -7,20 +7,20 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate", abstract: "Evaluate a checkpoint: per-task AUC and LogLoss on a labelled CSV.")
 
-    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @OptionGroup var source: CheckpointOptions
     @Option(help: "CSV with the label and feature columns (default: the run's test split).") var data: String?
-    @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
+    @OptionGroup var scoring: ScoringOptions
 
     func run() throws {
         Runtime.run(nil) {
-            let loaded = try CheckpointedModel(path: checkpoint)
+            let loaded = try CheckpointedModel(path: source.checkpoint)
             let config = loaded.config
             try Runtime.loadBLAS(config.blasCore)
             guard let path = data ?? config.data.test else {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
             let dataset = try loaded.load(path, withLabels: true)
-            let metrics = evaluateMultiTask(loaded.model, dataset, batchSize: batchSize, taskNames: config.data.labels,
+            let metrics = evaluateMultiTask(loaded.model, dataset, batchSize: scoring.batchSize, taskNames: config.data.labels,
                                             sampleSpaces: config.sampleSpaceColumns)
             let oov = OutOfVocabularyReport(split: path, dataset: dataset)
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
@@ -36,20 +36,20 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict", abstract: "Write per-task predictions of a checkpoint for every row of a CSV.",
         discussion: "The output has one column per task (a probability for classification tasks), rows in input order.")
 
-    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @OptionGroup var source: CheckpointOptions
     @Option(help: "Input CSV with the feature columns (labels not needed).") var data: String
     @Option(help: "Output CSV.") var out: String
-    @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
+    @OptionGroup var scoring: ScoringOptions
 
     func run() throws {
         Runtime.run(nil) {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
-            let loaded = try CheckpointedModel(path: checkpoint)
+            let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
             let dataset = try loaded.load(data, withLabels: false)
             let t = model.numTasks
-            let p = try predictMultiTask(model, dataset, batchSize: batchSize)
+            let p = try predictMultiTask(model, dataset, batchSize: scoring.batchSize)
             var text = config.data.labels.map { "\($0)" }.joined(separator: ",") + "\n"
             text.reserveCapacity(dataset.count * t * 12)
             for i in 0..<dataset.count {

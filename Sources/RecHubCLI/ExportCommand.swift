@@ -14,14 +14,14 @@ struct ExportCommand: ParsableCommand {
             running statistics; dropout is left out.
             """)
 
-    @Option(help: "A checkpoint file (.rhck).") var checkpoint: String
+    @OptionGroup var source: CheckpointOptions
     @Option(help: "The ONNX file to write.") var out: String
 
     func run() throws {
         Runtime.run(nil) {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
             let t0 = monotonicSeconds()
-            let loaded = try CheckpointedModel(path: checkpoint)
+            let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, features, model) = (loaded.config, loaded.features, loaded.model)
             let bytes = try ONNXExporter.write(model, taskNames: config.data.labels, to: out)
             let seconds = monotonicSeconds() - t0

@@ -101,4 +101,14 @@ OPTIONS:
         #expect(resumed.stdout.contains("epochs: 2"), "\(resumed.stdout)")
         #expect(resumed.stdout.contains("num_experts: 2") && resumed.stdout.contains("output_dir: \(run)"), "\(resumed.stdout)")
     }
+
+    /// The shared option groups validate before anything runs: a scoring batch of 0 or less is
+    /// refused by evaluate and predict alike, naming the flag.
+    @Test(arguments: ["evaluate", "predict"])
+    func scoringBatchSizeIsValidated(command: String) throws {
+        let r = try cli.rechub([command, "--checkpoint", "x.rhck", "--data", "x.csv", "--batch-size", "0"]
+                               + (command == "predict" ? ["--out", "y.csv"] : []))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--batch-size 0 is outside 1..."), "\(r.stderr)")
+    }
 }
