@@ -10,15 +10,9 @@ struct ExportCLITests {
     @Test func exportWritesAnONNXFileAndRefusesBadInput() throws {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let train = try cli.rechub(["train", "--set", "data.generate.rows=2000", "--set", "data.generate.val_rows=300",
-                                    "--set", "data.generate.test_rows=300", "--set", "data.generate.scale=0.01",
-                                    "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
-                                    "--set", "expert_units=[8]", "--set", "num_experts=2", "--set", "tower_units=[4]",
-                                    "--set", "batch_size=250", "--set", "threads=1"])
+        let (train, newest) = try cli.trainTinyRun(in: dir, batchSize: 250)
         #expect(train.status == 0, "\(train.stderr)")
-        let folder = dir.appendingPathComponent("out/checkpoints")
-        let ckpt = folder.appendingPathComponent(try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".rhck") }.sorted().last!).path
+        let ckpt = try #require(newest)
 
         let onnx = dir.appendingPathComponent("export/model.onnx")
         let r = try cli.rechub(["export", "--checkpoint", ckpt, "--out", onnx.path])

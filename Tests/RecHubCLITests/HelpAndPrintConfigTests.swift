@@ -89,12 +89,8 @@ OPTIONS:
         #expect(bad.status != 0 && (bad.stdout + bad.stderr).contains("epochs"))
 
         // With --resume, the run's stored config with the new --set on top.
-        let run = dir.appendingPathComponent("run").path
-        let trained = try cli.rechub(["train", "--set", "data.generate.rows=2000", "--set", "data.generate.val_rows=200",
-                                      "--set", "data.generate.test_rows=200", "--set", "data.generate.scale=0.01",
-                                      "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(run)",
-                                      "--set", "batch_size=256", "--set", "expert_units=[8]", "--set", "num_experts=2",
-                                      "--set", "tower_units=[4]", "--set", "monitor_every=0"])
+        let run = dir.appendingPathComponent("out").path
+        let (trained, _) = try cli.trainTinyRun(in: dir, extra: ["--set", "monitor_every=0"])
         #expect(trained.status == 0, "\(trained.stderr)")
         let resumed = try cli.rechub(["train", "--resume", run, "--set", "epochs=2", "--print-config"])
         #expect(resumed.status == 0, "\(resumed.stderr)")

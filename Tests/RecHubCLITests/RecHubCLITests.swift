@@ -41,6 +41,21 @@ struct RecHubCLITests {
                    stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// Trains a tiny MMoE on generated data under `dir` (`dir/data`, output `dir/out`) and
+    /// returns the run and its newest checkpoint.
+    func trainTinyRun(in dir: URL, rows: Int = 2000, batchSize: Int = 256, expertUnits: Int = 8,
+                      extra: [String] = []) throws -> (run: Run, checkpoint: String?) {
+        let sets = ["data.generate.rows=\(rows)", "data.generate.val_rows=\(rows / 6)", "data.generate.test_rows=\(rows / 6)",
+                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/out",
+                    "expert_units=[\(expertUnits)]", "num_experts=2", "tower_units=[\(expertUnits / 2)]",
+                    "batch_size=\(batchSize)", "threads=1"]
+        let run = try rechub(["train"] + sets.flatMap { ["--set", $0] } + extra)
+        let folder = dir.appendingPathComponent("out/checkpoints")
+        let newest = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
+            .filter { $0.hasSuffix(".rhck") }.sorted().last
+        return (run, newest.map { folder.appendingPathComponent($0).path })
+    }
+
     func tempDir() throws -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
@@ -130,15 +145,9 @@ struct RecHubCLITests {
     @Test func evaluatePredictAndInspectWorkFromACheckpointAlone() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let train = try rechub(["train", "--set", "data.generate.rows=3000", "--set", "data.generate.val_rows=500",
-                                "--set", "data.generate.test_rows=500", "--set", "data.generate.scale=0.01",
-                                "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
-                                "--set", "expert_units=[16]", "--set", "num_experts=2", "--set", "tower_units=[8]",
-                                "--set", "batch_size=256", "--set", "threads=1"])
+        let (train, newest) = try trainTinyRun(in: dir, rows: 3000, expertUnits: 16)
         #expect(train.status == 0, "\(train.stderr)")
-        let folder = dir.appendingPathComponent("out/checkpoints")
-        let ckpt = folder.appendingPathComponent(try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".rhck") }.sorted().last!).path
+        let ckpt = try #require(newest)
         let eval = try rechub(["evaluate", "--checkpoint", ckpt])
         #expect(eval.status == 0 && eval.stdout.contains("click  auc") && eval.stdout.contains("purchase  auc"), "\(eval.stdout)\(eval.stderr)")
         // Predict on features only: drop the label columns.
