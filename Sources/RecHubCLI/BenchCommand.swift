@@ -17,17 +17,19 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training samples/s, the dense layers' GFLOP/s, sgemm's GFLOP/s and peak memory.",
         discussion: """
-            Defaults are the tutorial's MMoE: 8 experts of [256, 128], towers [64, 32], 23 sparse
-            fields × 16 + 8 dense, fixed weights, batch 1024, one BLAS thread, on generated
-            Ali-CCP-shaped data. Any other model starts from the built-in config defaults; the
-            shape flags set the config keys of the same name, and a flag the model does not read
+            Defaults are the tutorial's MMoE: 8 experts of [256, 128], towers [64, 32], 23 sparse \
+            fields × 16 + 8 dense, fixed weights, batch 1024, one BLAS thread, on generated \
+            Ali-CCP-shaped data. Any other model starts from the built-in config defaults; the \
+            shape flags set the config keys of the same name, and a flag the model does not read \
             is refused, as a config key would be.
-            The model's FLOPs per sample are 3 × its forward pass's matrix products (forward, and
-            the backward products for the weights and for the inputs): 6 × (weights of its
-            matrices), with a map that runs on several vectors per sample counted that many times
+
+            The model's FLOPs per sample are 3 × its forward pass's matrix products (forward, and \
+            the backward products for the weights and for the inputs): 6 × (weights of its \
+            matrices), with a map that runs on several vectors per sample counted that many times \
             (AITM's attention maps run on two).
-            --profile reports the trainer's own step phase by phase (gather, forward, loss,
-            backward, reduce, combine, update, after), each with its time inside sgemm; under
+
+            --profile reports the trainer's own step phase by phase (gather, forward, loss, \
+            backward, reduce, combine, update, after), each with its time inside sgemm; under \
             mpirun, rank 0's.
             """)
 
