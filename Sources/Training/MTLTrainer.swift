@@ -669,102 +669,113 @@ public final class MTLTrainer: @unchecked Sendable {
         if progress.globalStep == 0 { try broadcastParameters() }
         let n = train.count
         let stepsPerEpoch = dropLast ? max(n / batchSize, 1) : (n + batchSize - 1) / batchSize
+        progress.prepareSums(tasks: t)
         var losses = [Double](repeating: 0, count: t)
-        var running = [Double](repeating: 0, count: t)
-        if progress.epochLossSums.count != t { progress.epochLossSums = Array(repeating: 0, count: t) }
-        if progress.windowLossSums.count != t {
-            progress.windowLossSums = Array(repeating: 0, count: t)
-            progress.windowSeen = 0
-        }
         while progress.epoch <= epochs && !progress.stopped {
-            let epoch = progress.epoch
-            permutation = permutation(epoch: epoch, count: n)
-            for i in 0..<t { running[i] = 0 }
-            let start = monotonicSeconds()
-            var runningWeight = 0.0
-            var seenThisRun = 0
+            permutation = permutation(epoch: progress.epoch, count: n)
+            var meter = EpochMeter(tasks: t)
             while progress.stepInEpoch < stepsPerEpoch {
                 if maxSteps > 0 && globalStep >= maxSteps { break }
                 let lo = progress.stepInEpoch * batchSize
-                let hi = min(n, lo + batchSize)
+                let rows = min(n, lo + batchSize) - lo
                 try permutation.withUnsafeBufferPointer { p in
-                    try trainStep(train, globalRows: UnsafeBufferPointer(rebasing: p[lo..<hi]), losses: &losses)
+                    try trainStep(train, globalRows: UnsafeBufferPointer(rebasing: p[lo..<(lo + rows)]), losses: &losses)
                 }
-                progress.stepInEpoch += 1
-                progress.epochSeen += hi - lo
-                seenThisRun += hi - lo
-                for i in 0..<t {
-                    progress.epochLossSums[i] += losses[i] * Double(hi - lo)
-                    progress.windowLossSums[i] += losses[i] * Double(hi - lo)
-                    running[i] = 0.98 * running[i] + 0.02 * losses[i]
-                }
-                progress.windowSeen += hi - lo
-                runningWeight = 0.98 * runningWeight + 0.02
-                if communicator.isRoot, let progressLine {
-                    let elapsed = monotonicSeconds() - start
-                    progressLine.update(epoch: epoch, step: progress.stepInEpoch, total: stepsPerEpoch,
-                                        samplesPerSecond: Double(seenThisRun) / max(elapsed, 1e-9),
-                                        losses: (0..<t).map { (taskNames[$0], running[$0] / runningWeight) },
-                                        extra: monitorSummary())
-                }
-                if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0) {
-                    try reportStep(epoch: epoch, samplesPerSecond: Double(seenThisRun) / max(monotonicSeconds() - start, 1e-9))
-                }
-                var wrote = false
-                if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
-                    try onCheckpoint?(self, .step)
-                    wrote = true
-                }
-                if let signal = try stopSignalOnEveryRank() {
-                    // Finish the step, keep it, and stop on every rank alike.
-                    progressLine?.finish()
-                    if !wrote { try onCheckpoint?(self, .step) }
-                    throw TrainingInterrupted(signal: signal, step: globalStep, lastCheckpoint: lastCheckpoint,
-                                              checkpointsOn: onCheckpoint != nil)
-                }
-                if maxSteps > 0 && globalStep >= maxSteps && progress.stepInEpoch < stepsPerEpoch && !wrote {
-                    try onCheckpoint?(self, .step)  // max_steps mid-epoch: the last steps are kept too
-                }
+                progress.record(losses: losses, rows: rows)
+                meter.record(losses: losses, rows: rows)
+                try afterFitStep(meter: meter, stepsPerEpoch: stepsPerEpoch)
             }
-            let seconds = monotonicSeconds() - start
             progressLine?.finish()
             if progress.stepInEpoch < stepsPerEpoch { break }  // max_steps reached mid-epoch
-            var record = EpochRecord(epoch: epoch,
-                                     trainLoss: progress.epochLossSums.map { $0 / Double(max(progress.epochSeen, 1)) },
-                                     validation: [], seconds: seconds,
-                                     samplesPerSecond: Double(seenThisRun) / max(seconds, 1e-9),
-                                     taskWeights: taskWeighting.lossWeights, gradientCosines: takeMeanCosines())
-            if let validation {
-                record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
-                                                          taskNames: taskNames, sampleSpaces: sampleSpaces,
-                                                          communicator: communicator)
-            }
-            if communicator.isRoot {
-                log(epochSummary(record))
-                try onEpoch?(record, globalStep)
-            }
-            progress.history.append(record)
-            progress.epoch += 1
-            progress.stepInEpoch = 0
-            progress.epochSeen = 0
-            progress.windowSeen = 0
-            for i in 0..<t {
-                progress.epochLossSums[i] = 0
-                progress.windowLossSums[i] = 0
-            }
-            let improved = try updateEarlyStopping(record)
-            try onCheckpoint?(self, .epochEnd)
-            if improved { try onCheckpoint?(self, .best) }
+            try endEpoch(meter: meter, validation: validation)
             if maxSteps > 0 && globalStep >= maxSteps { break }
         }
-        if earlyStopTask != nil, let best = bestWeights {
-            model.parameters.base.update(from: best.parameters.base, count: best.parameters.count)
-            model.embeddings.weights.base.update(from: best.embeddings.base, count: best.embeddings.count)
-            if communicator.isRoot, let e = progress.bestEpoch {
-                log("restored the best weights (epoch \(e), \(taskNames[earlyStopTask!]) AUC \(format(progress.bestScore ?? .nan, 4)))")
-            }
-        }
+        restoreBestWeights()
         return progress.history
+    }
+
+    /// What one pass of `fit` has seen this epoch: rows, the start time, and the decaying
+    /// running losses the progress line shows.
+    struct EpochMeter {
+        let start = monotonicSeconds()
+        var seen = 0
+        var running: [Double]
+        var runningWeight = 0.0
+
+        init(tasks t: Int) { running = Array(repeating: 0, count: t) }
+
+        mutating func record(losses: [Double], rows: Int) {
+            seen += rows
+            for i in 0..<running.count { running[i] = 0.98 * running[i] + 0.02 * losses[i] }
+            runningWeight = 0.98 * runningWeight + 0.02
+        }
+
+        var samplesPerSecond: Double { Double(seen) / max(monotonicSeconds() - start, 1e-9) }
+    }
+
+    /// After each step of `fit`: the progress line, the step report when due, a checkpoint
+    /// when due, and a stop (signal or `maxSteps` mid-epoch) with the last steps kept.
+    private func afterFitStep(meter: EpochMeter, stepsPerEpoch: Int) throws {
+        let t = model.numTasks
+        if communicator.isRoot, let progressLine {
+            progressLine.update(epoch: progress.epoch, step: progress.stepInEpoch, total: stepsPerEpoch,
+                                samplesPerSecond: meter.samplesPerSecond,
+                                losses: (0..<t).map { (taskNames[$0], meter.running[$0] / meter.runningWeight) },
+                                extra: monitorSummary())
+        }
+        if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0) {
+            try reportStep(epoch: progress.epoch, samplesPerSecond: meter.samplesPerSecond)
+        }
+        var wrote = false
+        if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
+            try onCheckpoint?(self, .step)
+            wrote = true
+        }
+        if let signal = try stopSignalOnEveryRank() {
+            // Finish the step, keep it, and stop on every rank alike.
+            progressLine?.finish()
+            if !wrote { try onCheckpoint?(self, .step) }
+            throw TrainingInterrupted(signal: signal, step: globalStep, lastCheckpoint: lastCheckpoint,
+                                      checkpointsOn: onCheckpoint != nil)
+        }
+        if maxSteps > 0 && globalStep >= maxSteps && progress.stepInEpoch < stepsPerEpoch && !wrote {
+            try onCheckpoint?(self, .step)  // max_steps mid-epoch: the last steps are kept too
+        }
+    }
+
+    /// The end of an epoch: its record (validation scored, sharded), the summary line and the
+    /// epoch report on rank 0, the next epoch's start, early stopping, and the checkpoints.
+    private func endEpoch(meter: EpochMeter, validation: TabularDataset?) throws {
+        let seconds = monotonicSeconds() - meter.start
+        var record = EpochRecord(epoch: progress.epoch,
+                                 trainLoss: progress.epochLossSums.map { $0 / Double(max(progress.epochSeen, 1)) },
+                                 validation: [], seconds: seconds,
+                                 samplesPerSecond: Double(meter.seen) / max(seconds, 1e-9),
+                                 taskWeights: taskWeighting.lossWeights, gradientCosines: takeMeanCosines())
+        if let validation {
+            record.validation = try evaluateMultiTask(model, validation, batchSize: evaluationBatchSize,
+                                                      taskNames: taskNames, sampleSpaces: sampleSpaces,
+                                                      communicator: communicator)
+        }
+        if communicator.isRoot {
+            log(epochSummary(record))
+            try onEpoch?(record, globalStep)
+        }
+        progress.history.append(record)
+        progress.startNextEpoch()
+        let improved = try updateEarlyStopping(record)
+        try onCheckpoint?(self, .epochEnd)
+        if improved { try onCheckpoint?(self, .best) }
+    }
+
+    /// With early stopping, the best epoch's weights replace the last ones.
+    private func restoreBestWeights() {
+        guard let task = earlyStopTask, let best = bestWeights else { return }
+        model.parameters.base.update(from: best.parameters.base, count: best.parameters.count)
+        model.embeddings.weights.base.update(from: best.embeddings.base, count: best.embeddings.count)
+        if communicator.isRoot, let e = progress.bestEpoch {
+            log("restored the best weights (epoch \(e), \(taskNames[task]) AUC \(format(progress.bestScore ?? .nan, 4)))")
+        }
     }
 
     /// Hands rank 0's `onStep` the report of the step just taken (the mean losses since the

@@ -60,3 +60,35 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
         windowSeen = try c.decodeIfPresent(Int.self, forKey: .windowSeen) ?? 0
     }
 }
+
+extension TrainingProgress {
+    /// Sizes the loss sums for `t` tasks (a fresh run; a resumed one keeps its own).
+    mutating func prepareSums(tasks t: Int) {
+        if epochLossSums.count != t { epochLossSums = Array(repeating: 0, count: t) }
+        if windowLossSums.count != t {
+            windowLossSums = Array(repeating: 0, count: t)
+            windowSeen = 0
+        }
+    }
+
+    /// Counts a step of `rows` rows with per-task mean `losses` (after `trainStep`).
+    mutating func record(losses: [Double], rows: Int) {
+        stepInEpoch += 1
+        epochSeen += rows
+        for i in 0..<losses.count {
+            epochLossSums[i] += losses[i] * Double(rows)
+            windowLossSums[i] += losses[i] * Double(rows)
+        }
+        windowSeen += rows
+    }
+
+    /// Moves to the next epoch's first step with empty sums.
+    mutating func startNextEpoch() {
+        epoch += 1
+        stepInEpoch = 0
+        epochSeen = 0
+        windowSeen = 0
+        for i in 0..<epochLossSums.count { epochLossSums[i] = 0 }
+        for i in 0..<windowLossSums.count { windowLossSums[i] = 0 }
+    }
+}
