@@ -190,6 +190,30 @@ struct BenchCommand: ParsableCommand {
         return gen.generate(.train, rows: rows).dataset
     }
 
+    /// What the measured steps gave (rank 0's view; figures over all ranks).
+    struct Measurement {
+        var config: TrainConfig
+        var data: TabularDataset
+        var features: Features
+        var denseParameters: Int
+        var dataSeconds: Double
+        var ranks: Int
+        var samplesPerSecond: Double
+        var medianStepSeconds: Double
+        var communicationShare: Double
+        /// Nominal matrix FLOPs per sample (3 × the forward pass's products).
+        var flopsPerSample: Double
+        /// Products the steps actually ran per local sample (the strategy's extra backward
+        /// passes included, the dense inputs' gradient left out).
+        var measuredFlopsPerSample: Double
+        var phases: [(phase: StepProfiler.Phase, seconds: Double, sgemm: Double)]?
+        var sgemmGFLOPs: Double
+        var peakRSSMiB: Double
+        var finalLosses: [Double]
+
+        var modelGFLOPs: Double { flopsPerSample * samplesPerSecond / 1e9 }
+    }
+
     func run() throws {
         let comm = try Runtime.communicator()
         Runtime.run(comm) {
@@ -197,112 +221,121 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--batch-size \(batchSize) is not divisible by \(comm.size) ranks")
             }
             BLASThreads.set(threads)
-            let config = try trainConfig()
-            var job = TrainingJob(config: config, communicator: comm)
-            // The job's notes (a rebuilt data cache) go to stderr: stdout is the bench's report.
-            job.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-            let t0 = monotonicSeconds()
-            let data = try loadData(job)
-            let genSeconds = monotonicSeconds() - t0
-            let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes,
-                                    embeddingDim: config.embeddingDim, denseNames: data.schema.dense)
-            let net = job.makeModel(features: features)
-            net.initialize(seed: config.seed)
-            // The optimizer and trainer of `TrainingJob.run`, from the same config.
-            let trainer = job.makeTrainer(model: net)
-            trainer.progressLine = nil
-            try trainer.broadcastParameters()
-            let flopsPerSample = Self.matrixFLOPsPerSample(net, data: data, batch: batchSize / comm.size)
-            let profiler = profile ? StepProfiler() : nil
-            trainer.profiler = profiler
-            let order = trainer.permutation(epoch: 1, count: data.count)
-            var losses = [Double](repeating: 0, count: net.numTasks)
-            let perEpoch = data.count / batchSize
-            func step(_ s: Int) throws {
-                let lo = (s % perEpoch) * batchSize
-                try order.withUnsafeBufferPointer {
-                    try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: $0[lo..<(lo + batchSize)]),
-                                          losses: &losses)
-                }
-            }
-            for s in 0..<warmup { try step(s) }
-            try comm.barrier()
-            profiler?.reset()
-            GEMMProfile.reset()
-            let comm0 = trainer.communicationSeconds, steps0 = trainer.stepSeconds
-            var stepTimes: [Double] = []
-            let start = monotonicSeconds()
-            for s in 0..<steps {
-                let a = monotonicSeconds()
-                try step(warmup + s)
-                stepTimes.append(monotonicSeconds() - a)
-            }
-            let elapsed = monotonicSeconds() - start
-            let phases = profiler?.meanPerStep()
-            // Products the steps actually ran per local sample (the strategy's extra backward passes
-            // included, the dense inputs' gradient left out).
-            let measuredFlopsPerSample = GEMMProfile.flops / Double(steps * (batchSize / comm.size))
-            trainer.profiler = nil
-            let commShare = (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9)
-            let rss = Self.peakRSSMiB()
-            let sgemm = Self.sgemmGFLOPs()
+            let m = try measure(config: try trainConfig(), communicator: comm)
             guard comm.isRoot else { return }
-            let samplesPerSecond = Double(steps * batchSize) / elapsed
-            let modelGFLOPs = flopsPerSample * samplesPerSecond / 1e9
-            let median = stepTimes.sorted()[stepTimes.count / 2]
-            let cpu = CPUFeatures.modelName
-            let shape = config.modelKeyValues
-            if json {
-                var o: [String: Any] = [
-                    "model": config.model.rawValue, "strategy": strategy.rawValue,
-                    "embedding_dim": config.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
-                    "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.embeddingUpdate.rawValue,
-                    "ranks": comm.size, "communication_share": commShare,
-                    "rows": data.count, "vocabulary": data.vocabularySizes.reduce(0, +),
-                    "dense_parameters": net.layout.count,
-                    "samples_per_second": samplesPerSecond, "median_step_ms": median * 1000,
-                    "mflop_per_sample": flopsPerSample / 1e6, "model_gflops": modelGFLOPs, "sgemm_gflops": sgemm,
-                    "fraction_of_sgemm": modelGFLOPs / sgemm, "peak_rss_mib": rss, "final_loss": losses,
-                    "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": cpu,
-                ]
-                for (key, value) in shape { o[key] = value.jsonValue }
-                if let phases {
-                    var p: [String: Any] = [:]
-                    for x in phases { p[x.phase.name] = ["ms": x.seconds * 1000, "sgemm_ms": x.sgemm * 1000] }
-                    o["phases"] = p
-                    o["sgemm_mflop_per_sample"] = measuredFlopsPerSample / 1e6
-                }
-                let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
-                print(String(decoding: d, as: UTF8.self))
-            } else {
-                let shapeText = shape.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
-                print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.embeddingDim) "
-                      + "F=\(features.numSparse) D=\(features.numDense); batch \(batchSize) over \(comm.size) rank(s), "
-                      + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))
-                print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", data.count,
-                             data.vocabularySizes.reduce(0, +), features.numSparse,
-                             (self.data == nil ? "generated" : "loaded") as NSString, genSeconds))
-                print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms, communication %.1f %% of step time on rank 0)",
-                             samplesPerSecond, steps, median * 1000, 100 * commShare))
-                print(String(format: "model: %d dense parameters, %.2f MFLOP/sample -> %.1f GFLOP/s", net.layout.count,
-                             flopsPerSample / 1e6, modelGFLOPs))
-                print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", sgemm,
-                             100 * modelGFLOPs / sgemm)
-                      + "  (OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue); CPU \(cpu))")
-                print(String(format: "peak RSS: %.0f MiB   last losses: ", rss)
-                      + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
-                if let phases {
-                    let total = phases.reduce(0) { $0 + $1.seconds }, totalGEMM = phases.reduce(0) { $0 + $1.sgemm }
-                    print(String(format: "phases per step (rank 0, mean of %d steps; sgemm ran %.2f MFLOP/sample):",
-                                 steps, measuredFlopsPerSample / 1e6))
-                    func row(_ name: String, _ seconds: Double, _ sgemm: Double) {
-                        print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
-                              + String(format: "%9.2f ms  (sgemm %8.2f ms)", seconds * 1000, sgemm * 1000))
-                    }
-                    for x in phases { row(x.phase.name, x.seconds, x.sgemm) }
-                    row("total", total, totalGEMM)
-                }
+            if json { try printJSON(m) } else { printText(m) }
+        }
+    }
+
+    /// Builds the model and trainer as `rechub train` does, runs `warmup` then `steps` of the
+    /// trainer's own steps (with its profiler under `--profile`), and measures them.
+    func measure(config: TrainConfig, communicator comm: any Communicator) throws -> Measurement {
+        var job = TrainingJob(config: config, communicator: comm)
+        // The job's notes (a rebuilt data cache) go to stderr: stdout is the bench's report.
+        job.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let t0 = monotonicSeconds()
+        let data = try loadData(job)
+        let dataSeconds = monotonicSeconds() - t0
+        let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes,
+                                embeddingDim: config.embeddingDim, denseNames: data.schema.dense)
+        let net = job.makeModel(features: features)
+        net.initialize(seed: config.seed)
+        // The optimizer and trainer of `TrainingJob.run`, from the same config.
+        let trainer = job.makeTrainer(model: net)
+        trainer.progressLine = nil
+        try trainer.broadcastParameters()
+        let flopsPerSample = Self.matrixFLOPsPerSample(net, data: data, batch: batchSize / comm.size)
+        let profiler = profile ? StepProfiler() : nil
+        trainer.profiler = profiler
+        let order = trainer.permutation(epoch: 1, count: data.count)
+        var losses = [Double](repeating: 0, count: net.numTasks)
+        let perEpoch = data.count / batchSize
+        func step(_ s: Int) throws {
+            let lo = (s % perEpoch) * batchSize
+            try order.withUnsafeBufferPointer {
+                try trainer.trainStep(data, globalRows: UnsafeBufferPointer(rebasing: $0[lo..<(lo + batchSize)]),
+                                      losses: &losses)
             }
         }
+        for s in 0..<warmup { try step(s) }
+        try comm.barrier()
+        profiler?.reset()
+        GEMMProfile.reset()
+        let comm0 = trainer.communicationSeconds, steps0 = trainer.stepSeconds
+        var stepTimes: [Double] = []
+        let start = monotonicSeconds()
+        for s in 0..<steps {
+            let a = monotonicSeconds()
+            try step(warmup + s)
+            stepTimes.append(monotonicSeconds() - a)
+        }
+        let elapsed = monotonicSeconds() - start
+        let phases = profiler?.meanPerStep()
+        let measured = GEMMProfile.flops / Double(steps * (batchSize / comm.size))
+        trainer.profiler = nil
+        return Measurement(config: config, data: data, features: features, denseParameters: net.layout.count,
+                           dataSeconds: dataSeconds, ranks: comm.size,
+                           samplesPerSecond: Double(steps * batchSize) / elapsed,
+                           medianStepSeconds: stepTimes.sorted()[stepTimes.count / 2],
+                           communicationShare: (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9),
+                           flopsPerSample: flopsPerSample, measuredFlopsPerSample: measured, phases: phases,
+                           sgemmGFLOPs: Self.sgemmGFLOPs(), peakRSSMiB: Self.peakRSSMiB(), finalLosses: losses)
+    }
+
+    /// One JSON line with every figure (`--json`).
+    func printJSON(_ m: Measurement) throws {
+        let config = m.config
+        var o: [String: Any] = [
+            "model": config.model.rawValue, "strategy": strategy.rawValue,
+            "embedding_dim": config.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+            "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.embeddingUpdate.rawValue,
+            "ranks": m.ranks, "communication_share": m.communicationShare,
+            "rows": m.data.count, "vocabulary": m.data.vocabularySizes.reduce(0, +),
+            "dense_parameters": m.denseParameters,
+            "samples_per_second": m.samplesPerSecond, "median_step_ms": m.medianStepSeconds * 1000,
+            "mflop_per_sample": m.flopsPerSample / 1e6, "model_gflops": m.modelGFLOPs, "sgemm_gflops": m.sgemmGFLOPs,
+            "fraction_of_sgemm": m.modelGFLOPs / m.sgemmGFLOPs, "peak_rss_mib": m.peakRSSMiB, "final_loss": m.finalLosses,
+            "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": CPUFeatures.modelName,
+        ]
+        for (key, value) in config.modelKeyValues { o[key] = value.jsonValue }
+        if let phases = m.phases {
+            var p: [String: Any] = [:]
+            for x in phases { p[x.phase.name] = ["ms": x.seconds * 1000, "sgemm_ms": x.sgemm * 1000] }
+            o["phases"] = p
+            o["sgemm_mflop_per_sample"] = m.measuredFlopsPerSample / 1e6
+        }
+        let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+        print(String(decoding: d, as: UTF8.self))
+    }
+
+    /// The human-readable report.
+    func printText(_ m: Measurement) {
+        let config = m.config, features = m.features
+        let shapeText = config.modelKeyValues.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
+        print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.embeddingDim) "
+              + "F=\(features.numSparse) D=\(features.numDense); batch \(batchSize) over \(m.ranks) rank(s), "
+              + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))
+        print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", m.data.count,
+                     m.data.vocabularySizes.reduce(0, +), features.numSparse,
+                     (data == nil ? "generated" : "loaded") as NSString, m.dataSeconds))
+        print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms, communication %.1f %% of step time on rank 0)",
+                     m.samplesPerSecond, steps, m.medianStepSeconds * 1000, 100 * m.communicationShare))
+        print(String(format: "model: %d dense parameters, %.2f MFLOP/sample -> %.1f GFLOP/s", m.denseParameters,
+                     m.flopsPerSample / 1e6, m.modelGFLOPs))
+        print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s  -> step reaches %.0f %% of sgemm", m.sgemmGFLOPs,
+                     100 * m.modelGFLOPs / m.sgemmGFLOPs)
+              + "  (OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue); CPU \(CPUFeatures.modelName))")
+        print(String(format: "peak RSS: %.0f MiB   last losses: ", m.peakRSSMiB)
+              + m.finalLosses.map { String(format: "%.4f", $0) }.joined(separator: " "))
+        guard let phases = m.phases else { return }
+        let total = phases.reduce(0) { $0 + $1.seconds }, totalGEMM = phases.reduce(0) { $0 + $1.sgemm }
+        print(String(format: "phases per step (rank 0, mean of %d steps; sgemm ran %.2f MFLOP/sample):",
+                     steps, m.measuredFlopsPerSample / 1e6))
+        func row(_ name: String, _ seconds: Double, _ sgemm: Double) {
+            print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
+                  + String(format: "%9.2f ms  (sgemm %8.2f ms)", seconds * 1000, sgemm * 1000))
+        }
+        for x in phases { row(x.phase.name, x.seconds, x.sgemm) }
+        row("total", total, totalGEMM)
     }
 }
