@@ -112,19 +112,19 @@ struct BenchCommand: ParsableCommand {
     func trainConfig() throws -> TrainConfig {
         var c = TrainConfig()
         c.model = model
-        c.taskWeightsStrategy = strategy
-        c.embeddingDim = embeddingDim
-        c.batchSize = batchSize
+        c.weighting.strategy = strategy
+        c.architecture.embeddingDim = embeddingDim
+        c.schedule.batchSize = batchSize
         c.threads = threads
-        c.embeddingUpdate = embeddingUpdate
-        c.batchNorm = batchNorm
-        c.monitorEvery = 0  // every step measured is an ordinary one
-        if let s = expertUnits { c.expertUnits = try parseUnits(s, "--expert-units") }
-        if let n = numExperts { c.numExperts = n }
-        if let n = numSharedExperts { c.numSharedExperts = n }
-        if let n = numLayers { c.numLayers = n }
-        if let s = hiddenUnits { c.hiddenUnits = try parseUnits(s, "--hidden-units") }
-        if let s = towerUnits { c.towerUnits = try parseUnits(s, "--tower-units") }
+        c.optimizer.embeddingUpdate = embeddingUpdate
+        c.architecture.batchNorm = batchNorm
+        c.logging.monitorEvery = 0  // every step measured is an ordinary one
+        if let s = expertUnits { c.architecture.expertUnits = try parseUnits(s, "--expert-units") }
+        if let n = numExperts { c.architecture.numExperts = n }
+        if let n = numSharedExperts { c.architecture.numSharedExperts = n }
+        if let n = numLayers { c.architecture.numLayers = n }
+        if let s = hiddenUnits { c.architecture.hiddenUnits = try parseUnits(s, "--hidden-units") }
+        if let s = towerUnits { c.architecture.towerUnits = try parseUnits(s, "--tower-units") }
         return c
     }
 
@@ -237,7 +237,7 @@ struct BenchCommand: ParsableCommand {
         let data = try loadData(job)
         let dataSeconds = monotonicSeconds() - t0
         let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes,
-                                embeddingDim: config.embeddingDim, denseNames: data.schema.dense)
+                                embeddingDim: config.architecture.embeddingDim, denseNames: data.schema.dense)
         let net = job.makeModel(features: features)
         net.initialize(seed: config.seed)
         // The optimizer and trainer of `TrainingJob.run`, from the same config.
@@ -287,8 +287,8 @@ struct BenchCommand: ParsableCommand {
         let config = m.config
         var o: [String: Any] = [
             "model": config.model.rawValue, "strategy": strategy.rawValue,
-            "embedding_dim": config.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
-            "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.embeddingUpdate.rawValue,
+            "embedding_dim": config.architecture.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
+            "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.optimizer.embeddingUpdate.rawValue,
             "ranks": m.ranks, "communication_share": m.communicationShare,
             "rows": m.data.count, "vocabulary": m.data.vocabularySizes.reduce(0, +),
             "dense_parameters": m.denseParameters,
@@ -312,7 +312,7 @@ struct BenchCommand: ParsableCommand {
     func printText(_ m: Measurement) {
         let config = m.config, features = m.features
         let shapeText = config.modelKeyValues.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
-        print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.embeddingDim) "
+        print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.architecture.embeddingDim) "
               + "F=\(features.numSparse) D=\(features.numDense); batch \(batchSize) over \(m.ranks) rank(s), "
               + "\(threads) thread(s) each" + (batchNorm ? ", batch norm" : ""))
         print(String(format: "data: %d rows, %d ids over %d fields (%@ in %.1f s)", m.data.count,

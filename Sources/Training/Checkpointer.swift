@@ -43,13 +43,15 @@ public final class Checkpointer {
     /// The settings a resume must keep, by config key.
     static func identityFields(config c: TrainConfig, features f: Features) -> [(String, String)] {
         // Every model's shape keys, read or not (a fingerprint of one model kind compares them all).
-        [("model", c.model.rawValue)] + TrainConfig.modelKeyTable.filter(\.shape).map { ($0.name, "\($0.value(c))") } +
-        [("batch_norm", "\(c.batchNorm)"), ("dropout", "\(c.dropout)"), ("activation", c.activation.rawValue),
-         ("embedding_dim", "\(c.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
-         ("task_types", "\(c.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.batchSize)"),
-         ("task_weights_strategy", c.taskWeightsStrategy.rawValue),
+        let a = c.architecture
+        let shapes: [(String, String)] = ArchitectureConfig.modelKeyTable.filter(\.shape).map { ($0.name, "\($0.value(a))") }
+        return [("model", c.model.rawValue)] + shapes +
+        [("batch_norm", "\(a.batchNorm)"), ("dropout", "\(a.dropout)"), ("activation", a.activation.rawValue),
+         ("embedding_dim", "\(a.embeddingDim)"), ("data.labels", "\(c.data.labels)"),
+         ("task_types", "\(a.taskTypes ?? [])"), ("seed", "\(c.seed)"), ("batch_size", "\(c.schedule.batchSize)"),
+         ("task_weights_strategy", c.weighting.strategy.rawValue),
          ("data.sparse", "\(f.sparseNames)"), ("data.vocabulary_sizes", "\(f.vocabularySizes)"),
-         ("data.dense", "\(f.denseNames)")] + (c.dropLast ? [("drop_last", "true")] : [])
+         ("data.dense", "\(f.denseNames)")] + (c.schedule.dropLast ? [("drop_last", "true")] : [])
     }
 
     /// Resumes `trainer` from the newest valid checkpoint in `directory` (the checkpoint
@@ -154,31 +156,46 @@ public final class Checkpointer {
     /// the features must describe embedding tables of exactly the stored size.
     /// - Throws: `CheckpointError.badSection` naming `config` or `features` and what is wrong.
     public static func readSetup(_ file: CheckpointFile) throws -> (TrainConfig, Features) {
-        var config: TrainConfig, features: Features
+        /// The stored config's YAML alone, present in every layout of the config section.
+        struct StoredYAML: Decodable { var sourceYAML: String? }
+        var stored: TrainConfig?, yaml = "", features: Features
         do {
-            config = try JSONDecoder().decode(TrainConfig.self, from: try file.section("config"))
+            let section = try file.section("config")
+            // A checkpoint from before the config's typed groups has a flat config section: its
+            // YAML is read instead, and the header's fingerprint stands in for the comparison.
+            stored = try? JSONDecoder().decode(TrainConfig.self, from: section)
+            yaml = try stored?.sourceYAML ?? JSONDecoder().decode(StoredYAML.self, from: section).sourceYAML ?? ""
             features = try JSONDecoder().decode(Features.self, from: try file.section("features"))
         } catch let e as CheckpointError {
             throw e
         } catch {
             throw CheckpointError.badSection(file: file.path, section: "config", reason: "cannot decode: \(error)")
         }
-        if !config.sourceYAML.isEmpty {
-            let parsed: TrainConfig
-            do {
-                parsed = try TrainConfig.parse(try ConfigNode.parse(yaml: config.sourceYAML, file: "\(file.path) (stored config)"))
-            } catch {
-                throw CheckpointError.badSection(file: file.path, section: "config", reason: "\(error)")
+        guard !yaml.isEmpty else {
+            guard let stored else {
+                throw CheckpointError.badSection(file: file.path, section: "config", reason: "neither a config nor its YAML")
             }
-            let a = identityFields(config: parsed, features: features), b = identityFields(config: config, features: features)
+            try checkFeatures(features, file: file)
+            return (stored, features)
+        }
+        let parsed: TrainConfig
+        do {
+            parsed = try TrainConfig.parse(try ConfigNode.parse(yaml: yaml, file: "\(file.path) (stored config)"))
+        } catch {
+            throw CheckpointError.badSection(file: file.path, section: "config", reason: "\(error)")
+        }
+        if let stored {
+            let a = identityFields(config: parsed, features: features), b = identityFields(config: stored, features: features)
             if let d = zip(a, b).first(where: { $0.0.1 != $0.1.1 }) {
                 throw CheckpointError.badSection(file: file.path, section: "config",
                                                  reason: "its settings disagree with its YAML at \(d.0.0)")
             }
-            config = parsed
+        } else if file.header.configFingerprint != fingerprint(config: parsed, features: features) {
+            throw CheckpointError.badSection(file: file.path, section: "config",
+                                             reason: "its YAML does not match the header's fingerprint")
         }
         try checkFeatures(features, file: file)
-        return (config, features)
+        return (parsed, features)
     }
 
     /// The stored features describe embedding tables of exactly the stored size (one extra

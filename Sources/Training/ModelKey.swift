@@ -3,7 +3,7 @@ import Kernels
 import Layers
 import Models
 
-/// A config key only some models read (`TrainConfig.modelKeyTable`).
+/// A config key only some models read (`ArchitectureConfig.modelKeyTable`).
 public struct ModelKey: Sendable {
     /// The key, e.g. `expert_units`.
     public let name: String
@@ -12,13 +12,13 @@ public struct ModelKey: Sendable {
     /// Whether it fixes a parameter's shape (then a checkpoint's fingerprint holds it).
     public let shape: Bool
     /// Reads the key into the config.
-    let read: @Sendable (inout TrainConfig, ConfigReader) throws -> Void
+    let read: @Sendable (inout ArchitectureConfig, ConfigReader) throws -> Void
     /// The config's value of the key.
-    public let value: @Sendable (TrainConfig) -> ModelKeyValue
+    public let value: @Sendable (ArchitectureConfig) -> ModelKeyValue
 
     init(_ name: String, _ models: [ModelKind], shape: Bool,
-         read: @escaping @Sendable (inout TrainConfig, ConfigReader) throws -> Void,
-         value: @escaping @Sendable (TrainConfig) -> ModelKeyValue) {
+         read: @escaping @Sendable (inout ArchitectureConfig, ConfigReader) throws -> Void,
+         value: @escaping @Sendable (ArchitectureConfig) -> ModelKeyValue) {
         self.name = name
         self.models = models
         self.shape = shape

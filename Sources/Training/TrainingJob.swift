@@ -24,7 +24,7 @@ public struct TrainingJob {
 
     /// The folder checkpoints go to.
     public var checkpointDirectory: String {
-        config.checkpointDirectory ?? (config.outputDirectory as NSString).appendingPathComponent("checkpoints")
+        config.checkpointing.directory ?? (config.logging.outputDirectory as NSString).appendingPathComponent("checkpoints")
     }
 
     /// Prepares a run.
@@ -83,8 +83,8 @@ public struct TrainingJob {
     /// every epoch.
     /// - Throws: `ConfigError` naming `earlystop_task` and the validation file.
     func checkEarlyStopping(validation: TabularDataset?) throws {
-        guard let task = config.earlyStopTask, let column = config.data.labels.firstIndex(of: task) else { return }
-        if config.taskTypes?[column] == .regression {
+        guard let task = config.schedule.earlyStopTask, let column = config.data.labels.firstIndex(of: task) else { return }
+        if config.architecture.taskTypes?[column] == .regression {
             throw ConfigError(file: "config", key: "earlystop_task",
                               message: "\(task) is a regression task; early stopping reads a classification task's AUC")
         }
@@ -141,15 +141,15 @@ public struct TrainingJob {
     /// batch gives some rank a single row; `drop_last: true` skips that batch.
     /// - Throws: `ConfigError` naming `batch_size`, `batch_norm` and `drop_last`.
     func checkBatchNormBatches(trainRows n: Int) throws {
-        guard config.batchNorm else { return }
-        let s = communicator.size, b = config.batchSize
+        guard config.architecture.batchNorm else { return }
+        let s = communicator.size, b = config.schedule.batchSize
         if b / s == 1 {
             throw ConfigError(file: "config", key: "batch_size",
                               message: "batch_norm: true needs at least 2 rows per rank, and batch_size \(b) over \(s) "
                               + "rank(s) gives 1; raise batch_size")
         }
         let last = n % b
-        guard last > 0, !config.dropLast else { return }
+        guard last > 0, !config.schedule.dropLast else { return }
         if let r = (0..<s).first(where: { ($0 + 1) * last / s - $0 * last / s == 1 }) {
             throw ConfigError(file: "config", key: "drop_last",
                               message: "with batch_norm: true, the epoch's last batch of \(last) of \(n) rows gives rank \(r) "
@@ -159,9 +159,9 @@ public struct TrainingJob {
 
     /// Every place the run writes to (rank 0): checked before any data is generated or loaded.
     public var outputPlaces: [OutputPlaces.Place] {
-        var places = [OutputPlaces.Place(key: "output_dir", path: config.outputDirectory, isFolder: true)]
-        if config.checkpoints {
-            places.append(.init(key: config.checkpointDirectory == nil ? "output_dir (checkpoints)" : "checkpoint_dir",
+        var places = [OutputPlaces.Place(key: "output_dir", path: config.logging.outputDirectory, isFolder: true)]
+        if config.checkpointing.enabled {
+            places.append(.init(key: config.checkpointing.directory == nil ? "output_dir (checkpoints)" : "checkpoint_dir",
                                 path: checkpointDirectory, isFolder: true))
         }
         if let g = config.data.generate { places.append(.init(key: "data.generate.dir", path: g.directory, isFolder: true)) }
@@ -175,9 +175,9 @@ public struct TrainingJob {
     ///   dataset, checkpoint, communicator and training errors, each naming its file, key or rank.
     public func run() throws -> JobResult {
         let start = monotonicSeconds()
-        guard config.batchSize % communicator.size == 0 else {
+        guard config.schedule.batchSize % communicator.size == 0 else {
             throw ConfigError(file: "config", key: "batch_size",
-                              message: "the global batch \(config.batchSize) is not divisible by \(communicator.size) ranks")
+                              message: "the global batch \(config.schedule.batchSize) is not divisible by \(communicator.size) ranks")
         }
         if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
@@ -188,11 +188,11 @@ public struct TrainingJob {
         let model = try makeModelForRun(features: data.features)
         model.initialize(seed: config.seed)
         say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
-            + "values; batch \(config.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
+            + "values; batch \(config.schedule.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
         let trainer = makeTrainer(model: model)
-        let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.keepLast, config: config,
+        let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.checkpointing.keepLast, config: config,
                                         features: data.features, communicator: communicator)
-        if config.checkpoints { attach(checkpointer, to: trainer) }
+        if config.checkpointing.enabled { attach(checkpointer, to: trainer) }
         if let dir = resumeDirectory { try checkpointer.resume(from: dir, into: trainer, log: say) }
         if communicator.isRoot { try attachRunLog(to: trainer, generation: data.generation) }
         let stops = handleSignals ? StopSignals() : nil
@@ -201,7 +201,7 @@ public struct TrainingJob {
         let history = try trainer.fit(train: data.train, validation: data.validation)
         var testMetrics: [TaskMetrics] = []
         if let test = data.test {
-            testMetrics = try evaluateMultiTask(model, test, batchSize: config.evaluationBatchSize, taskNames: config.data.labels,
+            testMetrics = try evaluateMultiTask(model, test, batchSize: config.logging.evaluationBatchSize, taskNames: config.data.labels,
                                                 sampleSpaces: trainer.sampleSpaces, communicator: communicator)
             say(testLine(testMetrics, generation: data.generation))
         }
@@ -213,7 +213,7 @@ public struct TrainingJob {
         let result = JobResult(history: history, test: testMetrics, generation: data.generation,
                                seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
         if communicator.isRoot { try writeMetrics(result) }
-        say("done in \(format(result.seconds, 1)) s; metrics in \(config.outputDirectory)/metrics.json")
+        say("done in \(format(result.seconds, 1)) s; metrics in \(config.logging.outputDirectory)/metrics.json")
         return result
     }
 
@@ -262,7 +262,7 @@ public struct TrainingJob {
         for r in oov { for w in r.warnings { say(w) } }
         try checkEarlyStopping(validation: validation)
         try checkBatchNormBatches(trainRows: train.count)
-        let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.embeddingDim,
+        let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.architecture.embeddingDim,
                                 denseNames: schema.dense)
         return RunData(generation: generation, train: train, validation: validation, test: test, features: features,
                        outOfVocabulary: oov)
@@ -270,15 +270,13 @@ public struct TrainingJob {
 
     /// The optimizer and the trainer with every setting of the config (`TrainConfig.trainerOptions`).
     public func makeTrainer(model: any MultiTaskModel) -> MTLTrainer {
-        let optimizer = Adam(learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2,
-                             epsilon: config.adamEpsilon, weightDecay: config.weightDecay,
-                             embeddingUpdate: config.embeddingUpdate)
-        let trainer = MTLTrainer(model: model, optimizer: optimizer, options: config.trainerOptions, communicator: communicator)
+        let trainer = MTLTrainer(model: model, optimizer: config.optimizer.makeAdam(), options: config.trainerOptions,
+                                 communicator: communicator)
         trainer.log = log
         // Under mpirun a rank's stdout is a pseudo-terminal even when the job's output goes to
         // a file, so several ranks always print plain lines.
         trainer.progressLine = communicator.isRoot
-            ? ProgressLine(plainEvery: config.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
+            ? ProgressLine(plainEvery: config.logging.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
         return trainer
     }
 
@@ -296,8 +294,8 @@ public struct TrainingJob {
     /// checkpoint's step. Rank 0 only.
     private func attachRunLog(to trainer: MTLTrainer, generation: GenerationReport?) throws {
         try RunInfo(config: config, ranks: communicator.size, generation: generation)
-            .write(toDirectory: config.outputDirectory)
-        let runLog = try RunLog(directory: config.outputDirectory, taskNames: config.data.labels,
+            .write(toDirectory: config.logging.outputDirectory)
+        let runLog = try RunLog(directory: config.logging.outputDirectory, taskNames: config.data.labels,
                                 resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
         for note in runLog.notes { say(note) }
         trainer.onStep = { try runLog.write($0) }
@@ -322,11 +320,11 @@ public struct TrainingJob {
 
     /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
     func writeMetrics(_ r: JobResult) throws {
-        let dir = URL(fileURLWithPath: config.outputDirectory)
+        let dir = URL(fileURLWithPath: config.logging.outputDirectory)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
-            throw ConfigError(file: "config", key: "output_dir", message: "cannot create \(config.outputDirectory): \(error.localizedDescription)")
+            throw ConfigError(file: "config", key: "output_dir", message: "cannot create \(config.logging.outputDirectory): \(error.localizedDescription)")
         }
         func metricsJSON(_ m: [TaskMetrics]) -> [[String: Any]] {
             m.map { x in

@@ -37,7 +37,7 @@ struct CheckpointTests {
     @Test func fingerprintFieldsKeepTheirTextAndOrder() {
         var c = TrainConfig()
         c.model = .ple
-        c.taskWeightsStrategy = .gradnorm
+        c.weighting.strategy = .gradnorm
         let f = Features(sparseNames: ["a"], vocabularySizes: [3], embeddingDim: 16, denseNames: ["d"])
         let fields = Checkpointer.identityFields(config: c, features: f)
         let expected: [(String, String)] = [
@@ -194,9 +194,9 @@ struct ResumeTests {
         var job = TrainingJob(config: config)
         job.log = { _ in }
         job.resumeDirectory = resume
-        job.saveParametersPath = "\(config.outputDirectory)/final.bin"
+        job.saveParametersPath = "\(config.logging.outputDirectory)/final.bin"
         let r = try job.run()
-        let (p, e) = try loadParameters(from: "\(config.outputDirectory)/final.bin")
+        let (p, e) = try loadParameters(from: "\(config.logging.outputDirectory)/final.bin")
         return (p, e, r)
     }
 
@@ -311,7 +311,9 @@ struct HostileConfigTests {
         let (good, _) = try Checkpointer.newestValid(in: "\(dir)/out/checkpoints")
         // Rewrite the config section (JSON and its YAML alike) with expert_units: [999999].
         var json = try JSONSerialization.jsonObject(with: try good.section("config")) as! [String: Any]
-        json["expertUnits"] = [999_999]
+        var architecture = json["architecture"] as! [String: Any]
+        architecture["expertUnits"] = [999_999]
+        json["architecture"] = architecture
         let yaml = json["sourceYAML"] as! String
         json["sourceYAML"] = yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.hasPrefix("expert_units:") ? "expert_units: [999999]" : String(line)
@@ -327,7 +329,7 @@ struct HostileConfigTests {
         let file = try CheckpointFile(path: path)
         try file.verifyAll()
         let (config, features) = try Checkpointer.readSetup(file)
-        #expect(config.expertUnits == [999_999])
+        #expect(config.architecture.expertUnits == [999_999])
         do {
             _ = try Checkpointer.makeModel(for: file, features: features) { TrainingJob(config: config).makeModel(features: $0) }
             Issue.record("a model larger than the file was built")
@@ -351,5 +353,42 @@ struct HostileConfigTests {
             #expect(throws: CheckpointError.self) { try Checkpointer.checkFeatures(f, file: file) }
         }
         try Checkpointer.checkFeatures(Features(sparseNames: ["a"], vocabularySizes: [4], embeddingDim: 2, denseNames: []), file: file)
+    }
+}
+
+/// Checkpoints written before the config's typed groups hold a flat config section: they still
+/// load, from their stored YAML, and the header's fingerprint guards that YAML.
+struct LegacyConfigLayoutTests {
+    @Test func aFlatConfigSectionLoadsFromItsYAML() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-legacy-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let resume = ResumeTests()
+        _ = try resume.run(try resume.config(dir, ["epochs=1"]))
+        let (good, _) = try Checkpointer.newestValid(in: "\(dir)/out/checkpoints")
+        let (expected, _) = try Checkpointer.readSetup(good)
+        let yaml = expected.sourceYAML
+        func rewritten(_ sourceYAML: String, name: String) throws -> CheckpointFile {
+            // The flat layout: every setting at the top level, as the section was before.
+            let flat: [String: Any] = ["model": "mmoe", "seed": 2022, "learningRate": 0.001, "batchSize": 256,
+                                       "expertUnits": [16], "outputDirectory": "x", "sourceYAML": sourceYAML]
+            var w = CheckpointWriter(header: good.header)
+            for s in good.sections {
+                w.add(s.name, s.name == "config" ? try JSONSerialization.data(withJSONObject: flat) : try good.section(s.name))
+            }
+            let path = "\(dir)/legacy/\(name).rhck"
+            try FileManager.default.createDirectory(atPath: "\(dir)/legacy", withIntermediateDirectories: true)
+            try w.write(to: path)
+            return try CheckpointFile(path: path)
+        }
+        let (config, _) = try Checkpointer.readSetup(try rewritten(yaml, name: "flat"))
+        #expect(config == expected)
+        // A YAML that no longer matches the header's fingerprint (another batch size) is refused.
+        let tampered = yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("batch_size:") ? "batch_size: 512" : String(line)
+        }.joined(separator: "\n")
+        #expect(tampered != yaml)
+        #expect {
+            _ = try Checkpointer.readSetup(try rewritten(tampered, name: "tampered"))
+        } throws: { "\($0)".contains("fingerprint") }
     }
 }

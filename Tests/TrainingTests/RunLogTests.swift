@@ -162,7 +162,7 @@ struct RunLogTests {
         // run.json: what the run is, before its first step.
         let info = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/run.json"))) as? [String: Any])
         #expect(info["model"] as? String == "mmoe" && info["tasks"] as? [String] == ["click", "purchase"] && info["ranks"] as? Int == 1)
-        #expect((info["config"] as? [String: Any])?["batchSize"] as? Int == 256)
+        #expect(((info["config"] as? [String: Any])?["schedule"] as? [String: Any])?["batchSize"] as? Int == 256)
         #expect(((info["oracle_auc"] as? [String: Double])?["click"] ?? 0) > 0.5)
         #expect((info["started_at"] as? String).map { ISO8601DateFormatter().date(from: $0) != nil } == true)
     }

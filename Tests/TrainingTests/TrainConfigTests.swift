@@ -54,8 +54,8 @@ struct TrainConfigTests {
         let c = try parse("data: {train: a.csv}\nepochs: 1\n",
                           ["epochs=3", "expert_units=[32,16]", "data.val=v.csv", "task_specific_lr.purchase=0.01",
                            "data.generate.rows=1000"])
-        #expect(c.epochs == 3 && c.expertUnits == [32, 16] && c.data.validation == "v.csv")
-        #expect(c.taskSpecificLR == ["purchase": 0.01])
+        #expect(c.schedule.epochs == 3 && c.architecture.expertUnits == [32, 16] && c.data.validation == "v.csv")
+        #expect(c.optimizer.taskLearningRates == ["purchase": 0.01])
         #expect(c.data.generate?.trainRows == 1000 && c.data.train == "a.csv")
         let g = try parse("data: {generate: {click_rate: 0.01, purchase_rate: 0.2, selection_bias: 0.8}}\n")
         #expect(g.data.generate?.clickRate == 0.01 && g.data.generate?.purchaseRateGivenClick == 0.2)
@@ -99,7 +99,7 @@ struct TrainConfigTests {
             #expect(throws: Never.self, "\(name)") { try TrainConfig.parse(ConfigNode.parse(yaml: text, file: name)) }
         }
         let d = try parse(defaultConfigYAML)
-        #expect(d.model == .mmoe && d.expertUnits == [256, 128] && d.numExperts == 8 && d.towerUnits == [64, 32])
+        #expect(d.model == .mmoe && d.architecture.expertUnits == [256, 128] && d.architecture.numExperts == 8 && d.architecture.towerUnits == [64, 32])
         #expect(d.data.generate != nil && d.data.train == "runs/data/default/train.csv")
     }
 
@@ -108,7 +108,7 @@ struct TrainConfigTests {
                           + "relax_factor: 0.5\nbeta: 0.8\nmetabalance_target: purchase\nmetabalance_strategy: b\n"
                           + "task_sample_space: {purchase: click}\npos_weight: {purchase: 20}\nmonitor_every: 10\n")
         #expect(c.taskWeightingMethod == .metaBalance(MetaBalance(relaxFactor: 0.5, beta: 0.8, target: 1, strategy: .B)))
-        #expect(c.taskSampleSpace == ["purchase": "click"] && c.posWeight == ["purchase": 20] && c.monitorEvery == 10)
+        #expect(c.taskSampleSpace == ["purchase": "click"] && c.posWeight == ["purchase": 20] && c.logging.monitorEvery == 10)
         let g = try parse("data: {train: a.csv}\ntask_weights_strategy: gradnorm\ngradnorm_alpha: 0.5\n")
         #expect(g.taskWeightingMethod == .gradNorm(alpha: 0.5, learningRate: 0.01, tensors: nil))
         #expect(error("data: {train: a.csv}\ntask_weights_strategy: gradnorm\nrelax_factor: 0.5\n")?.key == "relax_factor")
