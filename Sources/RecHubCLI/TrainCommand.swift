@@ -30,7 +30,15 @@ struct TrainCommand: ParsableCommand {
             // Resume with the run's own config (overrides on top; the checkpoint's fingerprint
             // still refuses changes to the model, the data layout or the data order).
             let (file, _) = try Checkpointer.newestValid(in: resume)
-            root = try ConfigNode.parse(yaml: try Checkpointer.readSetup(file).0.sourceYAML, file: "\(file.path) (stored config)")
+            let stored = try Checkpointer.readSetup(file).0
+            root = try ConfigNode.parse(yaml: stored.sourceYAML, file: "\(file.path) (stored config)")
+            // The run goes on where its checkpoints are now (a run folder may have been moved or
+            // copied): its checkpoint folder, and the run folder holding it.
+            let folder = (file.path as NSString).deletingLastPathComponent
+            root = try root.setting("checkpoint_dir=\(Self.yamlQuoted(folder))")
+            if (folder as NSString).lastPathComponent == "checkpoints" {
+                root = try root.setting("output_dir=\(Self.yamlQuoted((folder as NSString).deletingLastPathComponent))")
+            }
             for o in overrides { root = try root.setting(o) }
             return try TrainConfig.parse(root)
         }
@@ -44,6 +52,11 @@ struct TrainCommand: ParsableCommand {
         }
         for o in overrides { root = try root.setting(o) }
         return try TrainConfig.parse(root)
+    }
+
+    /// `text` as a YAML double-quoted scalar (a path may hold `:`, `#` or spaces).
+    static func yamlQuoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     func run() throws {

@@ -138,6 +138,34 @@ public final class Checkpointer {
         return w
     }
 
+    /// Moves the checkpoints an earlier run left in the folder (`*.rhck`) into
+    /// `earlier-<UTC time>/` beside them, before a fresh run writes its own: nothing saved is
+    /// lost, `keep_last` never counts them (their higher steps pruned the new run's files), and
+    /// `--resume` never picks them. Returns the folder they went to, or nil when there were none.
+    /// - Throws: `CheckpointError.io` naming the folder when they cannot be moved.
+    public func setAsideEarlierRun() throws -> String? {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".rhck") }.sorted()
+        guard !names.isEmpty else { return nil }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        var target = (directory as NSString).appendingPathComponent("earlier-\(stamp)")
+        var n = 1
+        while fm.fileExists(atPath: target) {
+            n += 1
+            target = (directory as NSString).appendingPathComponent("earlier-\(stamp)-\(n)")
+        }
+        do {
+            try fm.createDirectory(atPath: target, withIntermediateDirectories: false)
+            for name in names {
+                try fm.moveItem(atPath: (directory as NSString).appendingPathComponent(name),
+                                toPath: (target as NSString).appendingPathComponent(name))
+            }
+        } catch {
+            throw CheckpointError.io(file: directory, reason: "cannot set an earlier run's checkpoints aside: \(error.localizedDescription)")
+        }
+        return target
+    }
+
     /// Deletes step checkpoints beyond the newest `keepLast`, and temporaries left by a writer
     /// that was killed mid-write (never valid checkpoints).
     func prune() throws {

@@ -114,8 +114,8 @@ public final class MTLTrainer: @unchecked Sendable {
     public var monitorEvery = 0
     /// Report every this many steps through `onStep` (0 = only monitored steps).
     public var logEvery = 0
-    /// Called on rank 0 from `fit` after every `logEvery`-th step and every monitored step
-    /// (the run's `train_log.jsonl` and TensorBoard curves); an error stops training.
+    /// Called on rank 0 from `fit` after every `logEvery`-th step, every monitored step and
+    /// each epoch's last step (the run's `train_log.jsonl` and TensorBoard curves); an error stops training.
     public var onStep: ((StepReport) throws -> Void)?
     /// Called on rank 0 from `fit` after each epoch's validation, with the global step.
     public var onEpoch: ((EpochRecord, _ step: Int) throws -> Void)?
@@ -713,7 +713,8 @@ public final class MTLTrainer: @unchecked Sendable {
         var samplesPerSecond: Double { Double(seen) / max(monotonicSeconds() - start, 1e-9) }
     }
 
-    /// After each step of `fit`: the progress line, the step report when due, a checkpoint
+    /// After each step of `fit`: the progress line, the step report when due (and at the
+    /// epoch's last step), a checkpoint
     /// when due, and a stop (signal or `maxSteps` mid-epoch) with the last steps kept.
     private func afterFitStep(meter: EpochMeter, stepsPerEpoch: Int) throws {
         let t = model.numTasks
@@ -723,7 +724,10 @@ public final class MTLTrainer: @unchecked Sendable {
                                 losses: (0..<t).map { (taskNames[$0], meter.running[$0] / meter.runningWeight) },
                                 extra: monitorSummary())
         }
-        if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0) {
+        // Every log_every-th and monitored step, and each epoch's last (so every step's loss
+        // reaches the run log, the curves end where the epoch does).
+        if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0)
+            || progress.stepInEpoch == stepsPerEpoch {
             try reportStep(epoch: progress.epoch, samplesPerSecond: meter.samplesPerSecond)
         }
         var wrote = false

@@ -193,7 +193,11 @@ public struct TrainingJob {
         let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.checkpointing.keepLast, config: config,
                                         features: data.features, communicator: communicator)
         if config.checkpointing.enabled { attach(checkpointer, to: trainer) }
-        if let dir = resumeDirectory { try checkpointer.resume(from: dir, into: trainer, log: say) }
+        if let dir = resumeDirectory {
+            try checkpointer.resume(from: dir, into: trainer, log: say)
+        } else if config.checkpointing.enabled, communicator.isRoot, let aside = try checkpointer.setAsideEarlierRun() {
+            say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
+        }
         if communicator.isRoot { try attachRunLog(to: trainer, generation: data.generation) }
         let stops = handleSignals ? StopSignals() : nil
         defer { stops?.restore() }

@@ -172,6 +172,17 @@ struct RunLogTests {
     /// before its next checkpoint. Resumed from step 15, it ends with the uninterrupted run's
     /// lines (all but the timing fields, bit for bit: resume is bit-identical) and curves,
     /// no step twice.
+    /// Each epoch's last step has a step line even off the log_every grid, so the loss curve
+    /// ends where the epoch does and every step's loss reaches the log.
+    @Test func everyEpochsLastStepIsLogged() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try Self.run(try Self.config(dir, out: "out", ["log_every=5", "monitor_every=0", "checkpoints=false"]))
+        let steps = try Self.lines("\(dir)/out").filter { $0.kind == "step" }
+        #expect(steps.map(\.step) == [5, 10, 12, 15, 20, 24])
+        #expect(steps.map(\.epoch) == [1, 1, 1, 2, 2, 2])
+    }
+
     @Test func resumedRunContinuesTheSameCurves() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
