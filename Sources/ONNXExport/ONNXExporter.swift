@@ -4,6 +4,7 @@ import Layers
 import Models
 import RecHubProto
 import SwiftProtobuf
+import Training
 
 /// Writes a trained model as an ONNX file that computes what `rechub predict` computes.
 ///
@@ -124,7 +125,7 @@ public enum ONNXExporter {
             entry("rechub.tasks", json(taskNames)),
             entry("rechub.task_types", json(model.taskTypes.map(\.rawValue))),
             entry("rechub.sparse_features", json(features.sparseNames)),
-            entry("rechub.vocabulary_sizes", json(features.vocabularySizes.map(String.init))),
+            entry("rechub.vocabulary_sizes", json(features.vocabularySizes)),
             entry("rechub.dense_features", json(features.denseNames)),
             entry("rechub.outputs", json(model is ESMM ? [predictionsOutput, pcvrOutput] : [predictionsOutput])),
         ]
@@ -144,19 +145,23 @@ public enum ONNXExporter {
         return data
     }
 
-    /// Writes the ONNX file of `model` to `path` (atomically) and returns its size in bytes.
+    /// Writes the ONNX file of `model` to `path` (atomically) and returns its size in bytes. A
+    /// symbolic link at `path` is written through; a path that is not a regular file (a folder,
+    /// device, FIFO or socket) is refused before the graph is built (see `OutputPlaces.fileTarget`).
     /// - Throws: `ONNXExportError` as `serializedModel`, or `.cannotWrite` naming the path.
     @discardableResult
     public static func write(_ model: any MultiTaskModel, taskNames: [String], to path: String) throws(ONNXExportError) -> Int {
+        let target: String
+        do { target = try OutputPlaces.fileTarget(path) } catch { throw .cannotWrite(path: path, reason: error.reason) }
         let data = try serializedModel(model, taskNames: taskNames)
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        do { try data.write(to: URL(fileURLWithPath: target), options: .atomic) } catch {
             throw .cannotWrite(path: path, reason: error.localizedDescription)
         }
         return data.count
     }
 
-    /// A JSON array of strings (the metadata values).
-    static func json(_ values: [String]) -> String {
+    /// A JSON array of strings or numbers (the metadata values).
+    static func json<Element>(_ values: [Element]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: values, options: [])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
     }

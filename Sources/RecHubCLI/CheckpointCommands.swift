@@ -43,7 +43,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
-            try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
+            let target = try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])[0]
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
@@ -56,7 +56,7 @@ struct PredictCommand: ParsableCommand {
                 text += (0..<t).map { "\(p[i * t + $0])" }.joined(separator: ",") + "\n"
             }
             do {
-                try text.write(toFile: out, atomically: true, encoding: .utf8)
+                try text.write(toFile: target, atomically: true, encoding: .utf8)
             } catch {
                 throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
             }

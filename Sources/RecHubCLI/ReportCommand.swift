@@ -19,11 +19,16 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
-            let record = try RunRecord.load(directory: runDir)
-            for note in record.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+            // A given --out is checked before anything is read; the default (RUN_DIR/report.html) once
+            // the run folder is known to hold a run, since the check creates a missing folder.
             let path = out ?? URL(fileURLWithPath: runDir).appendingPathComponent("report.html").path
+            let place = OutputPlaces.Place(key: "--out", path: path, isFolder: false)
+            var target = out == nil ? path : try OutputPlaces.check([place])[0]
+            let record = try RunRecord.load(directory: runDir)
+            if out == nil { target = try OutputPlaces.check([place])[0] }
+            for note in record.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             let report = RunReport(record: record)
-            try report.write(to: path)
+            try report.write(to: target)
             print("wrote \(path): \(record.info.model), \(record.steps.count) step line(s), "
                   + "\(record.epochs.count) epoch(s); \(report.status)")
         }

@@ -8,7 +8,10 @@ import Glibc
 /// the whole run).
 ///
 /// A folder is created if missing (with its parents) and a probe file is created in it and
-/// removed; a file's folder is checked the same way, and the file itself must not be a folder.
+/// removed; a file's folder is checked the same way. A file is written atomically (a new file
+/// renamed over the path), so an existing file place must be a regular file or a symbolic link:
+/// a link is written through (its target replaced, the link kept; see `fileTarget`), and a
+/// folder, device, FIFO or socket is refused rather than replaced by a regular file.
 public enum OutputPlaces {
     /// One place a run writes to.
     public struct Place: Sendable, Equatable {
@@ -27,15 +30,25 @@ public enum OutputPlaces {
         }
     }
 
-    /// Checks every place, in order.
-    /// - Throws: `ConfigError` with `file` "config" (or the flag), the key, the path and the
-    ///   operating system's reason (never a raw Foundation error).
-    public static func check(_ places: [Place]) throws {
-        for p in places {
+    /// Why a file cannot be written in place: the operating system's or RecHub's words.
+    public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        /// What stands in the way, e.g. "it is a FIFO (named pipe), not a regular file".
+        public var reason: String
+        public var description: String { reason }
+    }
+
+    /// Checks every place, in order, and returns the path each one's writer renames its new file
+    /// to: the place's path, or for a file place that is a symbolic link, the link's target.
+    /// - Throws: `ConfigError` with `file` "config" (or "command line" for a flag), the key, the
+    ///   path and the operating system's reason (never a raw Foundation error).
+    @discardableResult
+    public static func check(_ places: [Place]) throws -> [String] {
+        try places.map { p in
             if let reason = problem(p) {
                 throw ConfigError(file: p.key.hasPrefix("--") ? "command line" : "config", key: p.key,
                                   message: "cannot write to \(p.path): \(reason)")
             }
+            return p.isFolder ? p.path : (try? fileTarget(p.path)) ?? p.path
         }
     }
 
@@ -43,13 +56,57 @@ public enum OutputPlaces {
     static func problem(_ place: Place) -> String? {
         guard !place.path.isEmpty else { return "the path is empty" }
         if place.isFolder { return folderProblem(place.path) }
-        var st = stat()
-        if stat(place.path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return "it is a folder, not a file" }
-        let slash = place.path.lastIndex(of: "/")
-        let folder = slash.map { $0 == place.path.startIndex ? "/" : String(place.path[..<$0]) } ?? "."
-        if let p = folderProblem(folder) { return p }
-        if access(place.path, F_OK) == 0 && access(place.path, W_OK) != 0 { return errnoText() }
+        let target: String
+        do { target = try fileTarget(place.path) } catch { return error.reason }
+        if let p = folderProblem(folder(of: target)) { return target == place.path ? p : "\(p) (the link's target \(target))" }
+        if access(target, F_OK) == 0 && access(target, W_OK) != 0 { return errnoText() }
         return nil
+    }
+
+    /// The path an atomic write of the file `path` renames its new file to: `path` itself, or,
+    /// when `path` is a symbolic link, the end of its chain of links (a relative target read from
+    /// its link's folder), whether that file exists or not. So a link is kept and written
+    /// through, and a link to a missing file writes that file as if it had been named.
+    /// - Throws: `Refusal` when the chain has more than 40 links, or when the file exists and is
+    ///   not a regular file (a folder, device, FIFO or socket, which a rename would replace).
+    public static func fileTarget(_ path: String) throws(Refusal) -> String {
+        var current = path
+        for _ in 0..<40 {
+            var st = stat()
+            guard lstat(current, &st) == 0 else { return current }
+            let kind = st.st_mode & S_IFMT
+            guard kind == S_IFLNK else {
+                if kind == S_IFREG { return current }
+                let via = current == path ? "" : " (the link's target \(current))"
+                throw Refusal(reason: "it is \(kindName(kind)), not a regular file\(via)")
+            }
+            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = buffer.withUnsafeMutableBufferPointer { b in
+                b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { readlink(current, $0, b.count - 1) }
+            }
+            guard n > 0 else { throw Refusal(reason: "cannot read the link \(current): \(errnoText())") }
+            let link = String(decoding: buffer[0..<n], as: UTF8.self)
+            current = link.hasPrefix("/") ? link : folder(of: current) + "/" + link
+        }
+        throw Refusal(reason: "more than 40 symbolic links in a row (a loop?)")
+    }
+
+    /// The folder part of `path` ("." when it has none).
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// "a folder", "a FIFO (named pipe)", … for a `stat` file type.
+    static func kindName(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFDIR: return "a folder"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFSOCK: return "a socket"
+        default: return "a special file"
+        }
     }
 
     /// Creates `path` and its parents where missing, then writes and removes a probe file in it.

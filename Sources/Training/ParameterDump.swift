@@ -4,7 +4,10 @@ import Models
 
 /// Writes the model's dense parameters and embeddings as a raw dump: the magic `RHPARAM1`,
 /// two little-endian Int64 counts, then the floats. For comparing runs bit for bit
-/// (checkpoints with optimizer state are a separate, checksummed format).
+/// (checkpoints with optimizer state are a separate, checksummed format). Written atomically;
+/// a symbolic link at `path` is written through, and a path that is not a regular file (a
+/// folder, device, FIFO or socket) is refused (see `OutputPlaces.fileTarget`).
+/// - Throws: `DatasetError.cannotWrite` naming `path` and the reason.
 public func saveParameters(_ model: any MultiTaskModel, to path: String) throws {
     var data = Data("RHPARAM1".utf8)
     for n in [model.parameters.count, model.embeddings.weights.count] {
@@ -14,7 +17,9 @@ public func saveParameters(_ model: any MultiTaskModel, to path: String) throws 
         data.append(UnsafeBufferPointer(start: b.base, count: b.count))
     }
     do {
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try data.write(to: URL(fileURLWithPath: try OutputPlaces.fileTarget(path)), options: .atomic)
+    } catch let refusal as OutputPlaces.Refusal {
+        throw DatasetError.cannotWrite(file: path, reason: refusal.reason)
     } catch {
         throw DatasetError.cannotWrite(file: path, reason: error.localizedDescription)
     }

@@ -57,7 +57,8 @@ struct ExportCommandTests {
             try JSONSerialization.jsonObject(with: Data(try #require(meta[key]).utf8)) as? [String] ?? []
         }
         let sparse = try list("rechub.sparse_features"), dense = try list("rechub.dense_features")
-        let vocab = try list("rechub.vocabulary_sizes").compactMap { Int64($0) }
+        let sizes = try #require(meta["rechub.vocabulary_sizes"])
+        let vocab = try #require(try JSONSerialization.jsonObject(with: Data(sizes.utf8)) as? [Int]).map(Int64.init)
         let lines = try String(contentsOf: dir.appendingPathComponent("data/test.csv"), encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = lines[0]
