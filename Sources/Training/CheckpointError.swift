@@ -30,7 +30,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable, Equatable
         case let .incompatible(file, reason): return "\(file): checkpoint does not fit this run: \(reason)"
         case let .io(file, reason): return "\(file): \(reason)"
         case let .noValidCheckpoint(dir, rejected):
-            return "\(dir): no valid checkpoint" + (rejected.isEmpty ? "" : " (rejected: " + rejected.joined(separator: "; ") + ")")
+            return "\(dir): no valid checkpoint" + (rejected.isEmpty
+                ? " (a run stopped before its first checkpoint has nothing to resume: start it again without --resume)"
+                : " (rejected: " + rejected.joined(separator: "; ") + ")")
         }
     }
 }

@@ -329,10 +329,19 @@ public final class Checkpointer {
     /// The newest checkpoint in `directory` whose every section checks out; corrupt ones are
     /// skipped (and named in `rejected`), so a resume falls back to the previous good one.
     /// `directory` may also be a run's `output_dir`: when it holds no checkpoint but has a
-    /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched.
+    /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched; or one
+    /// checkpoint file, which is then the one (e.g. `best.rhck`).
     /// - Throws: `CheckpointError.io` when the folder cannot be listed;
-    ///   `CheckpointError.noValidCheckpoint` listing why each candidate was rejected.
+    ///   `CheckpointError.noValidCheckpoint` listing why each candidate was rejected; for a file,
+    ///   what `CheckpointFile` finds wrong with it.
     public static func newestValid(in directory: String) throws -> (file: CheckpointFile, rejected: [String]) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
+            // One checkpoint file named: that one (e.g. best.rhck), checked whole.
+            let f = try CheckpointFile(path: directory)
+            try f.verifyAll()
+            return (f, [])
+        }
         let inner = (directory as NSString).appendingPathComponent("checkpoints")
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
            !names.contains(where: { $0.hasSuffix(".rhck") }), names.contains("checkpoints") {

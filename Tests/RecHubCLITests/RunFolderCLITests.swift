@@ -42,4 +42,23 @@ struct RunFolderCLITests {
         let log = try String(contentsOf: copy.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
         #expect(log.contains("\"epoch\":2"), "the copy's log goes on into epoch 2")
     }
+
+    /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
+    @Test func resumeFromOneFileAndFromNothing() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (first, newest) = try cli.trainTinyRun(in: dir, extra: ["--set", "checkpoint_every=3"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let folder = dir.appendingPathComponent("out/checkpoints")
+        let earliest = try #require(try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasPrefix("step-") }.sorted().first)
+        #expect(folder.appendingPathComponent(earliest).path != newest)
+        let r = try cli.rechub(["train", "--resume", folder.appendingPathComponent(earliest).path, "--set", "epochs=2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("resumed from \(folder.appendingPathComponent(earliest).path)"), "\(r.stdout)")
+        let empty = dir.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let none = try cli.rechub(["train", "--resume", empty.path])
+        #expect(none.status != 0 && (none.stdout + none.stderr).contains("start it again without --resume"), "\(none.stderr)")
+    }
 }
