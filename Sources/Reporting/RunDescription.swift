@@ -41,14 +41,17 @@ public struct RunDescription: Sendable, Equatable {
         startedAt = try r.optionalString("started_at")
     }
 
-    /// The oracle AUC that belongs to a validation or test series: the task's own, or for a task
-    /// scored on a sample space ("purchase (on click = 1)") the oracle of `purchase_given_click`.
+    /// The oracle AUC that belongs to a validation or test series: a series named after a task
+    /// has that task's oracle; any series scored on clicked impressions only (`… (on click = 1)`,
+    /// as `purchase (on click = 1)` of a task with `task_sample_space` or ESMM's
+    /// `cvr (on click = 1)`) has `purchase_given_click`, the true pCVR's AUC over clicked
+    /// impressions, whatever the series' own name; any other series has none.
     public func oracle(for series: String) -> Double? {
         if let o = oracleAUC[series] { return o }
-        // "T (on C = 1)" → "T_given_C"
-        guard series.hasSuffix(" = 1)"), let open = series.range(of: " (on ") else { return nil }
-        let task = series[..<open.lowerBound]
-        let space = series[open.upperBound..<series.index(series.endIndex, offsetBy: -5)]
-        return oracleAUC["\(task)_given_\(space)"]
+        if series.hasSuffix(RunDescription.onClicksSuffix) { return oracleAUC["purchase_given_click"] }
+        return nil
     }
+
+    /// How the trainer names a series scored on clicked impressions only.
+    static let onClicksSuffix = " (on click = 1)"
 }

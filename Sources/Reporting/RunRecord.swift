@@ -4,9 +4,10 @@ import Foundation
 /// step and epoch lines of `train_log.jsonl`, and `metrics.json` once the run has finished.
 ///
 /// A run that is still going, or was killed, is read as far as it got: without
-/// `metrics.json` the test metrics are nil, and a last line of `train_log.jsonl` that is not
-/// complete JSON (a line cut short by the kill) is skipped and noted. Any earlier line that is
-/// not JSON, or a line whose fields are wrong, is an error naming the file and line.
+/// `metrics.json` the test metrics are nil, and a last line of `train_log.jsonl` without its
+/// newline that is not JSON (a write cut short by the kill) is skipped and noted. Any other line
+/// that is not JSON, or a line whose fields are wrong, is an error naming the file and line;
+/// blank lines, and kinds and fields the reader does not know, are skipped.
 public struct RunRecord: Sendable {
     /// The run folder as given.
     public var directory: String
@@ -39,14 +40,16 @@ public struct RunRecord: Sendable {
     }
 
     /// Reads the run folder `directory`.
-    /// - Throws: `ReportError.noSuchFolder` when it does not exist; `.notARun` when it has no
-    ///   `run.json`; `.unreadable`, `.malformedJSON` (file and line) and `.badField` (file, line
-    ///   and field) for files that cannot be read or do not follow the run-folder format.
+    /// - Throws: `ReportError.noSuchFolder` when it does not exist; `.notAFolder` when it is a
+    ///   file; `.notARun` when it has no `run.json`; `.unreadable`, `.malformedJSON` (file and
+    ///   line) and `.badField` (file, line and field) for files that cannot be read or do not
+    ///   follow the run-folder format.
     public static func load(directory: String) throws -> RunRecord {
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), isFolder.boolValue else {
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder) else {
             throw ReportError.noSuchFolder(path: directory)
         }
+        guard isFolder.boolValue else { throw ReportError.notAFolder(path: directory) }
         let folder = URL(fileURLWithPath: directory)
         let runPath = folder.appendingPathComponent(runFile).path
         guard FileManager.default.fileExists(atPath: runPath) else {
@@ -107,19 +110,26 @@ public struct RunRecord: Sendable {
         return "\(error)"
     }
 
-    /// Reads `train_log.jsonl`: every non-blank line is one JSON object with a `kind`.
+    /// Reads `train_log.jsonl`: every line is one JSON object with a `kind`.
+    ///
+    /// Blank lines are skipped (they hold nothing), and so are kinds and fields this reader does
+    /// not know (a newer writer may add them). The writer ends every line with a newline, so
+    /// only a last line without one can be a write cut short: when it is not JSON it is skipped
+    /// and noted. Any other line that is not JSON is an error naming the file and line.
     private static func readLog(at path: String) throws -> ([LoggedStep], [LoggedEpoch], [String]) {
         let data = try readData(at: path)
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let isBlank: (Data.SubSequence) -> Bool = { $0.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }
-        let lastContent = lines.lastIndex { !isBlank($0) }
+        // The text after the last newline (empty when the file ends with one).
+        let unterminated = lines.count - 1
         var steps: [LoggedStep] = [], epochs: [LoggedEpoch] = [], notes: [String] = []
         for (i, bytes) in lines.enumerated() where !isBlank(bytes) {
             let lineNumber = i + 1
             let value: JSONValue
             do { value = try JSONValue.parse(Data(bytes)) } catch {
-                if i == lastContent {
-                    notes.append("\(path):\(lineNumber): incomplete last line skipped (the run is still going or was stopped)")
+                if i == unterminated {
+                    notes.append("\(path):\(lineNumber): incomplete last line skipped (no newline at its end: "
+                                 + "the run is still going or was stopped)")
                     break
                 }
                 throw ReportError.malformedJSON(file: path, line: lineNumber, reason: describe(error))

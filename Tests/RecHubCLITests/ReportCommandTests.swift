@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// `rechub report`: the page is written where asked, and a folder that is not a run, or a bad
-/// log line, is named with a non-zero exit.
+/// `rechub report`: the page is written where asked, and a folder that is not a run, a file
+/// given as the run folder, or a bad log line, is named with a non-zero exit.
 struct ReportCommandTests {
     let cli = RecHubCLITests()
 
@@ -41,6 +41,14 @@ struct ReportCommandTests {
         let missing = try cli.rechub(["report", "/nonexistent/run-\(UUID().uuidString)"])
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/run-") && missing.stderr.contains("no such run folder"),
                 "\(missing.stderr)")
+
+        let file = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: file) }
+        let readme = file.appendingPathComponent("README.md")
+        try "# notes\n".write(to: readme, atomically: true, encoding: .utf8)
+        let notFolder = try cli.rechub(["report", readme.path])
+        #expect(notFolder.status == 1 && notFolder.stderr.contains("\(readme.path) is a file, not a run folder")
+                && !notFolder.stderr.contains("no such"), "\(notFolder.stderr)")
 
         let empty = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: empty) }

@@ -33,10 +33,15 @@ struct RunFolderFixture {
         try text.write(to: url.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
+    /// The series scored on clicked impressions only: a task with `task_sample_space` (MMoE
+    /// here), or ESMM's CVR tower.
+    static func onClicks(_ tasks: [String] = RunFolderFixture.tasks) -> String { "\(tasks[1]) (on \(tasks[0]) = 1)" }
+    static let esmmOnClicks = "cvr (on click = 1)"
+
     /// run.json, with the oracle when `oracle`.
-    func writeRun(tasks: [String] = RunFolderFixture.tasks, oracle: Bool = true) throws {
+    func writeRun(tasks: [String] = RunFolderFixture.tasks, oracle: Bool = true, model: String = "mmoe") throws {
         var run: [String: Any] = [
-            "model": "mmoe", "tasks": tasks,
+            "model": model, "tasks": tasks,
             "config": ["model": "mmoe", "epochs": 2, "learning_rate": 0.001, "expert_units": [256, 128],
                        "data": ["labels": tasks, "generate": ["rows": 20000, "seed": 7]],
                        "output_dir": "/tmp/r1", "early_stop_task": NSNull()] as [String: Any],
@@ -49,7 +54,7 @@ struct RunFolderFixture {
     }
 
     /// The step lines (every 100 steps) and epoch lines of `epochs` whole epochs, in file order.
-    static func logLines(epochs: Int, tasks: [String] = RunFolderFixture.tasks) throws -> [String] {
+    static func logLines(epochs: Int, tasks: [String] = RunFolderFixture.tasks, onClicks: String? = nil) throws -> [String] {
         var lines: [String] = []
         for epoch in 1...max(1, epochs) where epochs > 0 {
             for step in stride(from: (epoch - 1) * stepsPerEpoch + 100, through: epoch * stepsPerEpoch, by: 100) {
@@ -64,7 +69,7 @@ struct RunFolderFixture {
             }
             var validation: [String: Any] = [:]
             for (i, t) in tasks.enumerated() { validation[t] = ["auc": auc(i, epoch), "logloss": logloss(i, epoch)] }
-            validation["\(tasks[1]) (on \(tasks[0]) = 1)"] = ["auc": 0.6 + 0.01 * Double(epoch)]
+            validation[onClicks ?? RunFolderFixture.onClicks(tasks)] = ["auc": 0.6 + 0.01 * Double(epoch)]
             lines.append(try json([
                 "kind": "epoch", "epoch": epoch, "step": epoch * stepsPerEpoch,
                 "train_loss": Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1, loss($0, epoch * stepsPerEpoch)) }),
@@ -75,11 +80,11 @@ struct RunFolderFixture {
     }
 
     /// metrics.json as `TrainingJob.writeMetrics` writes it (the part the report reads, and more).
-    func writeMetrics(tasks: [String] = RunFolderFixture.tasks) throws {
+    func writeMetrics(tasks: [String] = RunFolderFixture.tasks, onClicks: String? = nil) throws {
         let test: [[String: Any]] = [
             ["task": tasks[0], "auc": 0.6801, "logloss": 0.1655, "count": 2000, "positives": 81],
             ["task": tasks[1], "auc": 0.7002, "logloss": 0.0281, "count": 2000, "positives": 7],
-            ["task": "\(tasks[1]) (on \(tasks[0]) = 1)", "auc": 0.61, "logloss": 0.29, "count": 81, "positives": 7],
+            ["task": onClicks ?? RunFolderFixture.onClicks(tasks), "auc": 0.61, "logloss": 0.29, "count": 81, "positives": 7],
         ]
         try write("metrics.json", RunFolderFixture.json(["model": "mmoe", "seconds": 93.25, "test": test, "epochs": []] as [String: Any]))
     }
@@ -90,6 +95,15 @@ struct RunFolderFixture {
         try f.writeRun(oracle: oracle)
         try f.write("train_log.jsonl", logLines(epochs: 2).joined(separator: "\n") + "\n")
         try f.writeMetrics()
+        return f
+    }
+
+    /// A finished two-epoch ESMM run: its CVR is scored on clicks as `cvr (on click = 1)`.
+    static func finishedESMM() throws -> RunFolderFixture {
+        let f = try RunFolderFixture()
+        try f.writeRun(model: "esmm")
+        try f.write("train_log.jsonl", logLines(epochs: 2, onClicks: esmmOnClicks).joined(separator: "\n") + "\n")
+        try f.writeMetrics(onClicks: esmmOnClicks)
         return f
     }
 }

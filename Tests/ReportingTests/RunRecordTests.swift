@@ -53,6 +53,42 @@ struct RunRecordTests {
         #expect(error.description.contains("train_log.jsonl:3"))
     }
 
+    /// A bad last line that ends with its newline was written whole (the writer appends each
+    /// line with its newline at once), so it is an error, not a line cut short by a kill.
+    @Test(arguments: ["garbage\n", "garbage\n\n", "{\"kind\":\"step\",\"ep\n"])
+    func aCompleteBadLastLineIsAnErrorNamingFileAndLine(last: String) throws {
+        let f = try RunFolderFixture()
+        defer { f.remove() }
+        try f.writeRun()
+        let lines = try RunFolderFixture.logLines(epochs: 1)
+        try f.write("train_log.jsonl", lines.joined(separator: "\n") + "\n" + last)
+        let error = try #require(throws: ReportError.self) { try RunRecord.load(directory: f.path) }
+        guard case .malformedJSON(let file, let line, _) = error else { Issue.record("\(error)"); return }
+        #expect(file == f.url.appendingPathComponent("train_log.jsonl").path && line == lines.count + 1)
+        #expect(error.description.contains("train_log.jsonl:\(lines.count + 1): not valid JSON"), "\(error)")
+    }
+
+    /// Blank lines hold nothing and are skipped; fields and kinds the reader does not know may
+    /// come from a newer writer and are ignored; a last line without its newline that is whole
+    /// JSON is read. None of these is noted.
+    @Test func blankLinesAndUnknownFieldsAreSkippedSilently() throws {
+        let f = try RunFolderFixture()
+        defer { f.remove() }
+        try f.writeRun()
+        var lines = try RunFolderFixture.logLines(epochs: 1)
+        lines[0] = #"{"grad_norm":{"click":1.5},"# + lines[0].dropFirst()  // a step line with a new field
+        lines[5] = #"{"lr":0.001,"# + lines[5].dropFirst()  // the epoch line, likewise
+        lines.insert("", at: 2)
+        lines.insert(" \t\r", at: 4)
+        lines.append(#"{"kind":"future-kind","step":600}"#)
+        try f.write("train_log.jsonl", lines.joined(separator: "\n"))  // the last line has no newline
+        let r = try RunRecord.load(directory: f.path)
+        #expect(r.steps.map(\.step) == [100, 200, 300, 400, 500] && r.epochs.map(\.epoch) == [1])
+        #expect(r.steps[0].losses["click"] == RunFolderFixture.loss(0, 100))
+        #expect(r.epochs[0].validation["click"]?["auc"] == RunFolderFixture.auc(0, 1))
+        #expect(!r.notes.contains { $0.contains("train_log.jsonl") }, "\(r.notes)")
+    }
+
     @Test func aLineWithAWrongFieldNamesFileLineAndField() throws {
         let f = try RunFolderFixture()
         defer { f.remove() }
@@ -91,6 +127,23 @@ struct RunRecordTests {
         let error = try #require(throws: ReportError.self) { try RunRecord.load(directory: f.path) }
         #expect(error == .notARun(folder: f.path, lookedFor: f.url.appendingPathComponent("run.json").path))
         #expect(error.description.contains("run.json") && error.description.contains(f.path))
+    }
+
+    /// A path that is a file (README.md, or a file of a run folder) is said to be a file; for a
+    /// run folder's own file the message names the folder to give instead.
+    @Test func aFileIsNotARunFolder() throws {
+        let f = try RunFolderFixture.finished()
+        defer { f.remove() }
+        try f.write("README.md", "# notes\n")
+        let readme = f.url.appendingPathComponent("README.md").path
+        let error = try #require(throws: ReportError.self) { try RunRecord.load(directory: readme) }
+        #expect(error == .notAFolder(path: readme))
+        #expect(error.description == "\(readme) is a file, not a run folder (expected a training run's output_dir)")
+
+        let run = f.url.appendingPathComponent("run.json").path
+        let inside = try #require(throws: ReportError.self) { try RunRecord.load(directory: run) }
+        #expect(inside.description.hasPrefix("\(run) is a file, not a run folder")
+                && inside.description.hasSuffix("give the folder holding it: \(f.path)"), "\(inside)")
     }
 
     @Test func aRunWithoutLogYetIsReadWithANote() throws {

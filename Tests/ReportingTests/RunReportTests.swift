@@ -78,6 +78,26 @@ struct RunReportTests {
         #expect(!html.contains("No metrics.json"))
     }
 
+    /// The series scored on clicks only, `purchase (on click = 1)` of a task with
+    /// `task_sample_space` or ESMM's `cvr (on click = 1)`, has `purchase_given_click` (0.6611) as
+    /// its oracle, in the AUC chart and in the test table; the tasks keep their own.
+    @Test(arguments: [false, true]) func aSeriesScoredOnClicksHasTheOracleOfPCVROnClicks(esmm: Bool) throws {
+        let f = try esmm ? RunFolderFixture.finishedESMM() : RunFolderFixture.finished()
+        defer { f.remove() }
+        let series = esmm ? RunFolderFixture.esmmOnClicks : RunFolderFixture.onClicks()
+        let (html, charts) = try Self.page(f)
+        let auc = try #require(charts["validation-auc"])
+        #expect(auc.seriesNames == ["click", "purchase", series])
+        let oracle = auc.references
+        #expect(Set(oracle.keys) == ["click", "purchase", series])
+        #expect(abs((oracle["click"] ?? .nan) - 0.7123) < 1e-4 && abs((oracle["purchase"] ?? .nan) - 0.7421) < 1e-4)
+        #expect(abs((oracle[series] ?? .nan) - 0.6611) < 1e-4, "\(oracle)")
+        #expect(auc.texts.contains("oracle \(series) 0.6611"))
+        // Test table: series, AUC, oracle AUC, LogLoss, rows, positives.
+        #expect(html.contains("<tr><td>\(series)</td><td>0.6100</td><td>0.6611</td><td>0.29000</td><td>81</td><td>7</td></tr>"))
+        #expect(html.contains("<tr><td>purchase</td><td>0.7002</td><td>0.7421</td>"))
+    }
+
     @Test func withoutOracleThereIsNoOracleLine() throws {
         let f = try RunFolderFixture.finished(oracle: false)
         defer { f.remove() }
