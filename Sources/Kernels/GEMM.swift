@@ -77,11 +77,7 @@ public enum GEMMProfile {
     /// Zeroes the totals.
     public static func reset() { seconds = 0; flops = 0 }
 
-    @usableFromInline static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
+    @usableFromInline static func now() -> Double { monotonicSeconds() }
 }
 
 /// OpenBLAS's thread count.

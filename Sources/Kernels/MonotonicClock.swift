@@ -2,7 +2,9 @@
 import Glibc
 #endif
 
-/// Seconds from a monotonic clock.
+/// Seconds from a monotonic clock (CLOCK_MONOTONIC): the project's one clock for durations
+/// (steps, phases, sgemm time, data loading).
+@inlinable
 public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

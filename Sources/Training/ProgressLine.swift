@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Kernels
 
 /// The training progress line: samples/s and running loss per task, rewritten in place on
 /// a terminal and printed as plain lines otherwise (logs, CI, `mpirun` output).
