@@ -31,8 +31,11 @@ struct OutputLinksCLITests {
         case "export": args = ["export", "--checkpoint", missing + ".rhck", "--out", out]
         case "predict": args = ["predict", "--checkpoint", missing + ".rhck", "--data", missing + ".csv", "--out", out]
         case "report": args = ["report", missing, "--out", out]
-        default: args = ["train", "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
-                         "--save-parameters", out]
+        default: // tiny, so that a regression fails in seconds rather than training the default job
+            args = ["train", "--set", "data.generate.dir=\(dir.path)/data", "--set", "output_dir=\(dir.path)/out",
+                    "--set", "data.generate.rows=2000", "--set", "data.generate.val_rows=300",
+                    "--set", "data.generate.test_rows=300", "--set", "data.generate.scale=0.01", "--set", "epochs=1",
+                    "--save-parameters", out]
         }
         let flag = command == "train" ? "--save-parameters" : "--out"
         let r = try cli.rechub(args)
