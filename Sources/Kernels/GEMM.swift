@@ -64,34 +64,3 @@ public func naiveGemm(
         }
     }
 }
-
-/// Time spent inside `gemm` while `enabled` (for `rechub bench --profile`; one thread only).
-public enum GEMMProfile {
-    /// Whether `gemm` accumulates its time and FLOPs.
-    nonisolated(unsafe) public static var enabled = false
-    /// Seconds inside `cblas_sgemm` since the last reset.
-    nonisolated(unsafe) public static var seconds = 0.0
-    /// FLOPs of those products.
-    nonisolated(unsafe) public static var flops = 0.0
-
-    /// Zeroes the totals.
-    public static func reset() { seconds = 0; flops = 0 }
-
-    @usableFromInline static func now() -> Double { monotonicSeconds() }
-}
-
-/// OpenBLAS's thread count.
-public enum BLASThreads {
-    /// Sets how many threads OpenBLAS uses for each call.
-    public static func set(_ n: Int) {
-        precondition(n >= 1, "BLAS thread count must be at least 1, got \(n)")
-        BLASCore.ensureLoaded()
-        rechub_blas_set_num_threads(Int32(n))
-    }
-
-    /// How many threads OpenBLAS uses now.
-    public static var current: Int {
-        BLASCore.ensureLoaded()
-        return Int(rechub_blas_get_num_threads())
-    }
-}

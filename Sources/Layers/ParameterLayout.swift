@@ -1,65 +1,5 @@
 import Kernels
 
-/// Which gradient a parameter belongs to: the trunk every task shares, or one task's own.
-public enum ParameterRole: Hashable, Sendable {
-    /// Shared by all tasks (a bottom MLP, MMoE's experts, PLE's shared experts, embeddings).
-    case shared
-    /// Owned by task `t` (its tower, its gate, its specific experts).
-    case task(Int)
-}
-
-/// How a tensor's initial values are drawn.
-public enum Initializer: Sendable, Equatable {
-    /// All zeros.
-    case zeros
-    /// All ones.
-    case ones
-    /// Uniform in [-bound, bound].
-    case uniform(bound: Float)
-    /// Normal with mean 0 and the given standard deviation.
-    case normal(std: Float)
-}
-
-/// A handle to one named non-trainable state buffer (batch-norm running statistics).
-public struct StateID: Hashable, Sendable {
-    /// The buffer's position in declaration order.
-    public let index: Int
-}
-
-/// One named non-trainable state buffer.
-public struct StateSpec: Sendable, Equatable {
-    /// A dotted name, e.g. `bottom.0.bn.running_mean`.
-    public let name: String
-    /// Where it starts in the state buffer.
-    public let offset: Int
-    /// The number of floats.
-    public let count: Int
-    /// Its initial value.
-    public let initial: Float
-}
-
-/// A handle to one named tensor of a `ParameterLayout`.
-public struct TensorID: Hashable, Sendable {
-    /// The tensor's position in declaration order.
-    public let index: Int
-}
-
-/// One named tensor of the parameter arena.
-public struct TensorSpec: Sendable, Equatable {
-    /// A dotted name, e.g. `experts.0.weight` or `towers.1.2.bias`.
-    public let name: String
-    /// The shape, outermost first (a linear weight is `(out, in)`, as in PyTorch).
-    public let shape: [Int]
-    /// Shared or task-specific.
-    public let role: ParameterRole
-    /// How its values start.
-    public let initializer: Initializer
-    /// Where it starts in the arena (valid after `finalize`).
-    public internal(set) var offset: Int
-    /// The number of floats.
-    public var count: Int { shape.reduce(1, *) }
-}
-
 /// The ordered layout of a model's dense parameters in one contiguous Float32 arena.
 ///
 /// Shared tensors come first, then task 0's, task 1's, … (declaration order within each),
@@ -180,34 +120,5 @@ public final class ParameterLayout: @unchecked Sendable {
     public func view(shared: UnsafeMutablePointer<Float>, full: FloatBuffer) -> ArenaView {
         precondition(full.count == count, "view needs \(count) floats, got \(full.count)")
         return ArenaView(shared: shared, task: full.base, sharedCount: sharedCount, offsets: offsets)
-    }
-}
-
-/// Resolves tensor handles to pointers into an arena laid out by a `ParameterLayout`.
-public struct ArenaView {
-    /// Base for shared tensors (offsets below `sharedCount`).
-    public let shared: UnsafeMutablePointer<Float>
-    /// Base for task tensors (offsets from `sharedCount` up; indexed by the full offset).
-    public let task: UnsafeMutablePointer<Float>
-    /// The size of the shared part.
-    public let sharedCount: Int
-    /// Offsets by tensor index.
-    public let offsets: UnsafePointer<Int>
-
-    /// A view with separate bases for shared and task tensors (task tensors are found at
-    /// `task + offset`, so `task` may point before a buffer holding only the task part).
-    public init(shared: UnsafeMutablePointer<Float>, task: UnsafeMutablePointer<Float>, sharedCount: Int,
-                offsets: UnsafePointer<Int>) {
-        self.shared = shared
-        self.task = task
-        self.sharedCount = sharedCount
-        self.offsets = offsets
-    }
-
-    /// The first float of a tensor.
-    @inline(__always)
-    public subscript(id: TensorID) -> UnsafeMutablePointer<Float> {
-        let o = offsets[id.index]
-        return o < sharedCount ? shared + o : task + o
     }
 }

@@ -1,0 +1,22 @@
+import CBLAS
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// OpenBLAS's thread count.
+public enum BLASThreads {
+    /// Sets how many threads OpenBLAS uses for each call.
+    public static func set(_ n: Int) {
+        precondition(n >= 1, "BLAS thread count must be at least 1, got \(n)")
+        BLASCore.ensureLoaded()
+        rechub_blas_set_num_threads(Int32(n))
+    }
+
+    /// How many threads OpenBLAS uses now.
+    public static var current: Int {
+        BLASCore.ensureLoaded()
+        return Int(rechub_blas_get_num_threads())
+    }
+}
