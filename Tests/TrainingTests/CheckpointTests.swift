@@ -190,6 +190,12 @@ struct ResumeTests {
         return try TrainConfig.parse(node)
     }
 
+    /// Trains one epoch of the small run in `dir` and returns its newest checkpoint.
+    func oneEpochCheckpoint(in dir: String) throws -> CheckpointFile {
+        _ = try run(try config(dir, ["epochs=1"]))
+        return try Checkpointer.newestValid(in: "\(dir)/out/checkpoints").file
+    }
+
     func run(_ config: TrainConfig, resume: String? = nil) throws -> ([Float], [Float], JobResult) {
         var job = TrainingJob(config: config)
         job.log = { _ in }
@@ -306,9 +312,7 @@ struct HostileConfigTests {
     @Test func aConfigClaimingAHugeModelIsRefusedBeforeAllocating() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-hostile-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let resume = ResumeTests()
-        _ = try resume.run(try resume.config(dir, ["epochs=1"]))
-        let (good, _) = try Checkpointer.newestValid(in: "\(dir)/out/checkpoints")
+        let good = try ResumeTests().oneEpochCheckpoint(in: dir)
         // Rewrite the config section (JSON and its YAML alike) with expert_units: [999999].
         var json = try JSONSerialization.jsonObject(with: try good.section("config")) as! [String: Any]
         var architecture = json["architecture"] as! [String: Any]
@@ -362,9 +366,7 @@ struct LegacyConfigLayoutTests {
     @Test func aFlatConfigSectionLoadsFromItsYAML() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-legacy-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let resume = ResumeTests()
-        _ = try resume.run(try resume.config(dir, ["epochs=1"]))
-        let (good, _) = try Checkpointer.newestValid(in: "\(dir)/out/checkpoints")
+        let good = try ResumeTests().oneEpochCheckpoint(in: dir)
         let (expected, _) = try Checkpointer.readSetup(good)
         let yaml = expected.sourceYAML
         func rewritten(_ sourceYAML: String, name: String) throws -> CheckpointFile {
