@@ -190,6 +190,19 @@ struct ResumeTests {
         return try TrainConfig.parse(node)
     }
 
+    /// A copy of `good` at `path` whose config section is `config` as JSON (every checksum
+    /// recomputed, so only the config's meaning can be wrong).
+    static func copy(_ good: CheckpointFile, config: [String: Any], to path: String) throws -> CheckpointFile {
+        var w = CheckpointWriter(header: good.header)
+        for s in good.sections {
+            w.add(s.name, s.name == "config" ? try JSONSerialization.data(withJSONObject: config) : try good.section(s.name))
+        }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try w.write(to: path)
+        return try CheckpointFile(path: path)
+    }
+
     /// Trains one epoch of the small run in `dir` and returns its newest checkpoint.
     func oneEpochCheckpoint(in dir: String) throws -> CheckpointFile {
         _ = try run(try config(dir, ["epochs=1"]))
@@ -323,14 +336,8 @@ struct HostileConfigTests {
             line.hasPrefix("expert_units:") ? "expert_units: [999999]" : String(line)
         }.joined(separator: "\n")
         #expect((json["sourceYAML"] as! String).contains("999999"), "the stored YAML lists expert_units as expected")
-        var w = CheckpointWriter(header: good.header)
-        for s in good.sections {
-            w.add(s.name, s.name == "config" ? try JSONSerialization.data(withJSONObject: json) : try good.section(s.name))
-        }
         let path = "\(dir)/hostile/step-00000001.rhck"
-        try FileManager.default.createDirectory(atPath: "\(dir)/hostile", withIntermediateDirectories: true)
-        try w.write(to: path)
-        let file = try CheckpointFile(path: path)
+        let file = try ResumeTests.copy(good, config: json, to: path)
         try file.verifyAll()
         let (config, features) = try Checkpointer.readSetup(file)
         #expect(config.architecture.expertUnits == [999_999])
@@ -373,14 +380,7 @@ struct LegacyConfigLayoutTests {
             // The flat layout: every setting at the top level, as the section was before.
             let flat: [String: Any] = ["model": "mmoe", "seed": 2022, "learningRate": 0.001, "batchSize": 256,
                                        "expertUnits": [16], "outputDirectory": "x", "sourceYAML": sourceYAML]
-            var w = CheckpointWriter(header: good.header)
-            for s in good.sections {
-                w.add(s.name, s.name == "config" ? try JSONSerialization.data(withJSONObject: flat) : try good.section(s.name))
-            }
-            let path = "\(dir)/legacy/\(name).rhck"
-            try FileManager.default.createDirectory(atPath: "\(dir)/legacy", withIntermediateDirectories: true)
-            try w.write(to: path)
-            return try CheckpointFile(path: path)
+            return try ResumeTests.copy(good, config: flat, to: "\(dir)/legacy/\(name).rhck")
         }
         let (config, _) = try Checkpointer.readSetup(try rewritten(yaml, name: "flat"))
         #expect(config == expected)
