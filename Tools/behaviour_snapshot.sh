@@ -3,7 +3,7 @@
 # every config in Configs/ trains a short run (256 steps of batch 128 on a small generated
 # set; the Ali-CCP sample config on ../shared/data) on 1 rank and on 2 ranks, and the final
 # parameters (--save-parameters) and metrics.json are kept. Timing fields (seconds,
-# samples_per_second) are removed from metrics.json, since no two runs share them.
+# samples_per_second, started_at) are removed from metrics.json, since no two runs share them.
 #
 #   bash Tools/behaviour_snapshot.sh OUT_DIR [RECHUB]      # RECHUB: default .build/release/rechub
 #   diff -r BEFORE_DIR AFTER_DIR && echo identical
@@ -37,7 +37,7 @@ for config in Configs/*.yaml; do
 import json, sys
 def strip(o):
     if isinstance(o, dict):
-        return {k: strip(v) for k, v in o.items() if k not in ("seconds", "samples_per_second")}
+        return {k: strip(v) for k, v in o.items() if k not in ("seconds", "samples_per_second", "started_at")}
     if isinstance(o, list):
         return [strip(v) for v in o]
     return o

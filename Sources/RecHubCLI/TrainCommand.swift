@@ -18,10 +18,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the config this run would use (the file or the default, or with --resume the run's stored one, with every --set applied) and exit.")
     var printConfig = false
 
-    @Option(name: .customLong("save-parameters"), help: "Write the final parameters (rank 0) as a raw dump, for comparing runs.")
+    @Option(name: .customLong("save-parameters"), help: ArgumentHelp("Write the final parameters (rank 0) as a raw dump, for comparing runs.", valueName: "file"))
     var saveParameters: String?
 
-    @Option(help: "Continue from the newest valid checkpoint in this folder (its config is used unless --config is given).")
+    @Option(help: ArgumentHelp("Continue from the newest valid checkpoint in a run folder, a checkpoint folder, or one .rhck file: the run's stored config with --set on top, in the folder the checkpoint is in (--config instead replaces the stored config whole, output_dir included).", valueName: "dir-or-file"))
     var resume: String?
 
     func loadConfig() throws -> TrainConfig {

@@ -69,8 +69,22 @@ public struct RunRecord: Sendable {
         var test: [TestMetric]?
         var totalSeconds: Double?
         let metricsPath = folder.appendingPathComponent(metricsFile).path
+        var metrics: JSONObjectReader?
         if FileManager.default.fileExists(atPath: metricsPath) {
             let m = try JSONObjectReader(parseDocument(at: metricsPath), file: metricsPath)
+            // A metrics.json from an earlier run in the same folder (this one was started again,
+            // or resumed past its end, and has not finished) is not this run's.
+            let started = try m.optionalString("started_at")
+            if let started, let mine = info.startedAt, started != mine {
+                notes.append("\(metricsPath) is from an earlier run (started \(started)), not this one (started \(mine)): "
+                             + "the run has not finished")
+            } else {
+                metrics = m
+            }
+        } else {
+            notes.append("\(metricsPath) not found: the run has not finished (still going, or stopped early)")
+        }
+        if let m = metrics {
             guard let list = m.value("test") else {
                 throw ReportError.badField(file: metricsPath, line: nil, field: "test", reason: "is missing")
             }
@@ -82,8 +96,6 @@ public struct RunRecord: Sendable {
                 try TestMetric(JSONObjectReader(item, file: metricsPath, path: "test[\(i)]"))
             }
             totalSeconds = try m.optionalNumber("seconds")
-        } else {
-            notes.append("\(metricsPath) not found: the run has not finished (still going, or stopped early)")
         }
         return RunRecord(directory: directory, info: info, steps: steps, epochs: epochs, test: test,
                          totalSeconds: totalSeconds, notes: notes)

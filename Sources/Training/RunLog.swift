@@ -54,6 +54,10 @@ public final class RunLog {
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
+        // A FIFO or device in its place would block or swallow the log: refused, as for --out.
+        do { _ = try OutputPlaces.fileTarget(path) } catch {
+            throw TensorBoardError.io(file: path, reason: error.reason)
+        }
         let old = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter(EventFileWriter.isEventFileName).sorted()
         if let step {

@@ -198,7 +198,8 @@ public struct TrainingJob {
         } else if config.checkpointing.enabled, communicator.isRoot, let aside = try checkpointer.setAsideEarlierRun() {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
-        if communicator.isRoot { try attachRunLog(to: trainer, generation: data.generation) }
+        let info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
+        if communicator.isRoot { try attachRunLog(to: trainer, info: info) }
         let stops = handleSignals ? StopSignals() : nil
         defer { stops?.restore() }
         if let stops { trainer.stopRequest = { stops.requested } }
@@ -216,7 +217,7 @@ public struct TrainingJob {
         if let path = saveParametersPath, communicator.isRoot { try saveParameters(model, to: path) }
         let result = JobResult(history: history, test: testMetrics, generation: data.generation,
                                seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
-        if communicator.isRoot { try writeMetrics(result) }
+        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt) }
         say("done in \(format(result.seconds, 1)) s; metrics in \(config.logging.outputDirectory)/metrics.json")
         return result
     }
@@ -296,9 +297,8 @@ public struct TrainingJob {
     /// `run.json`, and the run log (`train_log.jsonl` and TensorBoard events) fed by the
     /// trainer's step and epoch reports; after a resume, the log is first cut back to the
     /// checkpoint's step. Rank 0 only.
-    private func attachRunLog(to trainer: MTLTrainer, generation: GenerationReport?) throws {
-        try RunInfo(config: config, ranks: communicator.size, generation: generation)
-            .write(toDirectory: config.logging.outputDirectory)
+    private func attachRunLog(to trainer: MTLTrainer, info: RunInfo) throws {
+        try info.write(toDirectory: config.logging.outputDirectory)
         let runLog = try RunLog(directory: config.logging.outputDirectory, taskNames: config.data.labels,
                                 resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
         for note in runLog.notes { say(note) }
@@ -323,7 +323,9 @@ public struct TrainingJob {
     }
 
     /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
-    func writeMetrics(_ r: JobResult) throws {
+    /// `startedAt` is `run.json`'s: a report pairs the two, so a `metrics.json` an earlier run
+    /// left behind is never taken for this run's.
+    func writeMetrics(_ r: JobResult, startedAt: String) throws {
         let dir = URL(fileURLWithPath: config.logging.outputDirectory)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -345,6 +347,7 @@ public struct TrainingJob {
             "blas_core": BLASCore.name,
             "blas_core_origin": BLASCore.origin.rawValue,
             "cpu": CPUFeatures.modelName,
+            "started_at": startedAt,
             "epochs": r.history.map { e in
                 ["epoch": e.epoch, "train_loss": e.trainLoss, "seconds": e.seconds,
                  "samples_per_second": e.samplesPerSecond, "validation": metricsJSON(e.validation),

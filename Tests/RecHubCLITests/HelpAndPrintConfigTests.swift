@@ -45,7 +45,7 @@ OVERVIEW: Train a multi-task model from a YAML config.
 
 Without --config, runs the built-in default job (Configs/default.yaml).
 
-USAGE: rechub train [--config <config>] [--set <key=value> ...] [--print-config] [--save-parameters <save-parameters>] [--resume <resume>]
+USAGE: rechub train [--config <config>] [--set <key=value> ...] [--print-config] [--save-parameters <file>] [--resume <dir-or-file>]
 
 OPTIONS:
   --config <config>       YAML config file (see Configs/).
@@ -54,11 +54,14 @@ OPTIONS:
   --print-config          Print the config this run would use (the file or the
                           default, or with --resume the run's stored one, with
                           every --set applied) and exit.
-  --save-parameters <save-parameters>
+  --save-parameters <file>
                           Write the final parameters (rank 0) as a raw dump,
                           for comparing runs.
-  --resume <resume>       Continue from the newest valid checkpoint in this
-                          folder (its config is used unless --config is given).
+  --resume <dir-or-file>  Continue from the newest valid checkpoint in a run
+                          folder, a checkpoint folder, or one .rhck file: the
+                          run's stored config with --set on top, in the folder
+                          the checkpoint is in (--config instead replaces the
+                          stored config whole, output_dir included).
   -h, --help              Show help information.
 
 """

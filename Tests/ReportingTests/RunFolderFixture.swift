@@ -80,13 +80,15 @@ struct RunFolderFixture {
     }
 
     /// metrics.json as `TrainingJob.writeMetrics` writes it (the part the report reads, and more).
-    func writeMetrics(tasks: [String] = RunFolderFixture.tasks, onClicks: String? = nil) throws {
+    func writeMetrics(tasks: [String] = RunFolderFixture.tasks, onClicks: String? = nil,
+                      startedAt: String = "2025-03-01T10:00:00Z") throws {
         let test: [[String: Any]] = [
             ["task": tasks[0], "auc": 0.6801, "logloss": 0.1655, "count": 2000, "positives": 81],
             ["task": tasks[1], "auc": 0.7002, "logloss": 0.0281, "count": 2000, "positives": 7],
             ["task": onClicks ?? RunFolderFixture.onClicks(tasks), "auc": 0.61, "logloss": 0.29, "count": 81, "positives": 7],
         ]
-        try write("metrics.json", RunFolderFixture.json(["model": "mmoe", "seconds": 93.25, "test": test, "epochs": []] as [String: Any]))
+        try write("metrics.json", RunFolderFixture.json(["model": "mmoe", "seconds": 93.25, "test": test, "epochs": [],
+                                                          "started_at": startedAt] as [String: Any]))
     }
 
     /// A finished two-epoch run.

@@ -24,6 +24,18 @@ struct RunRecordTests {
         #expect(r.notes.isEmpty)
     }
 
+    /// A metrics.json an earlier run left in the folder (this run was started again, or resumed
+    /// past its end, and has not finished): its start time differs from run.json's, so the run
+    /// is not taken as finished and no earlier test metrics are shown as its own.
+    @Test func anEarlierRunsMetricsAreNotThisRuns() throws {
+        let f = try RunFolderFixture.finished()
+        defer { f.remove() }
+        try f.writeMetrics(startedAt: "2025-02-27T08:00:00Z")
+        let r = try RunRecord.load(directory: f.path)
+        #expect(r.test == nil && r.totalSeconds == nil)
+        #expect(r.notes.contains { $0.contains("from an earlier run (started 2025-02-27T08:00:00Z)") }, "\(r.notes)")
+    }
+
     @Test func aKilledRunSkipsItsHalfWrittenLastLine() throws {
         let f = try RunFolderFixture()
         defer { f.remove() }

@@ -92,3 +92,17 @@ struct OutputPlacesLinkTests {
         #expect(isFIFO(fifo), "the FIFO is left alone")
     }
 }
+
+/// The run log's own file is held to the same rule as an --out file: a FIFO in its place is
+/// refused at once (opening it for appending blocked the run forever).
+struct RunLogFileTests {
+    @Test func aFIFOInPlaceOfTheRunLogIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-runlog-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(mkfifo("\(dir)/\(RunLog.fileName)", 0o644) == 0)
+        #expect {
+            _ = try RunLog(directory: dir, taskNames: ["click"], resumingAfter: nil)
+        } throws: { "\($0)".contains("FIFO") && "\($0)".contains(RunLog.fileName) }
+    }
+}
