@@ -20,17 +20,30 @@ struct ExportCommandTests {
 
     /// Runs `rechub`; returns its status, stdout and stderr.
     func rechub(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        // Output goes to files, not pipes (see RecHubCLITests.rechub: a pipe's write end can leak
+        // into an MPI singleton's orted that another test starts in this process).
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        let out = Pipe(), err = Pipe()
+        p.environment = ProcessInfo.processInfo.environment
+            .filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-export-out-\(UUID().uuidString)")
+        let outURL = base.appendingPathExtension("stdout"), errURL = base.appendingPathExtension("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try out.close()
+        try err.close()
+        return (p.terminationStatus, String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
     @Test func exportedCheckpointMatchesPredict() throws {

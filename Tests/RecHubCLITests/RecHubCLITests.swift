@@ -28,17 +28,29 @@ struct RecHubCLITests {
         p.arguments = args
         if let cwd { p.currentDirectoryURL = cwd }
         // A child of an MPI process must not inherit its launcher variables.
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        p.environment = ProcessInfo.processInfo.environment
+            .filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
             .merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
+        // Output goes to files, not pipes: an MPI singleton another test starts in this process
+        // (its orted) can inherit a pipe's write end while a child runs, and then reading to
+        // end-of-file never returns.
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-out-\(UUID().uuidString)")
+        let outURL = base.appendingPathExtension("stdout"), errURL = base.appendingPathExtension("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                   stderr: String(decoding: e, as: UTF8.self))
+        try out.close()
+        try err.close()
+        return Run(status: p.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                   stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
     /// Trains a tiny MMoE on generated data under `dir` (`dir/data`, output `dir/out`) and
