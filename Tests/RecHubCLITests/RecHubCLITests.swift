@@ -23,6 +23,11 @@ struct RecHubCLITests {
 
     /// Runs `rechub` with this process's environment (less MPI launcher variables) plus `environment`.
     func rechub(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> Run {
+        try start(args, cwd: cwd, environment: environment).finish()
+    }
+
+    /// Starts `rechub` as `rechub(_:cwd:environment:)` does, without waiting for it.
+    func start(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> RunningRecHub {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
@@ -31,26 +36,64 @@ struct RecHubCLITests {
         p.environment = ProcessInfo.processInfo.environment
             .filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
             .merging(environment) { $1 }
-        // Output goes to files, not pipes: an MPI singleton another test starts in this process
-        // (its orted) can inherit a pipe's write end while a child runs, and then reading to
-        // end-of-file never returns.
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-out-\(UUID().uuidString)")
-        let outURL = base.appendingPathExtension("stdout"), errURL = base.appendingPathExtension("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer {
+        return try RunningRecHub(p)
+    }
+
+    /// A started `rechub` whose output goes to files, not pipes: an MPI singleton another test
+    /// starts in this process (its orted) can inherit a pipe's write end while a child runs,
+    /// and then reading to end-of-file never returns.
+    final class RunningRecHub {
+        let process: Process
+        let outURL: URL, errURL: URL
+        let out: FileHandle, err: FileHandle
+
+        init(_ p: Process) throws {
+            process = p
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-out-\(UUID().uuidString)")
+            outURL = base.appendingPathExtension("stdout")
+            errURL = base.appendingPathExtension("stderr")
+            FileManager.default.createFile(atPath: outURL.path, contents: nil)
+            FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            out = try FileHandle(forWritingTo: outURL)
+            err = try FileHandle(forWritingTo: errURL)
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+        }
+
+        deinit {
+            if process.isRunning { process.terminate() }
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
         }
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        try out.close()
-        try err.close()
-        return Run(status: p.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                   stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+
+        /// What the child has written to its standard output so far.
+        var stdoutSoFar: String { String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self) }
+
+        /// Polls standard output until it contains `text`, the child exits, or `seconds` pass;
+        /// true when the text appeared.
+        func waitForOutput(containing text: String, seconds: Double) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if stdoutSoFar.contains(text) { return true }
+                if !process.isRunning { return stdoutSoFar.contains(text) }
+                usleep(50_000)
+            }
+            return false
+        }
+
+        /// Waits for the child to exit (killing it after `seconds`) and returns its status and output.
+        func finish(seconds: Double = 600) throws -> Run {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            try out.close()
+            try err.close()
+            return Run(status: process.terminationStatus,
+                       stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        }
     }
 
     /// Trains a tiny MMoE on generated data under `dir` (`dir/data`, output `dir/out`) and

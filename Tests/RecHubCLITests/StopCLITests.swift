@@ -37,34 +37,17 @@ import Testing
     @Test func sigtermFinishesTheStepWritesACheckpointAndExitsNonZero() throws {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let p = Process()
-        p.executableURL = RecHubCLITests.binary
-        p.arguments = trainArgs(dir, rows: 20000, ["--set", "epochs=1000", "--set", "log_every=1"])
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Wait until it trains (the first progress line), then ask it to stop.
-        var seen = Data()
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains(" step 3/") { break }
-        }
-        kill(p.processIdentifier, SIGTERM)
-        let rest = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let stderr = String(decoding: e, as: UTF8.self)
-        #expect(p.terminationReason == .exit && p.terminationStatus == 1, "status \(p.terminationStatus): \(stderr)")
+        let child = try cli.start(trainArgs(dir, rows: 20000, ["--set", "epochs=1000", "--set", "log_every=1"]))
+        // Wait until it trains (the first progress lines), then ask it to stop.
+        #expect(child.waitForOutput(containing: " step 3/", seconds: 120), "\(child.stdoutSoFar)")
+        kill(child.process.processIdentifier, SIGTERM)
+        let run = try child.finish(seconds: 120)
+        let stderr = run.stderr
+        #expect(child.process.terminationReason == .exit && run.status == 1, "status \(run.status): \(stderr)")
         #expect(stderr.contains("stopped by SIGTERM after step"), "\(stderr)")
         let names = checkpoints(dir)
         let last = try #require(names.last, "no checkpoint written")
         #expect(stderr.contains(last), "the message names the checkpoint: \(stderr)")
-        _ = rest
         // It resumes from there.
         let r = try cli.rechub(["train", "--resume", dir.path + "/out/checkpoints", "--set", "max_steps=1"]
                                + ["--set", "epochs=1000"])
