@@ -49,14 +49,14 @@ typedef int v8i __attribute__((ext_vector_type(8)));
 
 CLONES
 void rechub_bn_shifted_moments(double *sums, double *squares, float *acc_a, float *acc_b, const float *x,
-                               const float *shift, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t block) {
+                               const float *shift, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, ptrdiff_t block) {
     const ptrdiff_t c = cols;
     for (ptrdiff_t j = 0; j < c; j++) sums[j] = squares[j] = 0;
     for (ptrdiff_t i0 = 0; i0 < rows; i0 += block) {
         const ptrdiff_t i1 = i0 + block < rows ? i0 + block : rows;
         for (ptrdiff_t j = 0; j < c; j++) acc_a[j] = acc_b[j] = 0;
         for (ptrdiff_t i = i0; i < i1; i++) {
-            const float *xr = x + i * c;
+            const float *xr = x + i * ld;
             ptrdiff_t j = 0;
             for (; j + 8 <= c; j += 8) {
                 v8 d = LOAD8(xr + j) - LOAD8(shift + j);
@@ -78,10 +78,10 @@ void rechub_bn_shifted_moments(double *sums, double *squares, float *acc_a, floa
 
 CLONES
 void rechub_bn_normalize(float *x, float *xhat, const float *mean, const float *inv_std, const float *gamma,
-                         const float *beta, ptrdiff_t rows, ptrdiff_t cols, int relu) {
+                         const float *beta, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, int relu) {
     const ptrdiff_t c = cols;
     for (ptrdiff_t i = 0; i < rows; i++) {
-        float *xr = x + i * c, *hr = xhat + i * c;
+        float *xr = x + i * ld, *hr = xhat + i * ld;
         ptrdiff_t j = 0;
         for (; j + 8 <= c; j += 8) {
             v8 h = (LOAD8(xr + j) - LOAD8(mean + j)) * LOAD8(inv_std + j);
@@ -101,10 +101,10 @@ void rechub_bn_normalize(float *x, float *xhat, const float *mean, const float *
 
 CLONES
 void rechub_bn_normalize_inference(float *x, const float *mean, const float *inv_std, const float *gamma,
-                                   const float *beta, ptrdiff_t rows, ptrdiff_t cols) {
+                                   const float *beta, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
     const ptrdiff_t c = cols;
     for (ptrdiff_t i = 0; i < rows; i++) {
-        float *xr = x + i * c;
+        float *xr = x + i * ld;
         ptrdiff_t j = 0;
         for (; j + 8 <= c; j += 8)
             STORE8(xr + j, LOAD8(gamma + j) * (LOAD8(xr + j) - LOAD8(mean + j)) * LOAD8(inv_std + j) + LOAD8(beta + j));
@@ -115,7 +115,7 @@ void rechub_bn_normalize_inference(float *x, const float *mean, const float *inv
 CLONES
 void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, float *acc_b, const float *dy,
                              const float *xhat, const float *relu_gamma, const float *relu_beta, ptrdiff_t rows,
-                             ptrdiff_t cols, ptrdiff_t block) {
+                             ptrdiff_t cols, ptrdiff_t ld, ptrdiff_t block) {
     const ptrdiff_t c = cols;
     const int relu = relu_gamma != 0 && relu_beta != 0;
     for (ptrdiff_t j = 0; j < c; j++) sums[j] = sums_xhat[j] = 0;
@@ -123,7 +123,7 @@ void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, floa
         const ptrdiff_t i1 = i0 + block < rows ? i0 + block : rows;
         for (ptrdiff_t j = 0; j < c; j++) acc_a[j] = acc_b[j] = 0;
         for (ptrdiff_t i = i0; i < i1; i++) {
-            const float *dr = dy + i * c, *hr = xhat + i * c;
+            const float *dr = dy + i * ld, *hr = xhat + i * ld;
             ptrdiff_t j = 0;
             for (; j + 8 <= c; j += 8) {
                 v8 d = LOAD8(dr + j), h = LOAD8(hr + j);
@@ -147,13 +147,13 @@ void rechub_bn_gradient_sums(double *sums, double *sums_xhat, float *acc_a, floa
 CLONES
 void rechub_bn_input_gradient(float *dy, float *d_bias, const float *xhat, const float *k, const float *sum_dy,
                               const float *sum_dy_xhat, const float *relu_gamma, const float *relu_beta, float n,
-                              ptrdiff_t rows, ptrdiff_t cols) {
+                              ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
     const ptrdiff_t c = cols;
     const int relu = relu_gamma != 0 && relu_beta != 0;
     const v8 nv = n;
     for (ptrdiff_t i = 0; i < rows; i++) {
-        float *dr = dy + i * c;
-        const float *hr = xhat + i * c;
+        float *dr = dy + i * ld;
+        const float *hr = xhat + i * ld;
         ptrdiff_t j = 0;
         for (; j + 8 <= c; j += 8) {
             v8 g = LOAD8(dr + j), h = LOAD8(hr + j);

@@ -66,6 +66,21 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// `forward` on a (M, N) block with row stride `ld`.
+    @inline(__always)
+    public func forward(_ x: UnsafeMutablePointer<Float>, rows m: Int, cols n: Int, ld: Int) {
+        if ld == n { return forward(x, count: m * n) }
+        for i in 0..<m { forward(x + i * ld, count: n) }
+    }
+
+    /// `backward` on a (M, N) block with row stride `ld`.
+    @inline(__always)
+    public func backward(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, rows m: Int,
+                         cols n: Int, ld: Int) {
+        if ld == n { return backward(output: y, gradient: dy, count: m * n) }
+        for i in 0..<m { backward(output: y + i * ld, gradient: dy + i * ld, count: n) }
+    }
+
     /// `backward` on a (M, N) block with row stride `ld`, adding each column's sum of the
     /// resulting gradient into `dBias` (N): the bias gradient of the layer before the
     /// activation, in the same pass over memory. Same values as `backward` followed by

@@ -40,19 +40,29 @@ public struct BatchNorm: Sendable {
     ///
     /// `activation` (default identity) is applied after the normalisation, in the same pass
     /// for ReLU: one pass over the output fewer than normalising and activating apart.
+    ///
+    /// `columns` (default all C) normalises a block of the layer's columns: `x` and `xhat` then
+    /// hold just those columns, (B, columns.count) with row stride `ld` (default their count),
+    /// while `invStd` and the parameters stay indexed by the layer's column. Columns are
+    /// independent, so a layer normalised block by block (an expert's slice while it is still
+    /// in cache, `ExpertBank`) gets the same bits as all at once.
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, xhat: UnsafeMutablePointer<Float>,
                         invStd: UnsafeMutablePointer<Float>, params: ArenaView, context: ForwardContext,
-                        scratch: BatchNormScratch, activation: Activation = .identity) {
-        let c = width, g = params[gamma], bt = params[beta]
-        precondition(scratch.width >= c, "batch-norm scratch of \(scratch.width) columns for \(c)")
-        let rm = context.state.base + context.stateOffset(runningMean)
-        let rv = context.state.base + context.stateOffset(runningVar)
+                        scratch: BatchNormScratch, activation: Activation = .identity,
+                        columns: Range<Int>? = nil, ld: Int? = nil) {
+        let cols = columns ?? 0..<width, j0 = cols.lowerBound, c = cols.count, ld = ld ?? cols.count
+        precondition(j0 >= 0 && cols.upperBound <= width && ld >= c,
+                     "batch-norm columns \(cols) of \(width) with row stride \(ld)")
+        precondition(scratch.width >= width, "batch-norm scratch of \(scratch.width) columns for \(width)")
+        let invStd = invStd + j0, g = params[gamma] + j0, bt = params[beta] + j0
+        let rm = context.state.base + context.stateOffset(runningMean) + j0
+        let rv = context.state.base + context.stateOffset(runningVar) + j0
         if context.isTraining {
             // One pass for both moments, shifted by the first row: Σ(x − K), Σ(x − K)².
-            let mean = scratch.a, shift = scratch.b
-            let sums = scratch.sums, squares = scratch.sums + c
+            let mean = scratch.a + j0, shift = scratch.b + j0
+            let sums = scratch.sums + j0, squares = scratch.sums + width + j0
             for j in 0..<c { shift[j] = x[j] }
-            rechub_bn_shifted_moments(sums, squares, mean, scratch.c, x, shift, batch, c, Self.block)
+            rechub_bn_shifted_moments(sums, squares, mean, scratch.c + j0, x, shift, batch, c, ld, Self.block)
             let n = Double(batch)
             for j in 0..<c {
                 let d = sums[j] / n
@@ -64,13 +74,13 @@ public struct BatchNorm: Sendable {
                 rv[j] = (1 - Self.momentum) * rv[j] + Self.momentum * Float(unbiased)
             }
             let relu = activation == .relu
-            rechub_bn_normalize(x, xhat, mean, invStd, g, bt, batch, c, relu ? 1 : 0)
-            if !relu { activation.forward(x, count: batch * c) }
+            rechub_bn_normalize(x, xhat, mean, invStd, g, bt, batch, c, ld, relu ? 1 : 0)
+            if !relu { activation.forward(x, rows: batch, cols: c, ld: ld) }
         } else {
-            let inverse = scratch.b
+            let inverse = scratch.b + j0
             for j in 0..<c { inverse[j] = 1 / (rv[j] + Self.epsilon).squareRoot() }
-            rechub_bn_normalize_inference(x, rm, inverse, g, bt, batch, c)
-            activation.forward(x, count: batch * c)
+            rechub_bn_normalize_inference(x, rm, inverse, g, bt, batch, c, ld)
+            activation.forward(x, rows: batch, cols: c, ld: ld)
         }
     }
 
@@ -81,25 +91,33 @@ public struct BatchNorm: Sendable {
     /// `dBias`, the column sums of dx (the gradient of the bias of the linear layer before)
     /// are added there in the last pass. `parameterGradients: false` adds neither dγ, dβ nor
     /// `dBias` (a GradNorm per-task pass, `GradNormTap`): only dx.
+    ///
+    /// `columns` (default all C) takes a block of the layer's columns as `forward` does: `dy`,
+    /// `xhat` and `y` hold just those columns with row stride `ld`; `invStd`, `dBias` and the
+    /// parameters stay indexed by the layer's column.
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, xhat: UnsafePointer<Float>,
                          invStd: UnsafePointer<Float>, params: ArenaView, grads: ArenaView, scratch: BatchNormScratch,
                          activation: Activation = .identity, output y: UnsafePointer<Float>? = nil,
-                         dBias: UnsafeMutablePointer<Float>? = nil, parameterGradients: Bool = true) {
-        let dBias = parameterGradients ? dBias : nil
-        let c = width, g = params[gamma], dg = grads[gamma], db = grads[beta]
-        precondition(scratch.width >= c, "batch-norm scratch of \(scratch.width) columns for \(c)")
+                         dBias: UnsafeMutablePointer<Float>? = nil, parameterGradients: Bool = true,
+                         columns: Range<Int>? = nil, ld: Int? = nil) {
+        let cols = columns ?? 0..<width, j0 = cols.lowerBound, c = cols.count, ld = ld ?? cols.count
+        precondition(j0 >= 0 && cols.upperBound <= width && ld >= c,
+                     "batch-norm columns \(cols) of \(width) with row stride \(ld)")
+        precondition(scratch.width >= width, "batch-norm scratch of \(scratch.width) columns for \(width)")
         precondition(activation == .identity || activation == .relu || y != nil,
                      "the activation's backward needs its forward output")
+        let dBias = parameterGradients ? dBias.map { $0 + j0 } : nil
+        let invStd = invStd + j0, g = params[gamma] + j0, dg = grads[gamma] + j0, db = grads[beta] + j0
         let n = Float(batch)
-        let sums = scratch.sums, sumsX = scratch.sums + c
+        let sums = scratch.sums + j0, sumsX = scratch.sums + width + j0
         // ReLU's mask is recomputed from x̂ (γ·x̂ + β > 0, the forward's own arithmetic, so the
         // same bits) in both passes, which then need not read the output at all, and the sums
         // pass need not write the masked dy back.
-        if let y, activation != .relu { activation.backward(output: y, gradient: dy, count: batch * c) }
+        if let y, activation != .relu { activation.backward(output: y, gradient: dy, rows: batch, cols: c, ld: ld) }
         let reluGamma = activation == .relu ? UnsafePointer(g) : nil
-        let reluBeta = activation == .relu ? UnsafePointer(params[beta]) : nil
-        rechub_bn_gradient_sums(sums, sumsX, scratch.a, scratch.b, dy, xhat, reluGamma, reluBeta, batch, c, Self.block)
-        let k = scratch.a, sumDy = scratch.b, sumDyX = scratch.c
+        let reluBeta = activation == .relu ? UnsafePointer(params[beta] + j0) : nil
+        let k = scratch.a + j0, sumDy = scratch.b + j0, sumDyX = scratch.c + j0
+        rechub_bn_gradient_sums(sums, sumsX, k, sumDy, dy, xhat, reluGamma, reluBeta, batch, c, ld, Self.block)
         for j in 0..<c {
             sumDy[j] = Float(sums[j])
             sumDyX[j] = Float(sumsX[j])
@@ -109,7 +127,7 @@ public struct BatchNorm: Sendable {
             }
             k[j] = g[j] * invStd[j] / n
         }
-        rechub_bn_input_gradient(dy, dBias, xhat, k, sumDy, sumDyX, reluGamma, reluBeta, n, batch, c)
+        rechub_bn_input_gradient(dy, dBias, xhat, k, sumDy, sumDyX, reluGamma, reluBeta, n, batch, c, ld)
     }
 
     /// Rows per Float partial sum before it is added into the Double totals (the C passes'

@@ -17,15 +17,24 @@ public struct Dropout: Sendable {
     }
 
     /// Applies the mask in place and stores the per-element multipliers (0 or 1/(1 − p)) in `mask`.
+    ///
+    /// The (B, C) matrix is row-major, or, with `blockWidth` h, stored as C / h blocks of
+    /// (B, h) rows, block b at offset b · `blockStride` (an `ExpertBank`'s expert-major layout):
+    /// each row's multipliers are drawn in the same column order either way.
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, width c: Int, mask: UnsafeMutablePointer<Float>,
-                        context: ForwardContext) {
+                        context: ForwardContext, blockWidth: Int? = nil, blockStride: Int = 0) {
         let keep = 1 / (1 - probability)
+        let h = blockWidth ?? c
+        precondition(h > 0 && c % h == 0, "dropout blocks of \(h) columns over \(c)")
         for i in 0..<batch {
             var rng = context.rowGenerator(row: i, site: site)
-            for j in 0..<c {
-                let m: Float = rng.nextFloat() < probability ? 0 : keep
-                mask[i * c + j] = m
-                x[i * c + j] *= m
+            for block in 0..<c / h {
+                let at = block * blockStride + i * h
+                for j in 0..<h {
+                    let m: Float = rng.nextFloat() < probability ? 0 : keep
+                    mask[at + j] = m
+                    x[at + j] *= m
+                }
             }
         }
     }

@@ -3,12 +3,14 @@ import Kernels
 /// K experts of identical MLP shape over the same input, computed together.
 ///
 /// ```
-/// E_k = MLP_k(x)                 x: (B, in)   E: (B, K·H), expert k in columns k·H ..< (k+1)·H
+/// E_k = MLP_k(x)                 x: (B, in)   E: K blocks of (B, H), expert k's at k · capacity · H
 /// ```
-/// Layer 0 of all experts is one GEMM against the stacked weight `(K·H_1, in)` (one wide
-/// product instead of K narrow ones); deeper layers are one GEMM per expert on column
-/// slices of the same buffers. Tensors: `<name>.<l>.weight` `(K, H_l, H_{l-1})` and
-/// `<name>.<l>.bias` `(K, H_l)`; expert k's slice of layer l is `weight[k]`.
+/// Every layer's outputs, batch-norm caches and gradients are stored expert-major: expert k's
+/// (B, H_l) rows are one contiguous block (`ExpertLayout`). Each expert runs its layers in
+/// turn, so its block is normalised and fed to its next product while still in cache: batch
+/// norm's passes over a layer-wide (B, K·H) matrix were bound by memory bandwidth. Tensors:
+/// `<name>.<l>.weight` `(K, H_l, H_{l-1})` and `<name>.<l>.bias` `(K, H_l)`; expert k's slice
+/// of layer l is `weight[k]`.
 public struct ExpertBank: Sendable {
     /// Input width.
     public let inputSize: Int
@@ -67,47 +69,79 @@ public struct ExpertBank: Sendable {
         ExpertBankCache(bank: self, batch: batch, context: context)
     }
 
-    /// Runs all experts; the result is `cache.output` (B, K·H).
+    /// Runs all experts; the result is `cache.output`, laid out as `cache.outputLayout`.
+    ///
+    /// Without dropout in training, expert by expert: each expert's product, batch norm (or
+    /// activation) and next layer in turn. With dropout, layer by layer, so each row's masks
+    /// are drawn in the same order as a (B, K·H) layer's. The columns of every pass are
+    /// independent, so the order changes no value.
     public func forward(input x: UnsafePointer<Float>, ldx: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
         precondition(batch <= cache.capacity, "batch \(batch) exceeds the expert cache's \(cache.capacity)")
-        let k = numExperts
-        var input = x
-        var inWidth = inputSize
-        for l in 0..<units.count {  // index loop: `enumerated()` allocates in debug builds
-            let h = units[l]
-            let out = cache.outputs[l].base
-            let w = params[weights[l]]
-            // The bias first, then the products with beta = 1: one pass over the output fewer.
-            Ops.broadcastRows(params[biases[l]], into: out, rows: batch, cols: k * h, ldy: k * h)
-            if l == 0 {
-                gemm(.none, .transposed, m: batch, n: k * h, k: inWidth,
-                     a: input, lda: ldx, b: w, ldb: inWidth, beta: 1, c: out, ldc: k * h)
-            } else {
-                for e in 0..<k {
-                    gemm(.none, .transposed, m: batch, n: h, k: inWidth,
-                         a: input + e * inWidth, lda: k * inWidth, b: w + e * h * inWidth, ldb: inWidth,
-                         beta: 1, c: out + e * h, ldc: k * h)
+        if expertMajor(cache) {
+            for e in 0..<numExperts {
+                for l in 0..<units.count {  // index loop: `enumerated()` allocates in debug builds
+                    linearForward(layer: l, expert: e, input: x, ldx: ldx, batch: batch, params: params, cache: cache)
+                    activate(layer: l, expert: e, batch: batch, params: params, cache: cache)
                 }
             }
-            if norms.isEmpty {
-                activation.forward(out, count: batch * k * h)
-            } else {
-                norms[l].forward(out, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                 params: params, context: cache.context, scratch: cache.normScratch[l],
-                                 activation: activation)
+            return
+        }
+        for l in 0..<units.count {
+            let h = units[l], block = cache.capacity * h
+            for e in 0..<numExperts {
+                linearForward(layer: l, expert: e, input: x, ldx: ldx, batch: batch, params: params, cache: cache)
+                activate(layer: l, expert: e, batch: batch, params: params, cache: cache)
+                (cache.activated[l].base + e * block).update(from: cache.outputs[l].base + e * block, count: batch * h)
             }
-            if !dropouts.isEmpty && cache.context.isTraining {
-                cache.activated[l].base.update(from: out, count: batch * k * h)
-                dropouts[l].forward(out, batch: batch, width: k * h, mask: cache.masks[l].base, context: cache.context)
-            }
-            input = UnsafePointer(out)
-            inWidth = h
+            dropouts[l].forward(cache.outputs[l].base, batch: batch, width: numExperts * h, mask: cache.masks[l].base,
+                                context: cache.context, blockWidth: h, blockStride: block)
         }
     }
 
-    /// Back-propagates `dOutput` (B, K·H), overwritten as scratch; adds parameter gradients
-    /// and writes (or adds) `dInput` (B, in) when given: its first `dInputColumns` columns
-    /// only when given (a model's dense features need no gradient, only its embeddings).
+    /// Whether the passes go expert by expert (no dropout mask to draw or apply).
+    @inline(__always)
+    func expertMajor(_ cache: ExpertBankCache) -> Bool { dropouts.isEmpty || !cache.context.isTraining }
+
+    /// Expert e's block of layer l's output, (B, H_l) rows of H_l.
+    @inline(__always)
+    func block(_ buffers: [FloatBuffer], layer l: Int, expert e: Int, cache: ExpertBankCache) -> UnsafeMutablePointer<Float> {
+        buffers[l].base + e * cache.capacity * units[l]
+    }
+
+    /// Expert e's product at layer l, bias first (then beta = 1: one pass over the output
+    /// fewer), from `input` (row stride `ldx`) at layer 0, else from its block of layer l − 1.
+    @inline(__always)
+    func linearForward(layer l: Int, expert e: Int, input x: UnsafePointer<Float>, ldx: Int, batch: Int,
+                       params: ArenaView, cache: ExpertBankCache) {
+        let h = units[l], inWidth = l == 0 ? inputSize : units[l - 1]
+        let out = block(cache.outputs, layer: l, expert: e, cache: cache)
+        let input = l == 0 ? x : UnsafePointer(block(cache.outputs, layer: l - 1, expert: e, cache: cache))
+        Ops.broadcastRows(params[biases[l]] + e * h, into: out, rows: batch, cols: h, ldy: h)
+        gemm(.none, .transposed, m: batch, n: h, k: inWidth, a: input, lda: l == 0 ? ldx : inWidth,
+             b: params[weights[l]] + e * h * inWidth, ldb: inWidth, beta: 1, c: out, ldc: h)
+    }
+
+    /// Batch normalisation (when on) and the activation of expert e's block of layer l.
+    @inline(__always)
+    func activate(layer l: Int, expert e: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
+        let h = units[l], out = block(cache.outputs, layer: l, expert: e, cache: cache)
+        if norms.isEmpty {
+            activation.forward(out, count: batch * h)
+        } else {
+            norms[l].forward(out, batch: batch, xhat: block(cache.xhat, layer: l, expert: e, cache: cache),
+                             invStd: cache.invStd[l].base, params: params, context: cache.context,
+                             scratch: cache.normScratch[l], activation: activation, columns: e * h..<(e + 1) * h)
+        }
+    }
+
+    /// Back-propagates `dOutput` (laid out as `cache.outputLayout`), overwritten as scratch;
+    /// adds parameter gradients and writes (or adds) `dInput` (B, in) when given: its first
+    /// `dInputColumns` columns only when given (a model's dense features need no gradient,
+    /// only its embeddings).
+    ///
+    /// Expert by expert as in `forward` (layer by layer with dropout). Layer 0's products are
+    /// one per expert too, while its gradient block is in cache; `dInput` sums the experts'
+    /// products in expert order.
     ///
     /// Under the context's `GradNormTap`: `.combined` skips W's weight product; `.perTask`
     /// adds no parameter gradient, and when W is one of these layers it adds dW into the
@@ -117,80 +151,115 @@ public struct ExpertBank: Sendable {
                          dInputColumns: Int? = nil,
                          batch: Int, params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
         precondition(dInputColumns.map { $0 >= 0 && $0 <= inputSize } ?? true, "dInputColumns outside 0...\(inputSize)")
-        let k = numExperts
-        let tap = cache.context.gradNormTap
-        let perTask = tap.isPerTask
-        var dy = dOutput
-        for l in stride(from: units.count - 1, through: 0, by: -1) {
-            let h = units[l]
-            let inWidth = l == 0 ? inputSize : units[l - 1]
-            var activated = UnsafePointer(cache.outputs[l].base)
-            if !dropouts.isEmpty && cache.context.isTraining {
-                dropouts[l].backward(dy, count: batch * k * h, mask: cache.masks[l].base)
-                activated = UnsafePointer(cache.activated[l].base)
-            }
-            if norms.isEmpty {
-                if perTask {
-                    activation.backward(output: activated, gradient: dy, count: batch * k * h)
-                } else {
-                    // The activation's derivative and the bias gradient in one pass.
-                    activation.backward(output: activated, gradient: dy, rows: batch, cols: k * h, ld: k * h,
-                                        addingColumnSumsInto: grads[biases[l]])
+        let pass = BackwardPass(input: x, ldx: ldx, dInput: dInput, lddx: lddx, accumulateInput: accumulateInput,
+                                dInputColumns: dInputColumns ?? inputSize, dOutput: dOutput, batch: batch)
+        let top = units.count - 1
+        if expertMajor(cache) {
+            for e in 0..<numExperts {
+                var l = top
+                while l >= 0 && layerBackward(layer: l, expert: e, pass, params: params, grads: grads, cache: cache) {
+                    l -= 1
                 }
-            } else {
-                // The activation's derivative, batch norm and the bias gradient in two passes.
-                norms[l].backward(dy, batch: batch, xhat: cache.xhat[l].base, invStd: cache.invStd[l].base,
-                                  params: params, grads: grads, scratch: cache.normScratch[l],
-                                  activation: activation, output: activated, dBias: grads[biases[l]],
-                                  parameterGradients: !perTask)
             }
-            let input = l == 0 ? x : UnsafePointer(cache.outputs[l - 1].base)
-            let ldIn = l == 0 ? ldx : k * inWidth
-            let isTap = tap.weight == weights[l]
-            if perTask && isTap {
-                addWeightGradient(layer: l, into: tap.dWeight!, dOutput: dy, input: input, ldx: ldIn, batch: batch)
-                return
+            return
+        }
+        for l in stride(from: top, through: 0, by: -1) {
+            let h = units[l], blockCount = cache.capacity * h
+            let dy = l == top ? dOutput : cache.gradients[l].base
+            for e in 0..<numExperts {
+                dropouts[l].backward(dy + e * blockCount, count: batch * h, mask: cache.masks[l].base + e * blockCount)
             }
-            if !perTask && !(isTap && tap.mode == .combined) {
-                addWeightGradient(layer: l, into: grads[weights[l]], dOutput: dy, input: input, ldx: ldIn, batch: batch)
+            var goOn = true
+            for e in 0..<numExperts {
+                goOn = layerBackward(layer: l, expert: e, pass, params: params, grads: grads, cache: cache) && goOn
             }
-            let w = params[weights[l]]
-            if l == 0 {
-                // dx = dy W.
-                if let dInput {
-                    gemm(.none, .none, m: batch, n: dInputColumns ?? inWidth, k: k * h,
-                         a: dy, lda: k * h, b: w, ldb: inWidth, beta: accumulateInput ? 1 : 0, c: dInput, ldc: lddx)
-                }
-            } else {
-                let dPrev = cache.gradients[l - 1].base
-                for e in 0..<k {
-                    gemm(.none, .none, m: batch, n: inWidth, k: h,
-                         a: dy + e * h, lda: k * h, b: w + e * h * inWidth, ldb: inWidth,
-                         beta: 0, c: dPrev + e * inWidth, ldc: k * inWidth)
-                }
-                dy = dPrev
-            }
+            if !goOn { return }
         }
     }
 
-    /// Adds layer l's weight gradient into `dWeight` (K, H_l, H_{l−1}): at layer 0 one product
-    /// `dW (K·H, in) += dyᵀ x`; deeper, one per expert on its column slices.
-    /// - dOutput: (B, K·H_l) after the activation's backward;  input: layer l's input, row stride `ldx`.
+    /// The arguments of one `backward` call.
+    struct BackwardPass {
+        let input: UnsafePointer<Float>, ldx: Int
+        let dInput: UnsafeMutablePointer<Float>?, lddx: Int, accumulateInput: Bool, dInputColumns: Int
+        let dOutput: UnsafeMutablePointer<Float>
+        let batch: Int
+    }
+
+    /// Expert e's backward at layer l: the activation (and batch norm), the weight product (or
+    /// the tap's), and the input product into its block of layer l − 1's gradient, or at layer
+    /// 0 added into `dInput`. False when it stopped at a GradNorm per-task tap.
     @inline(__always)
-    func addWeightGradient(layer l: Int, into dw: UnsafeMutablePointer<Float>, dOutput dy: UnsafePointer<Float>,
-                           input: UnsafePointer<Float>, ldx: Int, batch: Int) {
-        let k = numExperts, h = units[l]
-        let inWidth = l == 0 ? inputSize : units[l - 1]
-        if l == 0 {
-            gemm(.transposed, .none, m: k * h, n: inWidth, k: batch,
-                 a: dy, lda: k * h, b: input, ldb: ldx, beta: 1, c: dw, ldc: inWidth)
-        } else {
-            for e in 0..<k {
-                gemm(.transposed, .none, m: h, n: inWidth, k: batch,
-                     a: dy + e * h, lda: k * h, b: input + e * inWidth, ldb: ldx,
-                     beta: 1, c: dw + e * h * inWidth, ldc: inWidth)
-            }
+    func layerBackward(layer l: Int, expert e: Int, _ pass: BackwardPass, params: ArenaView, grads: ArenaView,
+                       cache: ExpertBankCache) -> Bool {
+        let h = units[l], inWidth = l == 0 ? inputSize : units[l - 1], batch = pass.batch
+        let dy = l == units.count - 1 ? pass.dOutput + e * cache.capacity * h
+                                      : block(cache.gradients, layer: l, expert: e, cache: cache)
+        activationBackward(layer: l, expert: e, dOutput: dy, batch: batch, params: params, grads: grads, cache: cache)
+        let input = l == 0 ? pass.input : UnsafePointer(block(cache.outputs, layer: l - 1, expert: e, cache: cache))
+        let ldIn = l == 0 ? pass.ldx : inWidth
+        let tap = cache.context.gradNormTap
+        let w = weights[l], wOffset = e * h * inWidth
+        if tap.isPerTask && tap.weight == w {
+            gemm(.transposed, .none, m: h, n: inWidth, k: batch, a: dy, lda: h, b: input, ldb: ldIn,
+                 beta: 1, c: tap.dWeight! + wOffset, ldc: inWidth)
+            return false
         }
+        if !tap.isPerTask && !(tap.weight == w && tap.mode == .combined) {
+            // dW_e (H_l, H_{l−1}) += dy_eᵀ x_e.
+            gemm(.transposed, .none, m: h, n: inWidth, k: batch, a: dy, lda: h, b: input, ldb: ldIn,
+                 beta: 1, c: grads[w] + wOffset, ldc: inWidth)
+        }
+        // dx_e = dy_e W_e.
+        if l > 0 {
+            gemm(.none, .none, m: batch, n: inWidth, k: h, a: dy, lda: h, b: params[w] + wOffset, ldb: inWidth,
+                 beta: 0, c: block(cache.gradients, layer: l - 1, expert: e, cache: cache), ldc: inWidth)
+        } else if let dInput = pass.dInput {
+            gemm(.none, .none, m: batch, n: pass.dInputColumns, k: h, a: dy, lda: h, b: params[w] + wOffset,
+                 ldb: inWidth, beta: e > 0 || pass.accumulateInput ? 1 : 0, c: dInput, ldc: pass.lddx)
+        }
+        return true
+    }
+
+    /// Takes expert e's block `dy` (B, H_l) through layer l's activation (and batch norm),
+    /// adding the bias gradient (and dγ, dβ) unless in a GradNorm per-task pass.
+    @inline(__always)
+    func activationBackward(layer l: Int, expert e: Int, dOutput dy: UnsafeMutablePointer<Float>, batch: Int,
+                            params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
+        let h = units[l]
+        let perTask = cache.context.gradNormTap.isPerTask
+        let activated = UnsafePointer(block(expertMajor(cache) ? cache.outputs : cache.activated, layer: l, expert: e,
+                                            cache: cache))
+        if norms.isEmpty {
+            if perTask {
+                activation.backward(output: activated, gradient: dy, count: batch * h)
+            } else {
+                // The activation's derivative and the bias gradient in one pass.
+                activation.backward(output: activated, gradient: dy, rows: batch, cols: h, ld: h,
+                                    addingColumnSumsInto: grads[biases[l]] + e * h)
+            }
+        } else {
+            // The activation's derivative, batch norm and the bias gradient in two passes.
+            norms[l].backward(dy, batch: batch, xhat: block(cache.xhat, layer: l, expert: e, cache: cache),
+                              invStd: cache.invStd[l].base, params: params, grads: grads, scratch: cache.normScratch[l],
+                              activation: activation, output: activated, dBias: grads[biases[l]],
+                              parameterGradients: !perTask, columns: e * h..<(e + 1) * h)
+        }
+    }
+}
+
+/// Where K experts' outputs of width H keep expert k's row b: at `b · rowStride + k ·
+/// expertOffset` (`ExpertMixture`). An `ExpertBank`'s output, and the gradient handed back to
+/// it, is expert-major: rowStride H, expertOffset the cache's capacity × H.
+public struct ExpertLayout: Sendable, Equatable {
+    /// Between consecutive rows of one expert.
+    public let rowStride: Int
+    /// Between consecutive experts.
+    public let expertOffset: Int
+
+    /// A layout with these strides.
+    public init(rowStride: Int, expertOffset: Int) {
+        self.rowStride = rowStride
+        self.expertOffset = expertOffset
     }
 }
 
@@ -198,9 +267,9 @@ public struct ExpertBank: Sendable {
 public final class ExpertBankCache: @unchecked Sendable {
     /// The largest batch these buffers hold.
     public let capacity: Int
-    /// Output of layer l for all experts: (B, K·H_l).
+    /// Output of layer l for all experts: K blocks of (capacity, H_l), expert-major.
     public let outputs: [FloatBuffer]
-    /// Gradient scratch for layer l's output (all but the last): (B, K·H_l).
+    /// Gradient scratch for layer l's output (all but the last), laid out as `outputs`.
     public let gradients: [FloatBuffer]
 
     /// Training or inference, state and dropout seeding.
@@ -212,6 +281,7 @@ public final class ExpertBankCache: @unchecked Sendable {
         capacity = batch
         self.context = context
         let k = bank.numExperts
+        outputLayout = ExpertLayout(rowStride: bank.outputSize, expertOffset: batch * bank.outputSize)
         outputs = bank.units.map { FloatBuffer(count: batch * k * $0) }
         gradients = bank.units.dropLast().map { FloatBuffer(count: batch * k * $0) }
         xhat = bank.options.batchNorm ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
@@ -221,6 +291,10 @@ public final class ExpertBankCache: @unchecked Sendable {
         activated = bank.options.dropout > 0 ? bank.units.map { FloatBuffer(count: batch * k * $0) } : []
     }
 
-    /// All experts' outputs (B, K·H).
+    /// All experts' outputs: K blocks of (B, H), laid out as `outputLayout`.
     public var output: UnsafeMutablePointer<Float> { outputs[outputs.count - 1].base }
+    /// Where `output` keeps expert k's row b; a gradient handed to `backward` uses it too.
+    public let outputLayout: ExpertLayout
+    /// Floats in `output` (and in a gradient for it): K · capacity · H.
+    public var outputCount: Int { outputs[outputs.count - 1].count }
 }

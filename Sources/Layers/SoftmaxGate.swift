@@ -46,13 +46,16 @@ public struct SoftmaxGate: Sendable {
 /// ```
 /// `gateStride` is g's row stride, so a gate over several expert banks (PLE) can be mixed
 /// bank by bank from column slices; `accumulate` adds into y instead of overwriting it.
+/// `layout` says where E[b, k] is (and dE[b, k]): an `ExpertBank`'s output is expert-major,
+/// (K, B, H) (`ExpertBankCache.outputLayout`); a (B, K·H) matrix is `ExpertLayout(rowStride:
+/// K·H, expertOffset: H)`.
 public enum ExpertMixture {
-    /// Writes (or adds into) `y` (B, H) with row stride `ldy`. `expertStride` is E's row stride.
+    /// Writes (or adds into) `y` (B, H) with row stride `ldy`.
     @inline(__always)
     public static func forward(output y: UnsafeMutablePointer<Float>, ldy: Int, experts e: UnsafePointer<Float>,
-                               expertStride: Int, gate g: UnsafePointer<Float>, gateStride: Int? = nil,
+                               layout: ExpertLayout, gate g: UnsafePointer<Float>, gateStride: Int? = nil,
                                batch: Int, numExperts k: Int, width h: Int, accumulate: Bool = false) {
-        let gs = gateStride ?? k
+        let gs = gateStride ?? k, expertStride = layout.rowStride, eo = layout.expertOffset
         if h % 8 == 0 {
             // Eight lanes at a time, each expert's row read once: y = Σ_x g_x E_x (same order).
             typealias V = SIMD8<Float>
@@ -63,7 +66,7 @@ public enum ExpertMixture {
                     var acc = accumulate ? V.load(yr + j)
                                          : V(repeating: gr[0]) * V.load(er + j)
                     for x in (accumulate ? 0 : 1)..<k {
-                        acc += V(repeating: gr[x]) * V.load(er + x * h + j)
+                        acc += V(repeating: gr[x]) * V.load(er + x * eo + j)
                     }
                     acc.store(yr + j)
                     j += 8
@@ -83,21 +86,21 @@ public enum ExpertMixture {
             }
             for x in first..<k {
                 let gx = gr[x]
-                let ex = er + x * h
+                let ex = er + x * eo
                 for j in 0..<h { yr[j] += gx * ex[j] }
             }
         }
     }
 
-    /// Adds into `dE` (B, K·H), or writes it when `accumulate` is false, and writes `dG`
+    /// Adds into `dE` (laid out as the experts), or writes it when `accumulate` is false, and writes `dG`
     /// (B, K; row stride `gateStride`).
     @inline(__always)
     public static func backward(dExperts de: UnsafeMutablePointer<Float>, dGate dg: UnsafeMutablePointer<Float>,
                                 dOutput dy: UnsafePointer<Float>, lddy: Int,
-                                experts e: UnsafePointer<Float>, expertStride: Int, gate g: UnsafePointer<Float>,
+                                experts e: UnsafePointer<Float>, layout: ExpertLayout, gate g: UnsafePointer<Float>,
                                 gateStride: Int? = nil, batch: Int, numExperts k: Int, width h: Int,
                                 accumulate: Bool = true) {
-        let gs = gateStride ?? k
+        let gs = gateStride ?? k, expertStride = layout.rowStride, eo = layout.expertOffset
         if h % 8 == 0 {
             // Eight lanes at a time (the dot product's serial sum kept the scalar loop from
             // vectorizing): eight partial sums per expert, added at the end.
@@ -106,7 +109,7 @@ public enum ExpertMixture {
                 let dyr = dy + b * lddy, er = e + b * expertStride, der = de + b * expertStride
                 for x in 0..<k {
                     let gx = V(repeating: g[b * gs + x])
-                    let ex = er + x * h, dex = der + x * h
+                    let ex = er + x * eo, dex = der + x * eo
                     var dot = V(repeating: 0)
                     var j = 0
                     while j < h {
@@ -128,8 +131,8 @@ public enum ExpertMixture {
             let der = de + b * expertStride
             for x in 0..<k {
                 let gx = g[b * gs + x]
-                let ex = er + x * h
-                let dex = der + x * h
+                let ex = er + x * eo
+                let dex = der + x * eo
                 var dot: Float = 0
                 for j in 0..<h {
                     dot += ex[j] * dyr[j]

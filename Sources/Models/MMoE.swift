@@ -86,7 +86,7 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
         experts.forward(input: x, ldx: input.width, batch: batch, params: params, cache: expertCache!)
         for t in 0..<numTasks {
             gates[t].forward(output: gateOut[t].base, input: x, ldx: input.width, batch: batch, params: params)
-            ExpertMixture.forward(output: mixed[t].base, ldy: h, experts: expertCache!.output, expertStride: k * h,
+            ExpertMixture.forward(output: mixed[t].base, ldy: h, experts: expertCache!.output, layout: expertCache!.outputLayout,
                                   gate: gateOut[t].base, batch: batch, numExperts: k, width: h)
             towers.forward(task: t, input: mixed[t].base, ldh: h, batch: batch, params: params, logits: logits)
         }
@@ -108,7 +108,7 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
             towers.backward(task: t, dLogits: dLogits, input: mixed[t].base, ldh: h, dInput: dMixed.base, lddx: h,
                             accumulateInput: false, batch: batch, params: params, grads: grads)
             ExpertMixture.backward(dExperts: dExperts.base, dGate: dGate.base, dOutput: dMixed.base, lddy: h,
-                                   experts: expertCache!.output, expertStride: k * h, gate: gateOut[t].base,
+                                   experts: expertCache!.output, layout: expertCache!.outputLayout, gate: gateOut[t].base,
                                    batch: batch, numExperts: k, width: h, accumulate: !first)
             if !tapPass {
                 gates[t].backward(dGate: dGate.base, gate: gateOut[t].base, input: x, ldx: input.width,
@@ -116,7 +116,7 @@ public final class MMoE: MultiTaskModel, @unchecked Sendable {
             }
             first = false
         }
-        if first { dExperts.base.update(repeating: 0, count: batch * k * h) }
+        if first { dExperts.zero() }
         experts.backward(dOutput: dExperts.base, input: x, ldx: input.width, dInput: tapPass ? nil : input.dx.base,
                          lddx: input.width, accumulateInput: true, dInputColumns: input.embeddingWidth,
                          batch: batch, params: params, grads: grads,

@@ -152,22 +152,23 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
                 let g = caches.gate[j][k].base
                 gates[j][k].forward(output: g, input: xk, ldx: ldk, batch: batch, params: params)
                 ExpertMixture.forward(output: caches.out[j][k].base, ldy: h, experts: caches.task[j][k].output,
-                                      expertStride: nE * h, gate: g, gateStride: nE + nS, batch: batch, numExperts: nE, width: h)
+                                      layout: caches.task[j][k].outputLayout, gate: g, gateStride: nE + nS,
+                                      batch: batch, numExperts: nE, width: h)
                 ExpertMixture.forward(output: caches.out[j][k].base, ldy: h, experts: caches.shared[j].output,
-                                      expertStride: nS * h, gate: g + nE, gateStride: nE + nS, batch: batch, numExperts: nS,
-                                      width: h, accumulate: true)
+                                      layout: caches.shared[j].outputLayout, gate: g + nE, gateStride: nE + nS,
+                                      batch: batch, numExperts: nS, width: h, accumulate: true)
             }
             if j < numLayers - 1 {
                 let g = caches.sharedGate[j].base, w = t * nE + nS
                 sharedGates[j].forward(output: g, input: xs, ldx: lds, batch: batch, params: params)
                 for k in 0..<t {
                     ExpertMixture.forward(output: caches.outShared[j].base, ldy: h, experts: caches.task[j][k].output,
-                                          expertStride: nE * h, gate: g + k * nE, gateStride: w, batch: batch,
-                                          numExperts: nE, width: h, accumulate: k > 0)
+                                          layout: caches.task[j][k].outputLayout, gate: g + k * nE, gateStride: w,
+                                          batch: batch, numExperts: nE, width: h, accumulate: k > 0)
                 }
                 ExpertMixture.forward(output: caches.outShared[j].base, ldy: h, experts: caches.shared[j].output,
-                                      expertStride: nS * h, gate: g + t * nE, gateStride: w, batch: batch,
-                                      numExperts: nS, width: h, accumulate: true)
+                                      layout: caches.shared[j].outputLayout, gate: g + t * nE, gateStride: w,
+                                      batch: batch, numExperts: nS, width: h, accumulate: true)
             }
         }
         for k in 0..<t {
@@ -197,11 +198,11 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
             for k in 0..<t where active.contains(k) {
                 ExpertMixture.backward(dExperts: caches.dSharedExperts.base, dGate: caches.dGate.base + nE,
                                        dOutput: caches.dOut[last][k].base, lddy: h, experts: caches.shared[last].output,
-                                       expertStride: nS * h, gate: caches.gate[last][k].base + nE, gateStride: nE + nS,
-                                       batch: batch, numExperts: nS, width: h, accumulate: !first)
+                                       layout: caches.shared[last].outputLayout, gate: caches.gate[last][k].base + nE,
+                                       gateStride: nE + nS, batch: batch, numExperts: nS, width: h, accumulate: !first)
                 first = false
             }
-            if first { caches.dSharedExperts.base.update(repeating: 0, count: batch * nS * h) }
+            if first { caches.dSharedExperts.zero() }
             let (xs, lds) = sharedInput(last)
             sharedExperts[last].backward(dOutput: caches.dSharedExperts.base, input: xs, ldx: lds, dInput: nil, lddx: lds,
                                          batch: batch, params: params, grads: grads, cache: caches.shared[last])
@@ -219,19 +220,19 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
             }
             let dSharedIn: (UnsafeMutablePointer<Float>, Int) = j == 0 ? (input.dx.base, input.width)
                 : (caches.dOutShared[j - 1].base, h)
-            for k in 0..<t { caches.dTaskExperts[k].base.update(repeating: 0, count: batch * nE * h) }
-            caches.dSharedExperts.base.update(repeating: 0, count: batch * nS * h)
+            for k in 0..<t { caches.dTaskExperts[k].zero() }
+            caches.dSharedExperts.zero()
             let dg = caches.dGate.base
             // dOut[j][k] of an inactive task is zero at the last level and the one below.
             for k in 0..<t where j < last - 1 || active.contains(k) {
                 let g = caches.gate[j][k].base
                 let dy = caches.dOut[j][k].base
                 ExpertMixture.backward(dExperts: caches.dTaskExperts[k].base, dGate: dg, dOutput: dy, lddy: h,
-                                       experts: caches.task[j][k].output, expertStride: nE * h, gate: g,
-                                       gateStride: nE + nS, batch: batch, numExperts: nE, width: h)
+                                       experts: caches.task[j][k].output, layout: caches.task[j][k].outputLayout,
+                                       gate: g, gateStride: nE + nS, batch: batch, numExperts: nE, width: h)
                 ExpertMixture.backward(dExperts: caches.dSharedExperts.base, dGate: dg + nE, dOutput: dy, lddy: h,
-                                       experts: caches.shared[j].output, expertStride: nS * h, gate: g + nE,
-                                       gateStride: nE + nS, batch: batch, numExperts: nS, width: h)
+                                       experts: caches.shared[j].output, layout: caches.shared[j].outputLayout,
+                                       gate: g + nE, gateStride: nE + nS, batch: batch, numExperts: nS, width: h)
                 let (xk, ldk) = taskInput(j, k)
                 let (dxk, lddk) = dTaskIn(k)
                 gates[j][k].backward(dGate: dg, gate: g, input: xk, ldx: ldk, dInput: dxk, lddx: lddk, batch: batch,
@@ -243,12 +244,12 @@ public final class PLE: MultiTaskModel, @unchecked Sendable {
                 let dy = caches.dOutShared[j].base
                 for k in 0..<t {
                     ExpertMixture.backward(dExperts: caches.dTaskExperts[k].base, dGate: dg + k * nE, dOutput: dy, lddy: h,
-                                           experts: caches.task[j][k].output, expertStride: nE * h, gate: g + k * nE,
-                                           gateStride: w, batch: batch, numExperts: nE, width: h)
+                                           experts: caches.task[j][k].output, layout: caches.task[j][k].outputLayout,
+                                           gate: g + k * nE, gateStride: w, batch: batch, numExperts: nE, width: h)
                 }
                 ExpertMixture.backward(dExperts: caches.dSharedExperts.base, dGate: dg + t * nE, dOutput: dy, lddy: h,
-                                       experts: caches.shared[j].output, expertStride: nS * h, gate: g + t * nE,
-                                       gateStride: w, batch: batch, numExperts: nS, width: h)
+                                       experts: caches.shared[j].output, layout: caches.shared[j].outputLayout,
+                                       gate: g + t * nE, gateStride: w, batch: batch, numExperts: nS, width: h)
                 sharedGates[j].backward(dGate: dg, gate: g, input: xs, ldx: lds, dInput: dSharedIn.0, lddx: dSharedIn.1,
                                         batch: batch, params: params, grads: grads)
             }

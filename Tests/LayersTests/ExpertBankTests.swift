@@ -63,6 +63,16 @@ struct ExpertBankTests {
         }
     }
 
+    /// A bank's output as a (B, K·H) row-major array.
+    static func rowMajor(_ output: UnsafePointer<Float>, _ layout: ExpertLayout, batch b: Int, experts k: Int,
+                         width h: Int) -> [Float] {
+        var a: [Float] = []
+        for r in 0..<b {
+            for e in 0..<k { for j in 0..<h { a.append(output[r * layout.rowStride + e * layout.expertOffset + j]) } }
+        }
+        return a
+    }
+
     static func close(_ a: [Float], _ b: [Float], _ tolerance: Float) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
     }
@@ -81,11 +91,17 @@ struct ExpertBankTests {
         pair.bankContext.isTraining = true
         let bankCache = pair.bank.makeCache(batch: b, context: pair.bankContext)
         pair.bank.forward(input: x.base, ldx: i, batch: b, params: pair.bankLayout.view(pair.bankParams), cache: bankCache)
-        let bankOutput = Array(UnsafeBufferPointer(start: bankCache.output, count: b * k * h))
+        let bankOutput = Self.rowMajor(bankCache.output, bankCache.outputLayout, batch: b, experts: k, width: h)
         let bankGrads = FloatBuffer(count: pair.bankLayout.count)
         let bankDx = FloatBuffer(count: b * i)
-        let dy = FloatBuffer(count: b * k * h)
-        dy.copy(from: dOut)
+        // The bank takes its output's gradient in its own (expert-major) layout.
+        let dy = FloatBuffer(count: bankCache.outputCount)
+        let layout = bankCache.outputLayout
+        for r in 0..<b {
+            for e in 0..<k {
+                for j in 0..<h { dy[r * layout.rowStride + e * layout.expertOffset + j] = dOut[r * k * h + e * h + j] }
+            }
+        }
         pair.bank.backward(dOutput: dy.base, input: x.base, ldx: i, dInput: bankDx.base, lddx: i, batch: b,
                            params: pair.bankLayout.view(pair.bankParams), grads: pair.bankLayout.view(bankGrads),
                            cache: bankCache)
@@ -143,9 +159,9 @@ struct ExpertBankTests {
         pair.bank.forward(input: warm.base, ldx: i, batch: b, params: pair.bankLayout.view(pair.bankParams), cache: bankCache)
         pair.bankContext.isTraining = false
         pair.bank.forward(input: x.base, ldx: i, batch: b, params: pair.bankLayout.view(pair.bankParams), cache: bankCache)
-        let first = Array(UnsafeBufferPointer(start: bankCache.output, count: b * k * h))
+        let first = Self.rowMajor(bankCache.output, bankCache.outputLayout, batch: b, experts: k, width: h)
         pair.bank.forward(input: x.base, ldx: i, batch: b, params: pair.bankLayout.view(pair.bankParams), cache: bankCache)
-        #expect(Array(UnsafeBufferPointer(start: bankCache.output, count: b * k * h)) == first)
+        #expect(Self.rowMajor(bankCache.output, bankCache.outputLayout, batch: b, experts: k, width: h) == first)
         for e in 0..<k {
             let cache = pair.mlps[e].makeCache(batch: b, context: pair.contexts[e])
             for l in 0..<units.count {
@@ -208,5 +224,38 @@ struct ExpertBankTests {
             }
         }
         #expect(full.contains { $0 != 7 })
+    }
+
+    /// A batch smaller than the cache's capacity (a last partial batch) gives the same bits as
+    /// a cache made for exactly that batch: outputs, parameter gradients and the input
+    /// gradient, expert by expert (no dropout) and layer by layer (dropout in training). The
+    /// expert-major blocks sit `capacity × H` apart, so an offset taken from the batch shows.
+    @Test(arguments: [MLPOptions(), MLPOptions(batchNorm: true), MLPOptions(batchNorm: true, dropout: 0.2)])
+    func aPartialBatchEqualsAnExactCache(options: MLPOptions) {
+        let (b, capacity, i, k, units) = (11, 16, 7, 3, [6, 4])
+        var results: [[Float]] = []
+        for size in [b, capacity] {
+            let pair = Pair(batch: b, input: i, experts: k, units: units, options: options, seed: 75)
+            var rng = SeededRandom(seed: 76)
+            let x = randomBuffer(b * i, rng: &rng), dOut = randomBuffer(b * k * 4, rng: &rng)
+            pair.bankContext.isTraining = true
+            pair.bankContext.seed = 5
+            let cache = pair.bank.makeCache(batch: size, context: pair.bankContext)
+            let params = pair.bankLayout.view(pair.bankParams)
+            pair.bank.forward(input: x.base, ldx: i, batch: b, params: params, cache: cache)
+            let output = Self.rowMajor(cache.output, cache.outputLayout, batch: b, experts: k, width: 4)
+            let dy = FloatBuffer(count: cache.outputCount), grads = FloatBuffer(count: pair.bankLayout.count)
+            let dx = FloatBuffer(count: b * i), layout = cache.outputLayout
+            for r in 0..<b {
+                for e in 0..<k {
+                    for j in 0..<4 { dy[r * layout.rowStride + e * layout.expertOffset + j] = dOut[r * k * 4 + e * 4 + j] }
+                }
+            }
+            pair.bank.backward(dOutput: dy.base, input: x.base, ldx: i, dInput: dx.base, lddx: i, batch: b,
+                               params: params, grads: pair.bankLayout.view(grads), cache: cache)
+            results.append(output + grads.toArray() + dx.toArray())
+        }
+        #expect(results[0] == results[1])
+        #expect(results[0].contains { $0 != 0 })
     }
 }

@@ -123,7 +123,8 @@ struct LayerGradientTests {
                 for j in 0..<2 {
                     var z = params[b1.offset + e * 2 + j]
                     for q in 0..<5 { z += params[w1.offset + (e * 2 + j) * 5 + q] * h[q] }
-                    #expect(abs(max(z, 0) - cache.output[s * k * 2 + e * 2 + j]) < 1e-5)
+                    let at = s * cache.outputLayout.rowStride + e * cache.outputLayout.expertOffset + j
+                    #expect(abs(max(z, 0) - cache.output[at]) < 1e-5)
                 }
             }
         }
@@ -142,13 +143,15 @@ struct LayerGradientTests {
         checkLayer(layout: layout, inputCount: b * width, outputCount: b * h, seed: 24,
                    forward: { p, x in
                        gate.forward(output: g.base, input: x, ldx: width, batch: b, params: p)
-                       ExpertMixture.forward(output: y.base, ldy: h, experts: x + i, expertStride: width, gate: g.base,
+                       ExpertMixture.forward(output: y.base, ldy: h, experts: x + i,
+                                             layout: ExpertLayout(rowStride: width, expertOffset: h), gate: g.base,
                                              batch: b, numExperts: k, width: h)
                        return UnsafePointer(y.base)
                    },
                    backward: { p, grads, x, dy, dx in
                        ExpertMixture.backward(dExperts: dx + i, dGate: dg.base, dOutput: dy, lddy: h, experts: x + i,
-                                              expertStride: width, gate: g.base, batch: b, numExperts: k, width: h)
+                                              layout: ExpertLayout(rowStride: width, expertOffset: h), gate: g.base,
+                                              batch: b, numExperts: k, width: h)
                        gate.backward(dGate: dg.base, gate: g.base, input: x, ldx: width, dInput: dx, lddx: width,
                                      batch: b, params: p, grads: grads)
                    })

@@ -92,15 +92,16 @@ struct SoftmaxGateTests {
         let dStart = randomBuffer(b * expertStride, rng: &rng)
         let y = FloatBuffer(count: b * h)
         y.copy(from: start)
-        ExpertMixture.forward(output: y.base, ldy: h, experts: experts.base, expertStride: expertStride,
+        ExpertMixture.forward(output: y.base, ldy: h, experts: experts.base,
+                              layout: ExpertLayout(rowStride: expertStride, expertOffset: h),
                               gate: gates.base + gateColumn, gateStride: gateStride, batch: b, numExperts: k, width: h,
                               accumulate: accumulate)
         let dE = FloatBuffer(count: b * expertStride)
         dE.copy(from: dStart)
         let dG = FloatBuffer(count: b * gateStride)
         ExpertMixture.backward(dExperts: dE.base, dGate: dG.base + gateColumn, dOutput: dy.base, lddy: h,
-                               experts: experts.base, expertStride: expertStride, gate: gates.base + gateColumn,
-                               gateStride: gateStride, batch: b, numExperts: k, width: h, accumulate: accumulate)
+                               experts: experts.base, layout: ExpertLayout(rowStride: expertStride, expertOffset: h),
+                               gate: gates.base + gateColumn, gateStride: gateStride, batch: b, numExperts: k, width: h, accumulate: accumulate)
         for r in 0..<b {
             for j in 0..<h {
                 var want = accumulate ? Double(start[r * h + j]) : 0
