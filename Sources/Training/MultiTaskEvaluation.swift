@@ -49,8 +49,13 @@ public struct TaskMetrics: Sendable, Equatable, Codable {
 ///
 /// With several ranks, scoring is sharded: scoring batch j (of `batchSize` rows, the same
 /// boundaries as alone) goes to rank j mod S, and the scores are gathered onto every rank in
-/// row order, so the result equals the single-process scores bit for bit.
-/// - Throws: `CommunicatorError` when gathering the scores fails (never with one rank).
+/// row order, so the result equals the single-process scores bit for bit. Every rank first
+/// takes rank 0's model state (batch norm's running statistics, which each rank keeps from
+/// its own shards in training): the statistics a checkpoint keeps, so that what a run reports
+/// is what `evaluate` and the ONNX export compute from its checkpoint (as PyTorch's DDP,
+/// which broadcasts rank 0's buffers).
+/// - Throws: `CommunicatorError` when broadcasting the state or gathering the scores fails
+///   (never with one rank).
 public func predictMultiTask(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize: Int = 4096,
                              communicator: any Communicator = LocalCommunicator()) throws -> [Float] {
     let t = model.numTasks
@@ -72,6 +77,8 @@ func scoreAll(_ model: any MultiTaskModel, _ dataset: TabularDataset, batchSize:
                  "dataset has \(f) sparse / \(d) dense columns, model expects \(model.features.numSparse) / \(model.features.numDense)")
     let b = max(1, min(batchSize, n))
     let size = communicator.size, rank = communicator.rank
+    let state = model.context.state
+    if size > 1 && state.count > 0 { try communicator.broadcast(state.base, count: state.count, root: 0) }
     model.prepare(batch: b)
     model.context.isTraining = false
     let sparse = Int32Buffer(count: b * f)

@@ -135,6 +135,32 @@ struct MPITests {
         #expect(testLine(one.output) != nil && testLine(one.output) == testLine(two.output), "\(one.output)\n\(two.output)")
     }
 
+    /// With batch norm each rank keeps running statistics from its own shards; the sharded
+    /// test scoring must use rank 0's, the ones the checkpoint keeps: the run's reported test
+    /// metrics equal `evaluate` on its last checkpoint in one process (they differed in the
+    /// third decimal when each rank scored with its own).
+    @Test func batchNormTestMetricsOfTwoRanksAreTheCheckpoints() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let settings = Self.settings(dir, model: "mmoe") + ["--set", "batch_norm=true", "--set", "eval_batch_size=300"]
+        let two = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "train"] + settings)
+        #expect(two.status == 0, "\(two.output)")
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/out/checkpoints")
+            .filter { $0.hasSuffix(".rhck") }.sorted()
+        let last = try #require(checkpoints.last, "no checkpoint: \(two.output)")
+        let one = try Self.run(binary, ["evaluate", "--checkpoint", dir.path + "/out/checkpoints/" + last,
+                                        "--batch-size", "300"])
+        // "test  click auc A logloss L  purchase auc …" against "click  auc A logloss L  (…)".
+        let reported = two.output.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
+        for task in ["click", "purchase"] {
+            let line = one.output.split(separator: "\n").first { $0.hasPrefix(task + "  auc ") }.map(String.init)
+            let figures = try #require(line, "\(one.output)").split(separator: " ").dropFirst().prefix(4)
+                .joined(separator: " ")
+            #expect(reported.contains(task + " " + figures), "\(task): \(reported) against \(line!)")
+        }
+    }
+
     @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
