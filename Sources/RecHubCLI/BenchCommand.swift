@@ -233,6 +233,7 @@ struct BenchCommand: ParsableCommand {
         var job = TrainingJob(config: config, communicator: comm)
         // The job's notes (a rebuilt data cache) go to stderr: stdout is the bench's report.
         job.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        try job.checkBatchNormBatches(trainRows: nil)  // as `train` refuses it
         let t0 = monotonicSeconds()
         let data = try loadData(job)
         let dataSeconds = monotonicSeconds() - t0

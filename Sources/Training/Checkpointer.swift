@@ -279,10 +279,28 @@ public final class Checkpointer {
     /// - Throws: `CheckpointError` when the file's own setup cannot be read.
     public static func mismatch(_ file: CheckpointFile, config: TrainConfig, features: Features) throws -> CheckpointError {
         let (stored, storedFeatures) = try readSetup(file)
-        let now = identityFields(config: config, features: features)
-        let then = identityFields(config: stored, features: storedFeatures)
-        let diffs = zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
+        let diffs = differences(now: identityFields(config: config, features: features),
+                                then: identityFields(config: stored, features: storedFeatures))
         return .incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
+    }
+
+    /// "key: checkpoint A, now B" for each identity field that differs.
+    static func differences(now: [(String, String)], then: [(String, String)]) -> [String] {
+        zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
+    }
+
+    /// Before any data is generated or loaded (rank 0): refuses resuming from `directory` (as
+    /// `newestValid` reads it) when the newest valid checkpoint was made with other settings
+    /// that do not depend on the data (model, shapes, batch, seed, labels, strategy), naming
+    /// them, as `restore` would after the data. The data's own fields are checked there.
+    /// - Throws: `CheckpointError.incompatible` naming the settings; what `newestValid` and
+    ///   `readSetup` throw.
+    public static func checkSettingsBeforeData(resume directory: String, config: TrainConfig) throws {
+        let (file, _) = try newestValid(in: directory)
+        let (stored, storedFeatures) = try readSetup(file)
+        let diffs = differences(now: identityFields(config: config, features: storedFeatures),
+                                then: identityFields(config: stored, features: storedFeatures))
+        if !diffs.isEmpty { throw CheckpointError.incompatible(file: file.path, reason: diffs.joined(separator: "; ")) }
     }
 
     /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then

@@ -138,9 +138,10 @@ public struct TrainingJob {
     /// Refuses batch normalisation over one row on a rank: its batch statistics are then the
     /// row itself (x̂ = 0), and training yields a degenerate model (PyTorch refuses it too). That
     /// happens when the global batch equals the rank count, or when the epoch's last, partial
-    /// batch gives some rank a single row; `drop_last: true` skips that batch.
+    /// batch gives some rank a single row; `drop_last: true` skips that batch. With
+    /// `trainRows` nil (`rechub bench`, which runs whole batches only) only the first case.
     /// - Throws: `ConfigError` naming `batch_size`, `batch_norm` and `drop_last`.
-    func checkBatchNormBatches(trainRows n: Int) throws {
+    public func checkBatchNormBatches(trainRows: Int?) throws {
         guard config.architecture.batchNorm else { return }
         let s = communicator.size, b = config.schedule.batchSize
         if b / s == 1 {
@@ -148,6 +149,7 @@ public struct TrainingJob {
                               message: "batch_norm: true needs at least 2 rows per rank, and batch_size \(b) over \(s) "
                               + "rank(s) gives 1; raise batch_size")
         }
+        guard let n = trainRows else { return }
         let last = n % b
         guard last > 0, !config.schedule.dropLast else { return }
         if let r = (0..<s).first(where: { ($0 + 1) * last / s - $0 * last / s == 1 }) {
@@ -178,6 +180,9 @@ public struct TrainingJob {
         guard config.schedule.batchSize % communicator.size == 0 else {
             throw ConfigError(file: "config", key: "batch_size",
                               message: "the global batch \(config.schedule.batchSize) is not divisible by \(communicator.size) ranks")
+        }
+        if communicator.isRoot, let dir = resumeDirectory {
+            try Checkpointer.checkSettingsBeforeData(resume: dir, config: config)
         }
         if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
         let threads = config.threads > 0 ? config.threads : defaultThreads()

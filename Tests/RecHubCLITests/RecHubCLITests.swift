@@ -147,6 +147,21 @@ struct RecHubCLITests {
         #expect(r.stderr.contains("train.csv") && r.stderr.contains("3") && r.stderr.contains("101"), "\(r.stderr)")
     }
 
+    /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
+    /// before any data is generated or loaded.
+    @Test func anIncompatibleResumeIsRefusedBeforeTheData() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (run, checkpoint) = try trainTinyRun(in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        _ = try #require(checkpoint, "no checkpoint: \(run.stdout)")
+        let fresh = dir.appendingPathComponent("fresh-data")
+        let r = try rechub(["train", "--resume", dir.path + "/out", "--set", "expert_units=[12]",
+                            "--set", "data.generate.dir=\(fresh.path)"])
+        #expect(r.status != 0 && r.stderr.contains("expert_units: checkpoint [8], now [12]"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh.path), "no data generated: \(r.stdout)")
+    }
+
     @Test func generateWritesSplitsAndOracle() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
