@@ -3,7 +3,7 @@
 #
 # Installs (only when missing): libopenmpi-dev, openmpi-bin, libopenblas-dev, pkg-config,
 # through apt-get, as root or through sudo. Then `swift build -c release -Xswiftc -enable-testing`
-# (the flag lets the test suite reuse this build).
+# (the test suite's flags; SwiftPM still compiles the modules again for the test build).
 #
 # Variables:
 #   RECHUB_SKIP_APT=1   do not touch system packages (they must already be there)

@@ -30,6 +30,8 @@ MPIRUN="${MPIRUN:-mpirun}"
 [ -x "$RECHUB" ] || bash Launch/setup.sh
 launcher=("$MPIRUN" -np "$RANKS" --bind-to none)
 [ "$(id -u)" = 0 ] && launcher+=(--allow-run-as-root)
+# More ranks than cores (a small machine): OpenMPI refuses unless told to oversubscribe.
+[ "$RANKS" -gt "$(nproc)" ] && launcher+=(--oversubscribe)
 
 # One run; prints its JSON line (rank 0's under mpirun).
 run() { "$@" "$RECHUB" bench --json --steps "$STEPS" --rows "$ROWS" "${BENCH_ARGS[@]}" | grep '^{'; }
