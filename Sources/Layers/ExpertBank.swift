@@ -199,16 +199,16 @@ public struct ExpertBank: Sendable {
         let ldIn = l == 0 ? pass.ldx : inWidth
         let tap = cache.context.gradNormTap
         let w = weights[l], wOffset = e * h * inWidth
-        if tap.isPerTask && tap.weight == w {
+        let tapped = tap.isPerTask && tap.weight == w
+        // dW_e (H_l, H_{l−1}) += dy_eᵀ x_e: into the tap's buffer at W in a per-task pass, else
+        // into the gradients unless a per-task pass or the combined pass's W.
+        let dW: UnsafeMutablePointer<Float>? = tapped ? tap.dWeight!
+            : !tap.isPerTask && !(tap.weight == w && tap.mode == .combined) ? grads[w] : nil
+        if let dW {
             gemm(.transposed, .none, m: h, n: inWidth, k: batch, a: dy, lda: h, b: input, ldb: ldIn,
-                 beta: 1, c: tap.dWeight! + wOffset, ldc: inWidth)
-            return false
+                 beta: 1, c: dW + wOffset, ldc: inWidth)
         }
-        if !tap.isPerTask && !(tap.weight == w && tap.mode == .combined) {
-            // dW_e (H_l, H_{l−1}) += dy_eᵀ x_e.
-            gemm(.transposed, .none, m: h, n: inWidth, k: batch, a: dy, lda: h, b: input, ldb: ldIn,
-                 beta: 1, c: grads[w] + wOffset, ldc: inWidth)
-        }
+        if tapped { return false }
         // dx_e = dy_e W_e.
         if l > 0 {
             gemm(.none, .none, m: batch, n: inWidth, k: h, a: dy, lda: h, b: params[w] + wOffset, ldb: inWidth,
