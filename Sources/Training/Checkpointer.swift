@@ -134,6 +134,7 @@ public final class Checkpointer {
         if let best = trainer.bestWeights {
             w.add("best.params", floats: best.parameters.base, count: best.parameters.count)
             w.add("best.embeddings", floats: best.embeddings.base, count: best.embeddings.count)
+            w.add("best.state", floats: best.state.base, count: best.state.count)
         }
         return w
     }
@@ -336,10 +337,18 @@ public final class Checkpointer {
             throw CheckpointError.badSection(file: file.path, section: "weighting", reason: "cannot decode: \(error)")
         }
         if file.has("best.params") {
-            let best = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
+            let best = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count),
+                        FloatBuffer(count: model.context.state.count))
             try file.read("best.params", floats: best.0.base, count: best.0.count)
             try file.read("best.embeddings", floats: best.1.base, count: best.1.count)
-            trainer.setBestWeights(parameters: best.0, embeddings: best.1)
+            // Checkpoints before best.state: the best epoch's statistics were not kept; the
+            // current ones are the closest there is.
+            if file.has("best.state") {
+                try file.read("best.state", floats: best.2.base, count: best.2.count)
+            } else {
+                best.2.copy(from: model.context.state)
+            }
+            trainer.setBestWeights(parameters: best.0, embeddings: best.1, state: best.2)
         }
         trainer.lastCheckpoint = file.path
     }

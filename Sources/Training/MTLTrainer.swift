@@ -59,8 +59,9 @@ public final class MTLTrainer: @unchecked Sendable {
     public var earlyStopTask: Int?
     /// Epochs without improvement before stopping.
     public var patience = 2
-    /// The best epoch's weights (parameters, embeddings), kept while early stopping is on.
-    public private(set) var bestWeights: (parameters: FloatBuffer, embeddings: FloatBuffer)?
+    /// The best epoch's weights (parameters, embeddings) and model state (batch norm's running
+    /// statistics), kept while early stopping is on.
+    public private(set) var bestWeights: (parameters: FloatBuffer, embeddings: FloatBuffer, state: FloatBuffer)?
     /// The newest checkpoint written, named in divergence errors.
     public var lastCheckpoint: String?
     /// Steps taken so far: `progress.globalStep`, the one step count (checkpoints, the run
@@ -283,11 +284,17 @@ public final class MTLTrainer: @unchecked Sendable {
         cosineSums = Array(repeating: 0, count: t * (t - 1) / 2)
     }
 
-    /// Installs early-stopping best weights (when resuming from a checkpoint).
-    public func setBestWeights(parameters: FloatBuffer, embeddings: FloatBuffer) {
-        precondition(parameters.count == model.parameters.count && embeddings.count == model.embeddings.weights.count,
-                     "best weights of the wrong size")
-        bestWeights = (parameters, embeddings)
+    /// Installs early-stopping best weights and state (when resuming from a checkpoint).
+    public func setBestWeights(parameters: FloatBuffer, embeddings: FloatBuffer, state: FloatBuffer) {
+        precondition(parameters.count == model.parameters.count && embeddings.count == model.embeddings.weights.count
+                     && state.count == model.context.state.count, "best weights of the wrong size")
+        bestWeights = (parameters, embeddings, state)
+    }
+
+    /// Buffers for best weights and state of this model's sizes.
+    private func makeBestWeights() -> (parameters: FloatBuffer, embeddings: FloatBuffer, state: FloatBuffer) {
+        (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count),
+         FloatBuffer(count: model.context.state.count))
     }
 
     /// Copies rank 0's whole training state (parameters, embeddings, Adam, progress, best
@@ -313,11 +320,10 @@ public final class MTLTrainer: @unchecked Sendable {
             taskWeighting.restore(both.weighting)
         }
         if header[2] == 1 {
-            if bestWeights == nil {
-                bestWeights = (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
+            if bestWeights == nil { bestWeights = makeBestWeights() }
+            for b in [bestWeights!.parameters, bestWeights!.embeddings, bestWeights!.state] {
+                try communicator.broadcast(b.base, count: b.count, root: 0)
             }
-            try communicator.broadcast(bestWeights!.parameters.base, count: model.parameters.count, root: 0)
-            try communicator.broadcast(bestWeights!.embeddings.base, count: model.embeddings.weights.count, root: 0)
         }
     }
 
@@ -777,6 +783,7 @@ public final class MTLTrainer: @unchecked Sendable {
         guard let task = earlyStopTask, let best = bestWeights else { return }
         model.parameters.base.update(from: best.parameters.base, count: best.parameters.count)
         model.embeddings.weights.base.update(from: best.embeddings.base, count: best.embeddings.count)
+        model.context.state.copy(from: best.state)
         if communicator.isRoot, let e = progress.bestEpoch {
             log("restored the best weights (epoch \(e), \(taskNames[task]) AUC \(format(progress.bestScore ?? .nan, 4)))")
         }
@@ -819,9 +826,10 @@ public final class MTLTrainer: @unchecked Sendable {
             progress.bestScore = score
             progress.bestEpoch = record.epoch
             progress.epochsWithoutImprovement = 0
-            let copy = bestWeights ?? (FloatBuffer(count: model.parameters.count), FloatBuffer(count: model.embeddings.weights.count))
-            copy.0.copy(from: model.parameters)
-            copy.1.copy(from: model.embeddings.weights)
+            let copy = bestWeights ?? makeBestWeights()
+            copy.parameters.copy(from: model.parameters)
+            copy.embeddings.copy(from: model.embeddings.weights)
+            copy.state.copy(from: model.context.state)
             bestWeights = copy
             return true
         }

@@ -147,6 +147,30 @@ struct RecHubCLITests {
         #expect(r.stderr.contains("train.csv") && r.stderr.contains("3") && r.stderr.contains("101"), "\(r.stderr)")
     }
 
+    /// Early stopping with batch norm restores the best epoch's running statistics with its
+    /// weights: the run's test metrics equal `evaluate` on `best.rhck` (they came from the best
+    /// weights with the last epoch's statistics, a model never saved).
+    @Test func earlyStoppingWithBatchNormReportsBestCheckpointsMetrics() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sets = ["data.generate.rows=6000", "data.generate.val_rows=2000", "data.generate.test_rows=2000",
+                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/out",
+                    "expert_units=[16]", "num_experts=2", "tower_units=[8]", "batch_size=256", "threads=1",
+                    "batch_norm=true", "earlystop_task=click", "earlystop_patience=1", "epochs=8",
+                    "learning_rate=0.01", "seed=1"]
+        let run = try rechub(["train"] + sets.flatMap { ["--set", $0] })
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("restored the best weights (epoch 3"), "\(run.stdout)")
+        let one = try rechub(["evaluate", "--checkpoint", dir.path + "/out/checkpoints/best.rhck"])
+        let reported = run.stdout.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
+        for task in ["click", "purchase"] {
+            let line = one.stdout.split(separator: "\n").first { $0.hasPrefix(task + "  auc ") }.map(String.init)
+            let figures = try #require(line, "\(one.stdout) \(one.stderr)").split(separator: " ").dropFirst().prefix(4)
+                .joined(separator: " ")
+            #expect(reported.contains(task + " " + figures), "\(task): \(reported) against \(line!)")
+        }
+    }
+
     /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
     /// before any data is generated or loaded.
     @Test func anIncompatibleResumeIsRefusedBeforeTheData() throws {
