@@ -296,12 +296,29 @@ public final class Checkpointer {
     /// them, as `restore` would after the data. The data's own fields are checked there.
     /// - Throws: `CheckpointError.incompatible` naming the settings; what `newestValid` and
     ///   `readSetup` throw.
+    ///
+    /// Generated training data is compared by its settings too (rows, seed, scale, rates,
+    /// selection bias): other settings give other rows, which the fingerprint sees only
+    /// when they change the vocabularies, and another number of rows another data order.
     public static func checkSettingsBeforeData(resume directory: String, config: TrainConfig) throws {
         let (file, _) = try newestValid(in: directory)
         let (stored, storedFeatures) = try readSetup(file)
-        let diffs = differences(now: identityFields(config: config, features: storedFeatures),
-                                then: identityFields(config: stored, features: storedFeatures))
+        let diffs = differences(now: identityFields(config: config, features: storedFeatures)
+                                    + generatedDataFields(config.data.generate),
+                                then: identityFields(config: stored, features: storedFeatures)
+                                    + generatedDataFields(stored.data.generate))
         if !diffs.isEmpty { throw CheckpointError.incompatible(file: file.path, reason: diffs.joined(separator: "; ")) }
+    }
+
+    /// The settings that decide generated training rows, by config key ("none" when not generated).
+    static func generatedDataFields(_ g: GenerateConfig?) -> [(String, String)] {
+        let none = "none"
+        return [("data.generate.rows", g.map { "\($0.trainRows)" } ?? none),
+                ("data.generate.seed", g.map { "\($0.seed)" } ?? none),
+                ("data.generate.scale", g.map { "\($0.scale)" } ?? none),
+                ("data.generate.click_rate", g.map { "\($0.clickRate)" } ?? none),
+                ("data.generate.purchase_rate", g.map { "\($0.purchaseRateGivenClick)" } ?? none),
+                ("data.generate.selection_bias", g.map { "\($0.selectionBias)" } ?? none)]
     }
 
     /// Restores everything a resume needs into `trainer` (rank 0 reads; the caller then

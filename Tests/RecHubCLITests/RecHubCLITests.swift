@@ -184,6 +184,14 @@ struct RecHubCLITests {
                             "--set", "data.generate.dir=\(fresh.path)"])
         #expect(r.status != 0 && r.stderr.contains("expert_units: checkpoint [8], now [12]"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fresh.path), "no data generated: \(r.stdout)")
+        // Other generated rows (another count, seed or scale) are other training data.
+        for (key, value, stored) in [("rows", "3000", "2000"), ("seed", "8", "7"), ("scale", "0.02", "0.01")] {
+            let d = try rechub(["train", "--resume", dir.path + "/out", "--set", "data.generate.\(key)=\(value)",
+                                "--set", "data.generate.dir=\(fresh.path)"])
+            #expect(d.status != 0 && d.stderr.contains("data.generate.\(key): checkpoint \(stored), now \(value)"),
+                    "\(key): \(d.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: fresh.path), "\(key): no data generated")
+        }
     }
 
     @Test func generateWritesSplitsAndOracle() throws {
