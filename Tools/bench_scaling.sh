@@ -15,7 +15,8 @@
 #   ROWS     generated rows per run (default 200000)
 #   MPIRUN   the launcher (default mpirun; as root --allow-run-as-root is added)
 # Arguments replace the default `--batch-norm`; they go to every run (any `rechub bench` flag
-# but --json and --steps/--rows, which this script sets).
+# but --json and --steps/--rows, which this script sets). The global batch (default 1024) must
+# divide over RANKS: RANKS=3 needs e.g. `--batch-size 1026`.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,6 +37,18 @@ launcher=("$MPIRUN" -np "$RANKS" --bind-to none)
 # One run; prints its JSON line (rank 0's under mpirun).
 run() { "$@" "$RECHUB" bench --json --steps "$STEPS" --rows "$ROWS" "${BENCH_ARGS[@]}" | grep '^{'; }
 BENCH_ARGS=("$@")
+# The global batch must divide over the ranks: say so before the first run, not after it.
+batch=1024
+for ((i = 0; i < ${#BENCH_ARGS[@]}; i++)); do
+  case "${BENCH_ARGS[$i]}" in
+    --batch-size) batch="${BENCH_ARGS[$((i + 1))]:-$batch}" ;;
+    --batch-size=*) batch="${BENCH_ARGS[$i]#--batch-size=}" ;;
+  esac
+done
+if [ $((batch % RANKS)) -ne 0 ]; then
+  echo "bench_scaling.sh: the global batch $batch does not divide over $RANKS ranks; pass --batch-size" >&2
+  exit 2
+fi
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -58,6 +71,6 @@ for line in open(path):
           f"{b['samples_per_second']:,.0f} samples/s (communication {100 * b['communication_share']:.1f} % "
           f"of rank 0's step)  ->  {ratio:.2f}x")
 print(f"median {ranks} ranks / 1 rank: {statistics.median(ratios):.2f}x over {len(ratios)} rounds "
-      f"({a['model']}, {a['strategy']}, batch {a['batch_size']}, batch norm {a['batch_norm']}; "
+      f"({a['model']}, {a['strategy']}, batch {a['batch_size']}, batch norm {'on' if a['batch_norm'] else 'off'}; "
       f"OpenBLAS core {a['blas_core']} ({a['blas_core_origin']}), CPU {a['cpu']})")
 EOF

@@ -161,6 +161,20 @@ struct MPITests {
         }
     }
 
+    /// Under mpirun the bench compares the model's GFLOP/s, summed over the ranks, with sgemm on
+    /// every rank: its fraction is that ratio (it was over one rank's sgemm, past 100 %).
+    @Test func benchFractionOfSgemmCountsEveryRank() throws {
+        let binary = RecHubCLITests.binary.path
+        let r = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "bench", "--json", "--steps", "2",
+                                            "--warmup", "1", "--rows", "4096", "--scale", "0.01", "--expert-units", "32",
+                                            "--num-experts", "2", "--tower-units", "8"])
+        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let model = try #require(json["model_gflops"] as? Double), sgemm = try #require(json["sgemm_gflops"] as? Double)
+        #expect(json["ranks"] as? Int == 2, "\(json)")
+        #expect(abs((json["fraction_of_sgemm"] as? Double ?? 0) - model / (2 * sgemm)) < 1e-9, "\(json)")
+    }
+
     @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
