@@ -91,6 +91,143 @@ const char *rechub_blas_corename(void) { return p_corename ? p_corename() : NULL
 void rechub_blas_set_num_threads(int n) { if (p_set_threads) p_set_threads(n); }
 int rechub_blas_get_num_threads(void) { return p_get_threads ? p_get_threads() : 0; }
 
+// MARK: MKL
+
+typedef void (*bf16_gemm_fn)(int, int, int, int, int, int, float, const uint16_t *, int, const uint16_t *, int,
+                             float, float *, int);
+typedef int (*mkl_layer_fn)(int);
+typedef void (*mkl_version_fn)(char *, int);
+typedef void (*mkl_threads_fn)(int);
+
+static sgemm_fn m_sgemm;
+static bf16_gemm_fn m_bf16_gemm;
+static mkl_version_fn m_version;
+static mkl_threads_fn m_set_threads;
+
+int rechub_mkl_is_loaded(void) { return __atomic_load_n(&m_sgemm, __ATOMIC_ACQUIRE) != NULL; }
+
+int rechub_mkl_open(const char *path, int threads, char *error, size_t error_size) {
+    if (rechub_mkl_is_loaded()) return 1;
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *why = dlerror();
+        snprintf(error, error_size, "%s", why ? why : "unknown error");
+        return -1;
+    }
+    mkl_layer_fn interface_layer = (mkl_layer_fn)dlsym(handle, "MKL_Set_Interface_Layer");
+    mkl_layer_fn threading_layer = (mkl_layer_fn)dlsym(handle, "MKL_Set_Threading_Layer");
+    mkl_version_fn version = (mkl_version_fn)dlsym(handle, "MKL_Get_Version_String");
+    mkl_threads_fn set_threads = (mkl_threads_fn)dlsym(handle, "MKL_Set_Num_Threads");
+    sgemm_fn sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    bf16_gemm_fn bf16 = (bf16_gemm_fn)dlsym(handle, "cblas_gemm_bf16bf16f32");
+    const char *missing = !interface_layer ? "MKL_Set_Interface_Layer" : !threading_layer ? "MKL_Set_Threading_Layer"
+                        : !version ? "MKL_Get_Version_String" : !set_threads ? "MKL_Set_Num_Threads"
+                        : !sgemm ? "cblas_sgemm" : !bf16 ? "cblas_gemm_bf16bf16f32" : NULL;
+    if (missing) {
+        snprintf(error, error_size, "%s has no %s (is it MKL's libmkl_rt, 2020 or newer?)", path, missing);
+        dlclose(handle);
+        return -1;
+    }
+    // Before any other call: 32-bit integers (LP64), and the threading layer.
+    if (interface_layer(0) < 0 || threading_layer(threads <= 1 ? 1 : 0) < 0) {
+        snprintf(error, error_size, "%s refused the LP64 interface or the %s threading layer", path,
+                 threads <= 1 ? "SEQUENTIAL" : "INTEL");
+        return -1;
+    }
+    m_bf16_gemm = bf16;
+    m_version = version;
+    m_set_threads = set_threads;
+    if (threads > 1) set_threads(threads);
+    __atomic_store_n(&m_sgemm, sgemm, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void rechub_mkl_version(char *buffer, int length) {
+    if (length <= 0) return;
+    buffer[0] = 0;
+    if (m_version) m_version(buffer, length);
+    buffer[length - 1] = 0;
+}
+
+void rechub_mkl_set_num_threads(int n) { if (m_set_threads) m_set_threads(n); }
+
+// MARK: The products
+
+static __thread int thread_mode = RECHUB_GEMM_OPENBLAS;
+
+int rechub_gemm_set_thread_mode(int mode) {
+    int previous = thread_mode;
+    thread_mode = mode;
+    return previous;
+}
+int rechub_gemm_mode(void) { return thread_mode; }
+
+// Nearest bf16, ties to even; a NaN keeps its sign and stays a (quiet) NaN.
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+void rechub_round_to_bf16(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
+        memcpy(&y[i], &u, sizeof u);
+    }
+}
+
+// The bf16 copies of the two inputs, per thread, grown as needed.
+static __thread uint16_t *scratch[2];
+static __thread size_t scratch_size[2];
+
+// Packs the stored (rows, cols) matrix with row stride `ld` into this thread's scratch slot as
+// bf16, rows contiguous; NULL if memory runs out.
+static const uint16_t *pack_bf16(int slot, const float *x, int rows, int cols, int ld) {
+    size_t need = (size_t)rows * (size_t)cols;
+    if (need > scratch_size[slot]) {
+        uint16_t *grown = realloc(scratch[slot], need * sizeof(uint16_t));
+        if (!grown) return NULL;
+        scratch[slot] = grown;
+        scratch_size[slot] = need;
+    }
+    uint16_t *out = scratch[slot];
+    for (int i = 0; i < rows; i++) {
+        const float *row = x + (size_t)i * (size_t)ld;
+        uint16_t *dst = out + (size_t)i * (size_t)cols;
+        for (int j = 0; j < cols; j++) dst[j] = to_bf16(row[j]);
+    }
+    return out;
+}
+
+void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc) {
+    switch (rechub_gemm_mode()) {
+    case RECHUB_GEMM_MKL_FP32:
+        m_sgemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    case RECHUB_GEMM_MKL_BF16: {
+        if (k == 0) {  // no products: C = beta·C, which sgemm does without reading A or B
+            m_sgemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+        int a_rows = trans_a == RECHUB_CBLAS_TRANS ? k : m, a_cols = trans_a == RECHUB_CBLAS_TRANS ? m : k;
+        int b_rows = trans_b == RECHUB_CBLAS_TRANS ? n : k, b_cols = trans_b == RECHUB_CBLAS_TRANS ? k : n;
+        const uint16_t *a16 = pack_bf16(0, a, a_rows, a_cols, lda);
+        const uint16_t *b16 = pack_bf16(1, b, b_rows, b_cols, ldb);
+        if (!a16 || !b16) {
+            fprintf(stderr, "rechub: out of memory for the bf16 copies of a %d×%d×%d product\n", m, n, k);
+            abort();
+        }
+        m_bf16_gemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a16, a_cols, b16, b_cols, beta, c, ldc);
+        return;
+    }
+    default:
+        p_sgemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
 // MARK: CPU features
 
 void rechub_cpu_detect(rechub_cpu_features *f) {

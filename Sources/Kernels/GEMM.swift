@@ -10,8 +10,9 @@ public enum Transpose: Sendable {
     case none, transposed
 }
 
-/// General matrix multiply on row-major Float32 matrices, the only caller of `cblas_sgemm`
-/// (OpenBLAS, loaded on first use with the core `BLASCore` chooses).
+/// General matrix multiply on row-major Float32 matrices, the only caller of the BLAS libraries'
+/// products: OpenBLAS's `cblas_sgemm` (loaded on first use with the core `BLASCore` chooses),
+/// or MKL's `cblas_sgemm` or `cblas_gemm_bf16bf16f32` inside `GEMMEngine.withSettings`.
 ///
 /// ```
 /// C = alpha · op(A) · op(B) + beta · C
@@ -31,7 +32,7 @@ public func gemm(
     if m == 0 || n == 0 { return }
     let t0 = GEMMProfile.enabled ? GEMMProfile.now() : 0
     BLASCore.ensureLoaded()
-    rechub_sgemm(
+    rechub_gemm(
         transA == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS),
         transB == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS),
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

@@ -5,6 +5,8 @@ import RecHub
 extension ModelKind: ExpressibleByArgument {}
 extension TaskWeightingStrategy: ExpressibleByArgument {}
 extension EmbeddingUpdate: ExpressibleByArgument {}
+extension GEMMBackend: ExpressibleByArgument {}
+extension GEMMPrecision: ExpressibleByArgument {}
 
 /// `rechub bench`: training throughput of any model under any task-weighting strategy, against
 /// what `cblas_sgemm` reaches in the same run.
@@ -60,6 +62,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("batch-norm"),
           help: "Batch normalisation after every hidden linear layer (torch-rechub's MLP always has it).")
     var batchNorm = false
+    @Option(name: .customLong("gemm-backend"), help: "gemm_backend: the library behind the products (openblas, mkl).")
+    var gemmBackend: GEMMBackend = .openblas
+    @Option(help: "precision: the products' inputs (fp32; bf16 needs --gemm-backend mkl).") var precision: GEMMPrecision = .fp32
+    @Option(name: .customLong("mkl-library"), help: "mkl_library: libmkl_rt's path or folder (default: see README).")
+    var mklLibrary: String?
     @Flag(help: "Print one JSON line instead of text.") var json = false
     @Flag(help: "Also time each phase of the trainer's step, and its sgemm share (rank 0's under mpirun).")
     var profile = false
@@ -105,6 +112,10 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--rows \(rows) is less than one batch (--batch-size \(batchSize))")
         }
         guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1], got \(scale)") }
+        if precision == .bf16 && gemmBackend != .mkl {
+            throw ValidationError("--precision bf16 needs --gemm-backend mkl (OpenBLAS 0.3.21 has no bf16 product)")
+        }
+        if mklLibrary != nil && gemmBackend != .mkl { throw ValidationError("--mkl-library is only read with --gemm-backend mkl") }
     }
 
     /// The run's config: the built-in defaults (`TrainConfig()`, the tutorial's shapes) with the
@@ -119,6 +130,9 @@ struct BenchCommand: ParsableCommand {
         c.optimizer.embeddingUpdate = embeddingUpdate
         c.architecture.batchNorm = batchNorm
         c.logging.monitorEvery = 0  // every step measured is an ordinary one
+        c.gemmBackend = gemmBackend
+        c.precision = precision
+        c.mklLibrary = mklLibrary
         if let s = expertUnits { c.architecture.expertUnits = try parseUnits(s, "--expert-units") }
         if let n = numExperts { c.architecture.numExperts = n }
         if let n = numSharedExperts { c.architecture.numSharedExperts = n }
@@ -128,7 +142,8 @@ struct BenchCommand: ParsableCommand {
         return c
     }
 
-    /// Best GFLOP/s of `cblas_sgemm` on (M, N, K) = (2048, 512, 256) over 15 repetitions.
+    /// Best GFLOP/s of `gemm` on (M, N, K) = (2048, 512, 256) over 15 repetitions, with the
+    /// products' backend and precision (`cblas_sgemm` by default).
     static func sgemmGFLOPs() -> Double {
         let m = 2048, n = 512, k = 256
         var rng = SeededRandom(seed: 1)
@@ -223,7 +238,9 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--batch-size \(batchSize) is not divisible by \(comm.size) ranks")
             }
             BLASThreads.set(threads)
-            let m = try measure(config: try trainConfig(), communicator: comm)
+            let config = try trainConfig()
+            let products = try config.loadGEMM(threads: threads)
+            let m = try GEMMEngine.withSettings(products) { try measure(config: config, communicator: comm) }
             guard comm.isRoot else { return }
             if json { try printJSON(m) } else { printText(m) }
         }
@@ -299,6 +316,7 @@ struct BenchCommand: ParsableCommand {
             "mflop_per_sample": m.flopsPerSample / 1e6, "model_gflops": m.modelGFLOPs, "sgemm_gflops": m.sgemmGFLOPs,
             "fraction_of_sgemm": m.fractionOfSgemm, "peak_rss_mib": m.peakRSSMiB, "final_loss": m.finalLosses,
             "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": CPUFeatures.modelName,
+            "gemm_backend": gemmBackend.rawValue, "precision": precision.rawValue,
         ]
         for (key, value) in config.modelKeyValues { o[key] = value.jsonValue }
         if let phases = m.phases {
@@ -326,7 +344,8 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "model: %d dense parameters, %.2f MFLOP/sample -> %.1f GFLOP/s", m.denseParameters,
                      m.flopsPerSample / 1e6, m.modelGFLOPs))
         let perRank = m.ranks > 1 ? " (× \(m.ranks) ranks)" : ""
-        print(String(format: "sgemm 2048x512x256: %.1f GFLOP/s", m.sgemmGFLOPs) + perRank
+        let product = gemmBackend == .openblas && precision == .fp32 ? "sgemm" : "\(gemmBackend.rawValue) \(precision.rawValue) gemm"
+        print(String(format: "%@ 2048x512x256: %.1f GFLOP/s", product as NSString, m.sgemmGFLOPs) + perRank
               + String(format: "  -> step reaches %.0f %% of sgemm", 100 * m.fractionOfSgemm)
               + "  (OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue); CPU \(CPUFeatures.modelName))")
         print(String(format: "peak RSS: %.0f MiB   last losses: ", m.peakRSSMiB)

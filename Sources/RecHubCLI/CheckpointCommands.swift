@@ -16,12 +16,15 @@ struct EvaluateCommand: ParsableCommand {
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let config = loaded.config
             try Runtime.loadBLAS(config.blasCore)
+            let products = try scoring.loadGEMM(config)
             guard let path = data ?? config.data.test else {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
             let dataset = try loaded.load(path, withLabels: true)
-            let metrics = evaluateMultiTask(loaded.model, dataset, batchSize: scoring.batchSize, taskNames: config.data.labels,
-                                            sampleSpaces: config.sampleSpaceColumns)
+            let metrics = GEMMEngine.withSettings(products) {
+                evaluateMultiTask(loaded.model, dataset, batchSize: scoring.batchSize, taskNames: config.data.labels,
+                                  sampleSpaces: config.sampleSpaceColumns)
+            }
             let oov = OutOfVocabularyReport(split: path, dataset: dataset)
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
             for w in oov.warnings { print(w) }
@@ -47,9 +50,10 @@ struct PredictCommand: ParsableCommand {
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
+            let products = try scoring.loadGEMM(config)
             let dataset = try loaded.load(data, withLabels: false)
             let t = model.numTasks
-            let p = try predictMultiTask(model, dataset, batchSize: scoring.batchSize)
+            let p = try GEMMEngine.withSettings(products) { try predictMultiTask(model, dataset, batchSize: scoring.batchSize) }
             var text = config.data.labels.map { "\($0)" }.joined(separator: ",") + "\n"
             text.reserveCapacity(dataset.count * t * 12)
             for i in 0..<dataset.count {

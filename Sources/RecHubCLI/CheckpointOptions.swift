@@ -1,4 +1,5 @@
 import ArgumentParser
+import RecHub
 
 /// `--checkpoint FILE`: the options of every command that works from a checkpoint alone
 /// (evaluate, predict, export).
@@ -10,9 +11,26 @@ struct CheckpointOptions: ParsableArguments {
     }
 }
 
-/// `--batch-size N`: rows per scoring batch, for the commands that score a CSV.
+/// `--batch-size N`: rows per scoring batch, and the products' backend and precision, for the
+/// commands that score a CSV.
 struct ScoringOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
+    @Option(name: .customLong("gemm-backend"), help: "The products' library (openblas, mkl; default: the run's gemm_backend).")
+    var gemmBackend: GEMMBackend?
+    @Option(help: "The products' precision (fp32, bf16; default: the run's precision).") var precision: GEMMPrecision?
+
+    /// The checkpoint's run config with `--gemm-backend` and `--precision` on top, loaded; `gemm`
+    /// runs on what it returns inside `GEMMEngine.withSettings`.
+    /// - Throws: `GEMMBackendError` (bf16 without MKL, a CPU without bf16, MKL missing), `BLASLoadError`.
+    func loadGEMM(_ stored: TrainConfig) throws -> GEMMSelection {
+        var c = stored
+        if let gemmBackend {
+            c.gemmBackend = gemmBackend
+            if gemmBackend == .openblas { c.mklLibrary = nil; if precision == nil { c.precision = .fp32 } }
+        }
+        if let precision { c.precision = precision }
+        return try c.loadGEMM(threads: 1)
+    }
 
     func validate() throws {
         guard (1...(1 << 22)).contains(batchSize) else {

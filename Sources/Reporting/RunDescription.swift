@@ -17,6 +17,8 @@ public struct RunDescription: Sendable, Equatable {
     public var oracleAUC: [String: Double]
     /// The OpenBLAS kernel set the run used.
     public var blasCore: String?
+    /// The products' backend and precision ("mkl bf16"; nil in runs from before the keys).
+    public var products: String?
     /// The CPU's model name.
     public var cpu: String?
     /// The number of MPI ranks.
@@ -36,6 +38,9 @@ public struct RunDescription: Sendable, Equatable {
         self.config = config
         oracleAUC = try r.optionalNumberMap("oracle_auc")
         blasCore = try r.optionalString("blas_core")
+        if let backend = try r.optionalString("gemm_backend") {
+            products = backend + " " + (try r.optionalString("precision") ?? "fp32")
+        }
         cpu = try r.optionalString("cpu")
         ranks = try r.optionalInt("ranks")
         startedAt = try r.optionalString("started_at")

@@ -219,6 +219,7 @@ public struct RunReport: Sendable {
         let facts: [(String, String)] = [
             ("model", info.model), ("tasks", info.tasks.joined(separator: ", ")),
             ("started", info.startedAt ?? "—"), ("CPU", info.cpu ?? "—"), ("BLAS core", info.blasCore ?? "—"),
+            ("products", info.products ?? "openblas fp32"),
             ("ranks", info.ranks.map(String.init) ?? "—"), ("status", status), ("folder", record.directory),
         ]
         for (k, v) in facts { o += "<dt>\(e(k))</dt><dd>\(e(v))</dd>\n" }

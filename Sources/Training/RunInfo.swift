@@ -7,7 +7,7 @@ import TensorBoard
 ///
 /// ```
 /// {"model": "mmoe", "tasks": ["click", "purchase"], "config": {…}, "oracle_auc": {"click": 0.71, …},
-///  "blas_core": "Haswell", "cpu": "…", "ranks": 2, "started_at": "2025-01-31T12:00:00Z"}
+///  "blas_core": "Haswell", "gemm_backend": "openblas", "precision": "fp32", "cpu": "…", "ranks": 2, "started_at": "2025-01-31T12:00:00Z"}
 /// ```
 public struct RunInfo: Sendable, Encodable {
     /// The model kind (`config.model`).
@@ -21,6 +21,8 @@ public struct RunInfo: Sendable, Encodable {
     public var oracleAUC: [String: Double]?
     /// OpenBLAS's kernel set.
     public var blasCore: String
+    /// The library behind the products (`GEMMBackend`) and their input precision.
+    public var gemmBackend: String, precision: String
     /// The CPU's model name.
     public var cpu: String
     /// Ranks taking part.
@@ -29,8 +31,8 @@ public struct RunInfo: Sendable, Encodable {
     public var startedAt: String
 
     enum CodingKeys: String, CodingKey {
-        case model, tasks, config, cpu, ranks
-        case oracleAUC = "oracle_auc", blasCore = "blas_core", startedAt = "started_at"
+        case model, tasks, config, cpu, ranks, precision
+        case oracleAUC = "oracle_auc", blasCore = "blas_core", gemmBackend = "gemm_backend", startedAt = "started_at"
     }
 
     /// The run of `config` over `ranks` ranks starting now.
@@ -40,6 +42,8 @@ public struct RunInfo: Sendable, Encodable {
         self.config = config
         oracleAUC = generation.map { $0.oracleAUC["test"] ?? [:] }
         blasCore = BLASCore.name
+        gemmBackend = GEMMEngine.current.backend.rawValue
+        precision = GEMMEngine.current.precision.rawValue
         cpu = CPUFeatures.modelName
         self.ranks = ranks
         let f = ISO8601DateFormatter()

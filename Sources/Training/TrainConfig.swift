@@ -36,6 +36,15 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     /// OpenBLAS's kernel set (`blas_core`: auto, keep or a core name; nil when the key is
     /// absent: `RECHUB_BLAS_CORE`, else auto). See `BLASCore`.
     public var blasCore: BLASCorePolicy?
+    /// The library behind every product (`gemm_backend`: openblas or mkl; nil when the key is
+    /// absent: openblas). See `GEMMEngine`.
+    public var gemmBackend: GEMMBackend?
+    /// The products' input precision (`precision`: fp32 or bf16, bf16 with MKL only; nil when
+    /// the key is absent: fp32). See `GEMMPrecision`.
+    public var precision: GEMMPrecision?
+    /// Where MKL is (`mkl_library`: libmkl_rt's path or its folder; nil: the places
+    /// `GEMMEngine.mklCandidates` lists).
+    public var mklLibrary: String?
     /// The config document this was parsed from (after overrides), as YAML; checkpoints keep it
     /// so that a resume can re-read it with new overrides.
     public var sourceYAML = ""
@@ -184,7 +193,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
     }
 
-    /// BLAS threads and the BLAS core.
+    /// BLAS threads, the BLAS core, the GEMM backend and precision.
     private mutating func readRuntime(_ r: ConfigReader) throws {
         threads = try r.int("threads", threads, in: 0...1024)
         if let core = try r.string("blas_core") {
@@ -192,6 +201,38 @@ public struct TrainConfig: Sendable, Codable, Equatable {
                 throw r.fail("blas_core", r.raw("blas_core"), e.message)
             }
         }
+        if let name = try r.string("gemm_backend") {
+            guard let b = GEMMBackend(rawValue: name) else {
+                throw r.fail("gemm_backend", r.raw("gemm_backend"),
+                             "unknown backend '\(name)' (known: \(GEMMBackend.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            gemmBackend = b
+        }
+        if let name = try r.string("precision") {
+            guard let p = GEMMPrecision(rawValue: name) else {
+                throw r.fail("precision", r.raw("precision"),
+                             "unknown precision '\(name)' (known: \(GEMMPrecision.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            precision = p
+        }
+        mklLibrary = try r.string("mkl_library")
+        if mklLibrary != nil && gemmBackend != .mkl {
+            throw r.fail("mkl_library", r.raw("mkl_library"), "only read with gemm_backend: mkl")
+        }
+        if precision == .bf16 && gemmBackend != .mkl {
+            throw r.fail("precision", r.raw("precision"),
+                         "bf16 needs gemm_backend: mkl (OpenBLAS 0.3.21 has no bf16 product; install MKL with "
+                         + "`bash Launch/setup_mkl.sh`)")
+        }
+    }
+
+    /// Checks the GEMM settings against this CPU and loads their libraries (OpenBLAS with
+    /// `blas_core`, and MKL), for a job running `threads` BLAS threads.
+    /// - Throws: `GEMMBackendError`, `BLASLoadError`.
+    public func loadGEMM(threads: Int) throws -> GEMMSelection {
+        try BLASCore.load(policy: blasCore)
+        return try GEMMEngine.load(backend: gemmBackend ?? .openblas, precision: precision ?? .fp32,
+                                   library: mklLibrary, threads: threads)
     }
 
     /// The checks that span groups: data.train present, and every per-task setting against

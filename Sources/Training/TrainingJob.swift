@@ -188,7 +188,16 @@ public struct TrainingJob {
         let threads = config.threads > 0 ? config.threads : defaultThreads()
         let blas = try BLASCore.load(policy: config.blasCore)
         BLASThreads.set(threads)
+        let gemm = try config.loadGEMM(threads: threads)
         say("OpenBLAS core \(blas.summary); CPU \(CPUFeatures.modelName) (\(CPUFeatures.current.summary))")
+        if gemm.backend != .openblas || gemm.precision != .fp32 {
+            say("products: \(gemm.summary)" + (gemm.library.map { " from \($0)" } ?? ""))
+        }
+        return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads) }
+    }
+
+    /// `run` once the checks passed and the libraries are loaded, on the configured products.
+    private func train(start: Double, threads: Int) throws -> JobResult {
         let data = try prepareData()
         let model = try makeModelForRun(features: data.features)
         model.initialize(seed: config.seed)
@@ -351,6 +360,8 @@ public struct TrainingJob {
             "seconds": r.seconds,
             "blas_core": BLASCore.name,
             "blas_core_origin": BLASCore.origin.rawValue,
+            "gemm_backend": GEMMEngine.current.backend.rawValue,
+            "precision": GEMMEngine.current.precision.rawValue,
             "cpu": CPUFeatures.modelName,
             "started_at": startedAt,
             "epochs": r.history.map { e in

@@ -110,6 +110,23 @@ struct MPITests {
         return ((one.status, one.output), worst)
     }
 
+    /// bf16 products (MKL): each rank rounds its own rows' inputs as one process rounds them, and
+    /// the all-reduces stay fp32, so 2 ranks differ from 1 only through fp32 summation order, as
+    /// above. bf16 rounding magnifies that: a value whose fp32 sums differ by one ulp can fall on
+    /// the other side of a bf16 rounding boundary and move by 2^-8 relative (measured: 7e-6 after
+    /// 20 steps). The bound is 1e-4, still ten times below what one missed or doubled gradient
+    /// moves a parameter (~lr = 1e-3). GradNorm's per-task reductions included.
+    @Test(.enabled(if: mklInstalled && cpuRunsBF16, "MKL or bf16 missing"), arguments: ["fixed", "gradnorm"])
+    func bf16TwoRanksMatchOneRank(strategy: String) throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = Self.settings(dir, model: "mmoe")
+            + ["gemm_backend=mkl", "precision=bf16", "task_weights_strategy=\(strategy)", "monitor_every=3"].flatMap { ["--set", $0] }
+        let (one, worst) = try Self.oneRankAgainstTwo(RecHubCLITests.binary.path, settings, in: dir)
+        #expect(one.output.contains("products: mkl bf16"), "\(one.output)")
+        #expect(worst < 1e-4, "bf16 \(strategy): max |1 rank − 2 ranks| = \(worst)")
+    }
+
     @Test(arguments: [("mmoe", "0"), ("shared_bottom", "0"), ("ple", "0"), ("mmoe", "0.2")])
     func gradNormFastPathTwoRanksMatchOneRank(model: String, dropout: String) throws {
         let dir = try Self.tempDir()

@@ -45,6 +45,23 @@ struct TrainConfigTests {
         #expect(error("data: {train: a.csv}\n: bad\n  - x") != nil, "invalid YAML is an error")
     }
 
+    /// `gemm_backend`, `precision` and `mkl_library`: names checked, bf16 only with MKL, and the
+    /// keys absent by default (OpenBLAS in fp32; earlier configs and checkpoints read alike).
+    @Test func gemmBackendAndPrecisionKeys() throws {
+        let d = try parse("data: {train: a.csv}\n")
+        #expect(d.gemmBackend == nil && d.precision == nil && d.mklLibrary == nil)
+        let c = try parse("data: {train: a.csv}\ngemm_backend: mkl\nprecision: bf16\nmkl_library: /opt/mkl/lib\n")
+        #expect(c.gemmBackend == .mkl && c.precision == .bf16 && c.mklLibrary == "/opt/mkl/lib")
+        let unknown = error("data: {train: a.csv}\ngemm_backend: cublas\n")
+        #expect(unknown?.key == "gemm_backend" && unknown?.line == 2 && unknown?.message.contains("openblas, mkl") == true,
+                "\(String(describing: unknown))")
+        #expect(error("data: {train: a.csv}\nprecision: fp16\n")?.message.contains("fp32, bf16") == true)
+        let bf16 = error("data: {train: a.csv}\nprecision: bf16\n")
+        #expect(bf16?.key == "precision" && bf16?.message.contains("gemm_backend: mkl") == true, "\(String(describing: bf16))")
+        #expect(error("data: {train: a.csv}\ngemm_backend: openblas\nprecision: bf16\n")?.key == "precision")
+        #expect(error("data: {train: a.csv}\nmkl_library: /opt/mkl\n")?.key == "mkl_library")
+    }
+
     @Test func modelSpecificKeysAreRejectedForOtherModels() {
         let e = error("model: shared_bottom\ndata: {train: a.csv}\nnum_experts: 4\n")
         #expect(e?.key == "num_experts" && e?.message.contains("not used by model 'shared_bottom'") == true)

@@ -34,6 +34,32 @@ const char *rechub_blas_corename(void);
 void rechub_blas_set_num_threads(int n);
 int rechub_blas_get_num_threads(void);
 
+// MARK: MKL (gemm_backend: mkl), reached through dlopen like OpenBLAS
+
+// Loads Intel MKL's single dynamic library (libmkl_rt) at `path`, with the LP64 interface and
+// the SEQUENTIAL threading layer when `threads` is 1, else the INTEL one with `threads`
+// threads. Returns 0 on success, 1 if MKL was already loaded (nothing changed), -1 on failure
+// with a message in `error`. Callers hold rechub_blas_lock().
+int rechub_mkl_open(const char *path, int threads, char *error, size_t error_size);
+int rechub_mkl_is_loaded(void);
+// MKL's version string ("" before loading).
+void rechub_mkl_version(char *buffer, int length);
+void rechub_mkl_set_num_threads(int n);
+
+// Which product rechub_gemm runs: OpenBLAS's sgemm, MKL's sgemm, or MKL's
+// cblas_gemm_bf16bf16f32 on inputs rounded to bf16 (fp32 accumulation and output).
+enum { RECHUB_GEMM_OPENBLAS = 0, RECHUB_GEMM_MKL_FP32 = 1, RECHUB_GEMM_MKL_BF16 = 2 };
+// The mode is per thread, RECHUB_GEMM_OPENBLAS until set; setting returns the previous one.
+int rechub_gemm_set_thread_mode(int mode);
+int rechub_gemm_mode(void);
+// C = alpha·op(A)·op(B) + beta·C, row-major, through the current mode's library (the caller
+// ensures it is loaded).
+void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+// Rounds each value to the nearest bf16 (ties to even; NaN stays NaN), as the products'
+// inputs are rounded in RECHUB_GEMM_MKL_BF16, and writes it back as a float.
+void rechub_round_to_bf16(const float *x, float *y, size_t n);
+
 // What CPUID and XGETBV say (x86-64; all zero elsewhere).
 typedef struct {
     char vendor[16];

@@ -1,0 +1,153 @@
+import Foundation
+import Kernels
+import TestSupport
+import Testing
+
+/// The backend and precision choice (pure parts), and bf16 rounding.
+struct GEMMBackendTests {
+    static let avx512: CPUFeatures = {
+        var f = CPUFeatures(vendor: "GenuineIntel", family: 6, model: 85, avx2: true, fma: true)
+        (f.avx512F, f.avx512BW, f.avx512DQ, f.avx512VL, f.avx512CD, f.osAVX, f.osAVX512) = (true, true, true, true, true, true, true)
+        return f
+    }()
+
+    @Test func whichSettingsRunOnWhichCPU() throws {
+        var zen4 = Self.avx512
+        zen4.avx512BF16 = true
+        var sapphire = Self.avx512
+        (sapphire.avx512BF16, sapphire.amxTile, sapphire.amxBF16) = (true, true, true)
+        var noOSState = zen4
+        noOSState.osAVX512 = false
+        let old = CPUFeatures(vendor: "GenuineIntel", family: 6, model: 63, avx2: true, fma: true)
+        // fp32 runs everywhere, on either backend.
+        for f in [Self.avx512, zen4, sapphire, old] {
+            try GEMMEngine.check(backend: .openblas, precision: .fp32, features: f)
+            try GEMMEngine.check(backend: .mkl, precision: .fp32, features: f)
+        }
+        // bf16: MKL on a CPU with AMX-BF16 or AVX512_BF16 (with the OS saving ZMM state).
+        try GEMMEngine.check(backend: .mkl, precision: .bf16, features: zen4)
+        try GEMMEngine.check(backend: .mkl, precision: .bf16, features: sapphire)
+        for f in [Self.avx512, old, noOSState] {
+            let e = #expect(throws: GEMMBackendError.self) { try GEMMEngine.check(backend: .mkl, precision: .bf16, features: f) }
+            #expect(e?.message.contains("AMX-BF16 or AVX512_BF16") == true, "\(String(describing: e))")
+        }
+        let e = #expect(throws: GEMMBackendError.self) { try GEMMEngine.check(backend: .openblas, precision: .bf16, features: sapphire) }
+        #expect(e?.message.contains("needs gemm_backend: mkl") == true)
+    }
+
+    @Test func mklIsLookedForInTheDocumentedOrder() {
+        let env = ["RECHUB_MKL_LIBRARY": "/env/lib", "HOME": "/home/u", "VIRTUAL_ENV": "/venv", "CONDA_PREFIX": ""]
+        let c = GEMMEngine.mklCandidates(explicit: "/opt/mkl/libmkl_rt.so.2", environment: env)
+        #expect(c.first == "/opt/mkl/libmkl_rt.so.2", "an explicit library file is tried first, alone")
+        #expect(c[1] == "/env/lib/libmkl_rt.so.3", "then RECHUB_MKL_LIBRARY, a folder expanded")
+        let order = ["/opt/mkl/libmkl_rt.so.2", "/env/lib/libmkl_rt.so.3", "/env/lib/lib/libmkl_rt.so.3",
+                     "/home/u/.local/share/rechub/mkl/lib/libmkl_rt.so.3", "/venv/lib/libmkl_rt.so.3", "libmkl_rt.so.3"]
+        let positions = order.map { c.firstIndex(of: $0) }
+        #expect(positions.allSatisfy { $0 != nil }, "\(c)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(c)")
+        #expect(Set(c).count == c.count, "no path twice")
+        #expect(!c.contains { $0.hasPrefix("/lib/") }, "an empty CONDA_PREFIX adds nothing: \(c)")
+        let home = GEMMEngine.mklCandidates(explicit: nil, environment: ["RECHUB_MKL_HOME": "/srv/mkl", "HOME": "/home/u"])
+        #expect(home.first == "/srv/mkl/lib/libmkl_rt.so.3" && !home.contains { $0.hasPrefix("/home/u") }, "\(home)")
+        #expect(GEMMEngine.mklCandidates(explicit: nil, environment: [:]) == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"])
+    }
+
+    /// Nearest bf16 (8 significant bits), ties to even; NaN and infinities kept, overflow to ∞.
+    @Test func roundingToBF16() {
+        let u: Float = 1.0 / 256  // half the spacing of bf16 at 1
+        let cases: [(Float, Float)] = [
+            (1, 1), (1 + u, 1), (1 + 3 * u, 1 + 4 * u), (1 + 1.5 * u, 1 + 2 * u), (-(1 + u * 1.01), -(1 + 2 * u)),
+            (0, 0), (.infinity, .infinity), (-.infinity, -.infinity), (.greatestFiniteMagnitude, .infinity),
+            (Float(bitPattern: 0x0020_7fff), Float(bitPattern: 0x0020_0000)),  // a subnormal, rounded down
+        ]
+        let x = cases.map(\.0) + [.nan, -0.0]
+        var y = [Float](repeating: 7, count: x.count)
+        GEMMEngine.roundToBF16(x, &y, count: x.count)
+        for (i, c) in cases.enumerated() { #expect(y[i] == c.1, "\(c.0) → \(y[i]), expected \(c.1)") }
+        #expect(y[cases.count].isNaN)
+        #expect(y[cases.count + 1] == 0 && y[cases.count + 1].sign == .minus)
+        #expect(y.allSatisfy { $0.isNaN || $0.bitPattern & 0xffff == 0 }, "only the top 16 bits remain")
+    }
+
+    @Test func outsideAnySettingsGEMMRunsOpenBLASInFP32() {
+        #expect(GEMMEngine.current == (GEMMBackend.openblas, GEMMPrecision.fp32))
+    }
+}
+
+/// MKL's products through `gemm`, against the triple-loop reference (see `MKLForTests`).
+@Suite(.enabled(if: MKLForTests.enabled, "MKL not installed (bash Launch/setup_mkl.sh): MKL tests skipped"))
+struct MKLGEMMTests {
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (3, 5, 7), (17, 1, 33), (64, 10, 376), (129, 96, 65)]
+
+    /// Runs `gemm` on random inputs with padded strides and the reference on the same (or on
+    /// `referenceInputs`-transformed) inputs; returns the worst |C − ref| / (k·Σ|a·b| + |β·c|).
+    static func worst(_ settings: GEMMSelection?, m: Int, n: Int, k: Int, transA: Transpose, transB: Transpose,
+                      round: Bool, seed: UInt64) -> (worst: Double, differsFromFP32: Bool) {
+        var rng = SeededRandom(seed: seed)
+        let (lda, ldb, ldc) = ((transA == .none ? k : m) + 3, (transB == .none ? n : k) + 1, n + 2)
+        let a = randomBuffer((transA == .none ? m : k) * lda, rng: &rng)
+        let b = randomBuffer((transB == .none ? k : n) * ldb, rng: &rng)
+        let c = randomBuffer(m * ldc, rng: &rng)
+        let (c1, c2, c3) = (FloatBuffer(count: m * ldc), FloatBuffer(count: m * ldc), FloatBuffer(count: m * ldc))
+        c1.copy(from: c); c2.copy(from: c); c3.copy(from: c)
+        let run = {
+            gemm(transA, transB, m: m, n: n, k: k, alpha: 0.5, a: a.base, lda: lda, b: b.base, ldb: ldb, beta: 0.25,
+                 c: c1.base, ldc: ldc)
+        }
+        if let settings { GEMMEngine.withSettings(settings, run) } else { run() }
+        naiveGemm(transA, transB, m: m, n: n, k: k, alpha: 0.5, a: a.base, lda: lda, b: b.base, ldb: ldb, beta: 0.25,
+                  c: c3.base, ldc: ldc)
+        let (ra, rb) = (FloatBuffer(count: a.count), FloatBuffer(count: b.count))
+        ra.copy(from: a); rb.copy(from: b)
+        if round {
+            GEMMEngine.roundToBF16(ra.base, ra.base, count: ra.count)
+            GEMMEngine.roundToBF16(rb.base, rb.base, count: rb.count)
+        }
+        naiveGemm(transA, transB, m: m, n: n, k: k, alpha: 0.5, a: ra.base, lda: lda, b: rb.base, ldb: ldb, beta: 0.25,
+                  c: c2.base, ldc: ldc)
+        var worst = 0.0, differs = false
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let x = i * ldc + j
+                if j >= n { if c1[x] != c[x] { worst = .infinity }; continue }  // the padding stays
+                // |Σ a·b| ≤ k·(max|a|·max|b|) with entries in [-1, 1): scale by k (fp32 accumulation).
+                let scale = 0.5 * Double(k) + 0.25 * abs(Double(c[x])) + 1e-30
+                worst = max(worst, abs(Double(c1[x]) - Double(c2[x])) / scale)
+                if abs(Double(c1[x]) - Double(c3[x])) > 1e-5 * scale { differs = true }
+            }
+        }
+        return (worst, differs)
+    }
+
+    /// fp32 on MKL: within fp32 rounding (≤ 2·k·2^-24 relative to k, far below 1e-6) of the
+    /// reference, like OpenBLAS's.
+    @Test(arguments: shapes, [Transpose.none, .transposed])
+    func mklFP32MatchesTheReference(shape: (Int, Int, Int), transA: Transpose) throws {
+        let s = try MKLForTests.settings(.fp32)
+        for transB in [Transpose.none, .transposed] {
+            let (m, n, k) = shape
+            let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: false, seed: UInt64(m * 7 + k))
+            #expect(r.worst < 1e-6, "\(shape) \(transA) \(transB): \(r.worst)")
+        }
+    }
+
+    /// bf16 on MKL is the exact product of the bf16-rounded inputs, accumulated in fp32: within
+    /// fp32 rounding of the reference on rounded inputs (≤ 1e-6 relative to k), and visibly not
+    /// the fp32 product (differences ~2^-8 per input, far above 1e-5 for k ≥ 7), so the test
+    /// fails if the bf16 routine is not the one that ran. Without bf16 on this CPU: refused.
+    @Test(arguments: shapes, [Transpose.none, .transposed])
+    func mklBF16IsTheProductOfRoundedInputs(shape: (Int, Int, Int), transA: Transpose) throws {
+        guard MKLForTests.cpuRunsBF16 else {
+            #expect(throws: GEMMBackendError.self) { try GEMMEngine.load(backend: .mkl, precision: .bf16) }
+            return
+        }
+        let s = try GEMMEngine.load(backend: .mkl, precision: .bf16)
+        for transB in [Transpose.none, .transposed] {
+            let (m, n, k) = shape
+            let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: true, seed: UInt64(m * 7 + k))
+            #expect(r.worst < 1e-6, "\(shape) \(transA) \(transB): \(r.worst)")
+            if k >= 7 { #expect(r.differsFromFP32, "\(shape): the bf16 routine did not run") }
+        }
+        #expect(GEMMEngine.current == (GEMMBackend.openblas, GEMMPrecision.fp32), "withSettings restores the thread's products")
+    }
+}
