@@ -41,6 +41,8 @@ public struct GEMMSelection: Sendable, Equatable {
     public var library: String?
     /// MKL's version string (nil for OpenBLAS).
     public var version: String?
+    /// Something worth saying once about these products here (bf16 that MKL emulates).
+    public var note: String?
 
     /// "openblas fp32", "mkl bf16 (Intel(R) oneAPI Math Kernel Library Version 2026.2 …)".
     public var summary: String {
@@ -127,7 +129,13 @@ public enum GEMMEngine {
         guard backend == .mkl else { return GEMMSelection(backend: backend, precision: precision) }
         rechub_blas_lock()
         defer { rechub_blas_unlock() }
-        if let mkl { return GEMMSelection(backend: .mkl, precision: precision, library: mkl.library, version: mkl.version) }
+        let note = precision == .bf16 && CPUFeatures.current.vendor != "GenuineIntel"
+            ? "MKL runs bf16 products through its fp32 kernels on this \(CPUFeatures.current.vendor) CPU (measured on AMD "
+              + "EPYC Zen 4): bf16 changes the results here, not the speed"
+            : nil
+        if let mkl {
+            return GEMMSelection(backend: .mkl, precision: precision, library: mkl.library, version: mkl.version, note: note)
+        }
         var environment: [String: String] = [:]
         for key in ["RECHUB_MKL_LIBRARY", "RECHUB_MKL_HOME", "HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
             if let p = getenv(key) { environment[key] = String(cString: p) }
@@ -144,7 +152,7 @@ public enum GEMMEngine {
                 rechub_mkl_version(&buffer, Int32(buffer.count))
                 let version = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 mkl = (path, version)
-                return GEMMSelection(backend: .mkl, precision: precision, library: path, version: version)
+                return GEMMSelection(backend: .mkl, precision: precision, library: path, version: version, note: note)
             }
             tried.append("\(path) (\(String(decoding: error.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)))")
         }

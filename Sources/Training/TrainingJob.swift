@@ -193,6 +193,7 @@ public struct TrainingJob {
         if gemm.backend != .openblas || gemm.precision != .fp32 {
             say("products: \(gemm.summary)" + (gemm.library.map { " from \($0)" } ?? ""))
         }
+        if let note = gemm.note { say("note: \(note)") }
         return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads) }
     }
 
