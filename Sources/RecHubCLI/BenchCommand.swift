@@ -240,6 +240,7 @@ struct BenchCommand: ParsableCommand {
             BLASThreads.set(threads)
             let config = try trainConfig()
             let products = try config.loadGEMM(threads: threads)
+            if let note = products.note, comm.isRoot { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             let m = try GEMMEngine.withSettings(products) { try measure(config: config, communicator: comm) }
             guard comm.isRoot else { return }
             if json { try printJSON(m) } else { printText(m) }
@@ -252,7 +253,10 @@ struct BenchCommand: ParsableCommand {
         var job = TrainingJob(config: config, communicator: comm)
         // The job's notes (a rebuilt data cache) go to stderr: stdout is the bench's report.
         job.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        try job.checkBatchNormBatches(trainRows: nil)  // as `train` refuses it
+        do { try job.checkBatchNormBatches(trainRows: nil) } catch is ConfigError {  // as `train` refuses it
+            throw ValidationError("--batch-norm needs at least 2 rows per rank: --batch-size \(config.schedule.batchSize) over "
+                                  + "\(comm.size) rank(s) gives \(config.schedule.batchSize / comm.size); raise --batch-size")
+        }
         let t0 = monotonicSeconds()
         let data = try loadData(job)
         let dataSeconds = monotonicSeconds() - t0

@@ -33,11 +33,18 @@ struct TrainCommand: ParsableCommand {
             let stored = try Checkpointer.readSetup(file).0
             root = try ConfigNode.parse(yaml: stored.sourceYAML, file: "\(file.path) (stored config)")
             // The run goes on where its checkpoints are now (a run folder may have been moved or
-            // copied): its checkpoint folder, and the run folder holding it.
+            // copied): its checkpoint folder, and the run folder holding it. A new output_dir
+            // (without a checkpoint_dir) moves the whole run there, its checkpoints included.
+            let overridden = Set(overrides.compactMap { $0.split(separator: "=", maxSplits: 1).first }
+                .map { $0.trimmingCharacters(in: .whitespaces) })
             let folder = (file.path as NSString).deletingLastPathComponent
-            root = try root.setting("checkpoint_dir=\(Self.yamlQuoted(folder))")
-            if (folder as NSString).lastPathComponent == "checkpoints" {
-                root = try root.setting("output_dir=\(Self.yamlQuoted((folder as NSString).deletingLastPathComponent))")
+            if !overridden.contains("output_dir") {
+                root = try root.setting("checkpoint_dir=\(Self.yamlQuoted(folder))")
+                if (folder as NSString).lastPathComponent == "checkpoints" {
+                    root = try root.setting("output_dir=\(Self.yamlQuoted((folder as NSString).deletingLastPathComponent))")
+                }
+            } else if !overridden.contains("checkpoint_dir") {
+                root = try root.setting("checkpoint_dir=null")
             }
             for o in overrides { root = try root.setting(o) }
             return try TrainConfig.parse(root)

@@ -391,8 +391,13 @@ public final class Checkpointer {
            !names.contains(where: { $0.hasSuffix(".rhck") }), names.contains("checkpoints") {
             return try newestValid(in: inner)
         }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
-            throw CheckpointError.io(file: directory, reason: "cannot list the checkpoint folder")
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw CheckpointError.io(file: directory, reason: "does not exist (give a run's output_dir, its checkpoints "
+                                     + "folder or one .rhck file)")
+        }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+            throw CheckpointError.io(file: directory, reason: "cannot list the checkpoint folder: \(error.localizedDescription)")
         }
         var candidates: [(UInt64, Bool, String)] = []
         var rejected: [String] = []

@@ -101,7 +101,7 @@ struct BenchCommandTests {
     /// Batch norm over one row per rank is refused as `train` refuses it, before any data.
     @Test func batchNormOverOneRowIsRefused() throws {
         let r = try rechub(Self.short + Self.tinyModels[0].flags + ["--batch-norm", "--batch-size", "1"])
-        #expect(r.status != 0 && r.stderr.contains("batch_norm: true needs at least 2 rows per rank"), "\(r.stderr)")
+        #expect(r.status != 0 && r.stderr.contains("--batch-norm needs at least 2 rows per rank: --batch-size 1 over 1 rank(s) gives 1"), "\(r.stderr)")
         #expect(r.stdout.isEmpty, "nothing measured: \(r.stdout)")
     }
 }

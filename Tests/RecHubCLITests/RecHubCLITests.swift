@@ -173,6 +173,30 @@ struct RecHubCLITests {
 
     /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
     /// before any data is generated or loaded.
+    @Test func aResumeFromAFolderThatDoesNotExistSaysSo() throws {
+        let missing = "/nonexistent/run-\(UUID().uuidString)"
+        let r = try rechub(["train", "--resume", missing])
+        #expect(r.status == 1 && r.stderr.contains("\(missing): does not exist"), "\(r.stderr)")
+    }
+
+    /// `--resume RUN --set output_dir=NEW` moves the whole continued run to NEW: its log and
+    /// metrics and its new checkpoints (NEW/checkpoints); RUN keeps what it had.
+    @Test func aResumeWithANewOutputDirKeepsTheWholeRunThere() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try rechub(["train"] + MPITests.settings(dir, model: "mmoe") + ["--set", "checkpoint_every=10"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let before = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/out/checkpoints").sorted()
+        let moved = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "output_dir=\(dir.path)/next",
+                                "--set", "max_steps=30"])
+        #expect(moved.status == 0 && moved.stdout.contains("resumed from"), "\(moved.stdout)\(moved.stderr)")
+        let next = (try? FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/next/checkpoints")) ?? []
+        #expect(next.contains("step-00000030.rhck"), "\(next)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/next/metrics.json"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/out/checkpoints").sorted() == before,
+                "the first run's checkpoints are left as they were")
+    }
+
     @Test func anIncompatibleResumeIsRefusedBeforeTheData() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
