@@ -55,10 +55,9 @@ struct BF16GradientTests {
             GEMMEngine.roundToBF16(e.base, e.base, count: e.count)
         }
         let b = 256, t = model.numTasks, f = features.numSparse
-        var ids = [Int32](repeating: 0, count: b * f)
-        for s in 0..<b { for j in 0..<f { ids[s * f + j] = Int32(rng.nextInt(below: features.vocabularySizes[j])) } }
-        let dense = randomBuffer(b * features.numDense, rng: &rng)
-        let labels = FloatBuffer((0..<(b * t)).map { _ in rng.nextFloat() < 0.3 ? 1 : 0 })
+        let batch = RandomBatch(rows: b, vocabularySizes: features.vocabularySizes, numDense: features.numDense, tasks: t,
+                                positiveRate: 0.3, outOfVocabulary: false, rng: &rng)
+        let (ids, dense, labels) = (batch.ids, batch.dense, batch.labels)
         model.prepare(batch: b)
         let dLogits = FloatBuffer(count: b * t)
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)

@@ -148,10 +148,10 @@ struct ModelGradientTests {
         }
         model.context.isTraining = true
         model.context.seed = 3
-        let b = 6, t = 2, nf = f.numSparse
-        let ids: [Int32] = (0..<(b * nf)).map { Int32(rng.nextInt(below: f.vocabularySizes[$0 % nf] + 1)) }
-        let dense = randomBuffer(b * f.numDense, rng: &rng)
-        let labels = FloatBuffer((0..<(b * t)).map { _ in rng.nextFloat() < 0.4 ? 1 : 0 })
+        let b = 6, t = 2
+        let batch = RandomBatch(rows: b, vocabularySizes: f.vocabularySizes, numDense: f.numDense, tasks: t, positiveRate: 0.4,
+                                outOfVocabulary: true, rng: &rng)
+        let (ids, dense, labels) = (batch.ids, batch.dense, batch.labels)
         model.prepare(batch: b)
         let dLogits = FloatBuffer(count: b * t)
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: t)
@@ -163,7 +163,7 @@ struct ModelGradientTests {
         }
         _ = loss()
         let grads = FloatBuffer(count: model.layout.count)
-        let embGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: f.embeddingDim, capacity: b * nf)
+        let embGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: f.embeddingDim, capacity: b * f.numSparse)
         model.backward(dLogits: dLogits.base, batch: b, params: model.parameterView, grads: model.layout.view(grads),
                        embeddingGrad: embGrad)
         for spec in model.layout.tensors {

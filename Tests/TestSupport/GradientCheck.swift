@@ -83,3 +83,24 @@ public func randomBuffer(_ count: Int, scale: Float = 1, rng: inout SeededRandom
     for i in 0..<count { b.base[i] = (2 * rng.nextFloat() - 1) * scale }
     return b
 }
+
+/// A random batch of a model's inputs and binary labels, drawn in this order: the ids (row by
+/// row, field by field), the dense values in [-1, 1), then the labels.
+public struct RandomBatch {
+    /// (rows, fields) ids; with `outOfVocabulary`, an id may equal its field's vocabulary size.
+    public let ids: [Int32]
+    /// (rows, numDense).
+    public let dense: FloatBuffer
+    /// (rows, tasks), 1 with probability `positiveRate`.
+    public let labels: FloatBuffer
+
+    public init(rows: Int, vocabularySizes: [Int], numDense: Int, tasks: Int, positiveRate: Float,
+                outOfVocabulary: Bool, rng: inout SeededRandom) {
+        let f = vocabularySizes.count, extra = outOfVocabulary ? 1 : 0
+        var ids = [Int32](repeating: 0, count: rows * f)
+        for i in 0..<(rows * f) { ids[i] = Int32(rng.nextInt(below: vocabularySizes[i % f] + extra)) }
+        self.ids = ids
+        dense = randomBuffer(rows * numDense, rng: &rng)
+        labels = FloatBuffer((0..<(rows * tasks)).map { _ in rng.nextFloat() < positiveRate ? 1 : 0 })
+    }
+}
