@@ -31,6 +31,8 @@ public struct GEMMBackendError: Error, CustomStringConvertible, Sendable, Equata
     /// What went wrong and what to do.
     public var message: String
     public var description: String { message }
+
+    public init(message: String) { self.message = message }
 }
 
 /// What `gemm` runs: the backend, the precision, and for MKL the library and its version.
@@ -62,29 +64,31 @@ public struct GEMMSelection: Sendable, Equatable {
 /// Chooses and loads the library behind `gemm`, the one function that calls it.
 ///
 /// OpenBLAS is the default and always loaded (see `BLASCore`). MKL is an option a user turns on
-/// with `gemm_backend: mkl`; it is loaded with `dlopen` from the first of `mklCandidates` that
-/// loads, so the build and the README's two commands do not depend on it.
+/// with `gemm_backend: mkl`; it is loaded with `dlopen` from the place the user names, else the
+/// first of `mklCandidates` that loads, so the build and the README's two commands do not depend on it.
 /// `bash Launch/setup_mkl.sh` installs it from PyPI into `~/.local/share/rechub/mkl`.
 ///
 /// The settings apply per thread, for the duration of `withSettings` (a training job, the
 /// bench, an evaluation run inside it): two jobs in one process (tests run in parallel) do not
 /// see each other's backend. Outside any `withSettings`, `gemm` runs OpenBLAS in fp32.
 public enum GEMMEngine {
-    /// Where MKL is looked for, in order: `explicit` (the `mkl_library` config key, a file or a
-    /// folder), `RECHUB_MKL_LIBRARY`, the folder `Launch/setup_mkl.sh` installs into
+    /// Where MKL is looked for, and what names the place in an error. A place the user names
+    /// is the only one tried: `explicit` (the `mkl_library` config key), else
+    /// `RECHUB_MKL_LIBRARY`; each a file, or a folder holding `libmkl_rt.so.3`/`.2`/`.so` (or
+    /// its `lib/`). Otherwise, in order: the folder `Launch/setup_mkl.sh` installs into
     /// (`RECHUB_MKL_HOME`, else `~/.local/share/rechub/mkl`), an active virtualenv or conda
     /// environment, then the plain names through the dynamic loader's search path.
     /// Pure: `environment` stands for the process's.
-    public static func mklCandidates(explicit: String?, environment: [String: String]) -> [String] {
+    public static func mklCandidates(explicit: String?, environment: [String: String]) -> (paths: [String], named: String?) {
         let names = ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
         func expand(_ path: String) -> [String] {
             if path.hasSuffix(".so") || path.contains(".so.") { return [path] }
             let dir = path.hasSuffix("/") ? String(path.dropLast()) : path
             return names.map { "\(dir)/\($0)" } + names.map { "\(dir)/lib/\($0)" }
         }
+        if let explicit, !explicit.isEmpty { return (expand(explicit), "mkl_library (\(explicit))") }
+        if let env = environment["RECHUB_MKL_LIBRARY"], !env.isEmpty { return (expand(env), "RECHUB_MKL_LIBRARY (\(env))") }
         var out: [String] = []
-        if let explicit, !explicit.isEmpty { out += expand(explicit) }
-        if let env = environment["RECHUB_MKL_LIBRARY"], !env.isEmpty { out += expand(env) }
         let home = environment["RECHUB_MKL_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? environment["HOME"].map { "\($0)/.local/share/rechub/mkl" }
         if let home { out += names.map { "\(home)/lib/\($0)" } }
@@ -93,7 +97,7 @@ public enum GEMMEngine {
         }
         out += names
         var seen = Set<String>()
-        return out.filter { seen.insert($0).inserted }
+        return (out.filter { seen.insert($0).inserted }, nil)
     }
 
     /// Whether `backend` and `precision` can run on a CPU with `features`: bf16 needs MKL
@@ -131,9 +135,14 @@ public enum GEMMEngine {
         defer { rechub_blas_unlock() }
         let note = precision == .bf16 && CPUFeatures.current.vendor != "GenuineIntel"
             ? "MKL runs bf16 products through its fp32 kernels on this \(CPUFeatures.current.vendor) CPU (measured on AMD "
-              + "EPYC Zen 4): bf16 changes the results here, not the speed"
+              + "EPYC Zen 4): bf16 changes the results here and is no faster than fp32 (slower with several threads, "
+              + "as the bf16 conversion runs on one)"
             : nil
         if let mkl {
+            if let library, !mklCandidates(explicit: library, environment: [:]).paths.contains(mkl.library) {
+                throw GEMMBackendError(message: "mkl_library (\(library)) asks for another MKL than the one this process "
+                                       + "loaded first (\(mkl.library)); one process runs one MKL")
+            }
             return GEMMSelection(backend: .mkl, precision: precision, library: mkl.library, version: mkl.version, note: note)
         }
         var environment: [String: String] = [:]
@@ -141,7 +150,8 @@ public enum GEMMEngine {
             if let p = getenv(key) { environment[key] = String(cString: p) }
         }
         var tried: [String] = []
-        for path in mklCandidates(explicit: library, environment: environment) {
+        let (paths, named) = mklCandidates(explicit: library, environment: environment)
+        for path in paths {
             if path.hasPrefix("/") && access(path, F_OK) != 0 {
                 tried.append("\(path) (no such file)")
                 continue
@@ -155,6 +165,11 @@ public enum GEMMEngine {
                 return GEMMSelection(backend: .mkl, precision: precision, library: path, version: version, note: note)
             }
             tried.append("\(path) (\(String(decoding: error.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)))")
+        }
+        if let named {
+            throw GEMMBackendError(message: "gemm_backend: mkl, but \(named) does not load MKL. Tried: " + tried.joined(separator: "; ")
+                                   + ". Give the path of libmkl_rt.so (or its folder), or leave it unset to use the MKL "
+                                   + "that `bash Launch/setup_mkl.sh` installs")
         }
         throw GEMMBackendError(message: "gemm_backend: mkl, but no MKL library loads. Tried: " + tried.joined(separator: "; ")
                                + ". Install it with `bash Launch/setup_mkl.sh` (pip install mkl into ~/.local/share/rechub/mkl), "

@@ -243,7 +243,7 @@ struct BenchCommand: ParsableCommand {
             if let note = products.note, comm.isRoot { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             let m = try GEMMEngine.withSettings(products) { try measure(config: config, communicator: comm) }
             guard comm.isRoot else { return }
-            if json { try printJSON(m) } else { printText(m) }
+            if json { try printJSON(m, products: products) } else { printText(m, products: products) }
         }
     }
 
@@ -307,7 +307,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// One JSON line with every figure (`--json`).
-    func printJSON(_ m: Measurement) throws {
+    func printJSON(_ m: Measurement, products: GEMMSelection) throws {
         let config = m.config
         var o: [String: Any] = [
             "model": config.model.rawValue, "strategy": strategy.rawValue,
@@ -322,6 +322,8 @@ struct BenchCommand: ParsableCommand {
             "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": CPUFeatures.modelName,
             "gemm_backend": gemmBackend.rawValue, "precision": precision.rawValue,
         ]
+        if let library = products.library { o["mkl_library"] = library }
+        if let version = products.version { o["mkl_version"] = version }
         for (key, value) in config.modelKeyValues { o[key] = value.jsonValue }
         if let phases = m.phases {
             var p: [String: Any] = [:]
@@ -334,7 +336,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The human-readable report.
-    func printText(_ m: Measurement) {
+    func printText(_ m: Measurement, products: GEMMSelection) {
         let config = m.config, features = m.features
         let shapeText = config.modelKeyValues.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
         print("bench \(config.model.rawValue), \(strategy.rawValue) weights: \(shapeText), E=\(config.architecture.embeddingDim) "
@@ -351,7 +353,8 @@ struct BenchCommand: ParsableCommand {
         let product = gemmBackend == .openblas && precision == .fp32 ? "sgemm" : "\(gemmBackend.rawValue) \(precision.rawValue) gemm"
         print(String(format: "%@ 2048x512x256: %.1f GFLOP/s", product as NSString, m.sgemmGFLOPs) + perRank
               + String(format: "  -> step reaches %.0f %% of sgemm", 100 * m.fractionOfSgemm)
-              + "  (OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue); CPU \(CPUFeatures.modelName))")
+              + "  (" + (products.backend == .mkl ? "MKL \(products.library ?? "?")" : "OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue)")
+              + "; CPU \(CPUFeatures.modelName))")
         print(String(format: "peak RSS: %.0f MiB   last losses: ", m.peakRSSMiB)
               + m.finalLosses.map { String(format: "%.4f", $0) }.joined(separator: " "))
         guard let phases = m.phases else { return }

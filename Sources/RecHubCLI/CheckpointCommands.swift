@@ -26,6 +26,7 @@ struct EvaluateCommand: ParsableCommand {
                                   sampleSpaces: config.sampleSpaceColumns)
             }
             let oov = OutOfVocabularyReport(split: path, dataset: dataset)
+            for line in ScoringOptions.describe(products) { print(line) }
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
             for w in oov.warnings { print(w) }
             for m in metrics { print("\(m.task)  \(m.summary)  (\(m.count) rows, \(m.positives) positive)") }
@@ -65,6 +66,7 @@ struct PredictCommand: ParsableCommand {
                 throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
             }
             let oov = OutOfVocabularyReport(split: data, dataset: dataset)
+            for line in ScoringOptions.describe(products) { print(line) }
             print("wrote \(dataset.count) rows × \(t) tasks to \(out); out-of-vocabulary ids "
                   + oov.summary.dropFirst(data.count + 1))
             for w in oov.warnings { print(w) }

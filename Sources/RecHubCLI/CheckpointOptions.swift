@@ -29,7 +29,20 @@ struct ScoringOptions: ParsableArguments {
             if gemmBackend == .openblas { c.mklLibrary = nil; if precision == nil { c.precision = .fp32 } }
         }
         if let precision { c.precision = precision }
-        return try c.loadGEMM(threads: 1)
+        let products: GEMMSelection
+        do { products = try c.loadGEMM(threads: 1) } catch let e as GEMMBackendError {
+            throw GEMMBackendError(message: e.message + " (the checkpoint's run used gemm_backend: "
+                                   + "\((c.gemmBackend ?? .openblas).rawValue), precision: \((c.precision ?? .fp32).rawValue); "
+                                   + "--gemm-backend openblas scores it in fp32 without MKL)")
+        }
+        return products
+    }
+
+    /// The line saying which products score, when they are not OpenBLAS's fp32 ones, and the
+    /// selection's note.
+    static func describe(_ products: GEMMSelection) -> [String] {
+        guard products.backend != .openblas || products.precision != .fp32 else { return [] }
+        return ["products: \(products.summary)"] + (products.note.map { ["note: \($0)"] } ?? [])
     }
 
     func validate() throws {

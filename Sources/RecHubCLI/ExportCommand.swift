@@ -31,6 +31,10 @@ struct ExportCommand: ParsableCommand {
                   + "inputs \(ONNXExporter.sparseInput) int64 (batch, \(features.numSparse))\(dense); "
                   + "outputs \(ONNXExporter.predictionsOutput) (batch, \(model.numTasks)) = "
                   + "[\(config.data.labels.joined(separator: ", "))]\(extra); opset \(ONNXExporter.opsetVersion)")
+            if config.precision == .bf16 {
+                print("note: the run trained with bf16 products; the graph computes in fp32 from its fp32 weights, as "
+                      + "`rechub predict --precision fp32` does (plain `predict` uses the run's bf16 products)")
+            }
         }
     }
 }

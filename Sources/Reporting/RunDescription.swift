@@ -41,6 +41,21 @@ public struct RunDescription: Sendable, Equatable {
         if let backend = try r.optionalString("gemm_backend") {
             products = backend + " " + (try r.optionalString("precision") ?? "fp32")
         }
+        // Products that changed on a resume: "mkl bf16 (steps 0–30), openblas fp32 (from step 30)".
+        if case .array(let segments)? = r.value("products_history"), segments.count > 1 {
+            var parts: [String] = []
+            for (i, e) in segments.enumerated() {
+                guard case .object(let o) = e, case .string(let p)? = o["products"], case .number(let from)? = o["from_step"] else {
+                    continue
+                }
+                if i + 1 < segments.count, case .object(let next) = segments[i + 1], case .number(let to)? = next["from_step"] {
+                    parts.append("\(p) (steps \(Int(from))–\(Int(to)))")
+                } else {
+                    parts.append("\(p) (from step \(Int(from)))")
+                }
+            }
+            if !parts.isEmpty { products = parts.joined(separator: ", ") }
+        }
         cpu = try r.optionalString("cpu")
         ranks = try r.optionalInt("ranks")
         startedAt = try r.optionalString("started_at")

@@ -23,6 +23,17 @@ public struct RunInfo: Sendable, Encodable {
     public var blasCore: String
     /// The library behind the products (`GEMMBackend`) and their input precision.
     public var gemmBackend: String, precision: String
+    /// Which products ran from which step ("mkl bf16" from 0, "openblas fp32" from 30, …): one
+    /// entry, or one more each time a resume changed them (`continuing(from:atStep:)`).
+    public var productsHistory: [ProductsSegment]
+
+    /// Products that ran from a step on.
+    public struct ProductsSegment: Sendable, Codable, Equatable {
+        public var fromStep: Int
+        /// "<gemm_backend> <precision>".
+        public var products: String
+        enum CodingKeys: String, CodingKey { case fromStep = "from_step", products }
+    }
     /// The CPU's model name.
     public var cpu: String
     /// Ranks taking part.
@@ -33,6 +44,7 @@ public struct RunInfo: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case model, tasks, config, cpu, ranks, precision
         case oracleAUC = "oracle_auc", blasCore = "blas_core", gemmBackend = "gemm_backend", startedAt = "started_at"
+        case productsHistory = "products_history"
     }
 
     /// The run of `config` over `ranks` ranks starting now.
@@ -44,6 +56,7 @@ public struct RunInfo: Sendable, Encodable {
         blasCore = BLASCore.name
         gemmBackend = GEMMEngine.current.backend.rawValue
         precision = GEMMEngine.current.precision.rawValue
+        productsHistory = [ProductsSegment(fromStep: 0, products: "\(gemmBackend) \(precision)")]
         cpu = CPUFeatures.modelName
         self.ranks = ranks
         let f = ISO8601DateFormatter()
@@ -58,6 +71,31 @@ public struct RunInfo: Sendable, Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self) + Data("\n".utf8)
+    }
+
+    /// This run continuing at `step` the run whose `run.json` is in `directory` (when there is
+    /// one): its products history, with a new segment if the products changed. Returns the
+    /// products the earlier run ended with when they differ, for a note.
+    public mutating func continuing(from directory: String, atStep step: Int) -> String? {
+        let path = (directory as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: path),
+              let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        var history: [ProductsSegment] = []
+        if let h = old["products_history"] as? [[String: Any]] {
+            history = h.compactMap { e in
+                guard let from = e["from_step"] as? Int, let p = e["products"] as? String else { return nil }
+                return from <= step ? ProductsSegment(fromStep: from, products: p) : nil
+            }
+        }
+        if history.isEmpty {
+            let backend = old["gemm_backend"] as? String ?? "openblas", precision = old["precision"] as? String ?? "fp32"
+            history = [ProductsSegment(fromStep: 0, products: "\(backend) \(precision)")]
+        }
+        let now = "\(gemmBackend) \(precision)"
+        let before = history.last!.products
+        if before != now { history.append(ProductsSegment(fromStep: step, products: now)) }
+        productsHistory = history
+        return before != now ? before : nil
     }
 
     /// Writes `run.json` into `directory` atomically.

@@ -222,7 +222,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if precision == .bf16 && gemmBackend != .mkl {
             throw r.fail("precision", r.raw("precision"),
                          "bf16 needs gemm_backend: mkl (OpenBLAS 0.3.21 has no bf16 product; install MKL with "
-                         + "`bash Launch/setup_mkl.sh`)")
+                         + "`bash Launch/setup_mkl.sh`); to run on OpenBLAS, set precision: fp32 too")
         }
     }
 

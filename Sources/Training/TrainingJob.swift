@@ -194,11 +194,11 @@ public struct TrainingJob {
             say("products: \(gemm.summary)" + (gemm.library.map { " from \($0)" } ?? ""))
         }
         if let note = gemm.note { say("note: \(note)") }
-        return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads) }
+        return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads, gemm: gemm) }
     }
 
     /// `run` once the checks passed and the libraries are loaded, on the configured products.
-    private func train(start: Double, threads: Int) throws -> JobResult {
+    private func train(start: Double, threads: Int, gemm: GEMMSelection) throws -> JobResult {
         let data = try prepareData()
         let model = try makeModelForRun(features: data.features)
         model.initialize(seed: config.seed)
@@ -232,7 +232,7 @@ public struct TrainingJob {
         if let path = saveParametersPath, communicator.isRoot { try saveParameters(model, to: path) }
         let result = JobResult(history: history, test: testMetrics, generation: data.generation,
                                seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
-        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt) }
+        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt, gemm: gemm) }
         say("done in \(format(result.seconds, 1)) s; metrics in \(config.logging.outputDirectory)/metrics.json")
         return result
     }
@@ -313,6 +313,12 @@ public struct TrainingJob {
     /// trainer's step and epoch reports; after a resume, the log is first cut back to the
     /// checkpoint's step. Rank 0 only.
     private func attachRunLog(to trainer: MTLTrainer, info: RunInfo) throws {
+        var info = info
+        if resumeDirectory != nil,
+           let before = info.continuing(from: config.logging.outputDirectory, atStep: trainer.progress.globalStep) {
+            say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
+                + "\(info.gemmBackend) \(info.precision) (run.json's products_history keeps both)")
+        }
         try info.write(toDirectory: config.logging.outputDirectory)
         let runLog = try RunLog(directory: config.logging.outputDirectory, taskNames: config.data.labels,
                                 resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
@@ -340,7 +346,7 @@ public struct TrainingJob {
     /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
     /// `startedAt` is `run.json`'s: a report pairs the two, so a `metrics.json` an earlier run
     /// left behind is never taken for this run's.
-    func writeMetrics(_ r: JobResult, startedAt: String) throws {
+    func writeMetrics(_ r: JobResult, startedAt: String, gemm: GEMMSelection) throws {
         let dir = URL(fileURLWithPath: config.logging.outputDirectory)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -361,8 +367,8 @@ public struct TrainingJob {
             "seconds": r.seconds,
             "blas_core": BLASCore.name,
             "blas_core_origin": BLASCore.origin.rawValue,
-            "gemm_backend": GEMMEngine.current.backend.rawValue,
-            "precision": GEMMEngine.current.precision.rawValue,
+            "gemm_backend": gemm.backend.rawValue,
+            "precision": gemm.precision.rawValue,
             "cpu": CPUFeatures.modelName,
             "started_at": startedAt,
             "epochs": r.history.map { e in
@@ -373,6 +379,8 @@ public struct TrainingJob {
             "test": metricsJSON(r.test),
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
+        if let library = gemm.library { root["mkl_library"] = library }
+        if let version = gemm.version { root["mkl_version"] = version }
         var oov: [String: Any] = [:]
         for o in r.outOfVocabulary { oov[o.split] = o.json }
         root["out_of_vocabulary"] = oov

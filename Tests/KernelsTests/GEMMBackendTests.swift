@@ -37,19 +37,26 @@ struct GEMMBackendTests {
 
     @Test func mklIsLookedForInTheDocumentedOrder() {
         let env = ["RECHUB_MKL_LIBRARY": "/env/lib", "HOME": "/home/u", "VIRTUAL_ENV": "/venv", "CONDA_PREFIX": ""]
-        let c = GEMMEngine.mklCandidates(explicit: "/opt/mkl/libmkl_rt.so.2", environment: env)
-        #expect(c.first == "/opt/mkl/libmkl_rt.so.2", "an explicit library file is tried first, alone")
-        #expect(c[1] == "/env/lib/libmkl_rt.so.3", "then RECHUB_MKL_LIBRARY, a folder expanded")
-        let order = ["/opt/mkl/libmkl_rt.so.2", "/env/lib/libmkl_rt.so.3", "/env/lib/lib/libmkl_rt.so.3",
-                     "/home/u/.local/share/rechub/mkl/lib/libmkl_rt.so.3", "/venv/lib/libmkl_rt.so.3", "libmkl_rt.so.3"]
-        let positions = order.map { c.firstIndex(of: $0) }
-        #expect(positions.allSatisfy { $0 != nil }, "\(c)")
-        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(c)")
-        #expect(Set(c).count == c.count, "no path twice")
-        #expect(!c.contains { $0.hasPrefix("/lib/") }, "an empty CONDA_PREFIX adds nothing: \(c)")
+        // A place the user names is the only one tried, and named in errors.
+        let explicit = GEMMEngine.mklCandidates(explicit: "/opt/mkl/libmkl_rt.so.2", environment: env)
+        #expect(explicit.paths == ["/opt/mkl/libmkl_rt.so.2"] && explicit.named == "mkl_library (/opt/mkl/libmkl_rt.so.2)")
+        let fromEnv = GEMMEngine.mklCandidates(explicit: nil, environment: env)
+        #expect(fromEnv.named == "RECHUB_MKL_LIBRARY (/env/lib)")
+        #expect(fromEnv.paths == ["/env/lib/libmkl_rt.so.3", "/env/lib/libmkl_rt.so.2", "/env/lib/libmkl_rt.so",
+                                  "/env/lib/lib/libmkl_rt.so.3", "/env/lib/lib/libmkl_rt.so.2", "/env/lib/lib/libmkl_rt.so"])
+        // Otherwise: setup_mkl.sh's folder, the active virtualenv (an empty CONDA_PREFIX adds
+        // nothing), then the loader's path.
+        var searched = env
+        searched["RECHUB_MKL_LIBRARY"] = ""
+        let c = GEMMEngine.mklCandidates(explicit: "", environment: searched)
+        #expect(c.named == nil)
+        let order = ["/home/u/.local/share/rechub/mkl/lib/libmkl_rt.so.3", "/venv/lib/libmkl_rt.so.3", "libmkl_rt.so.3"]
+        let positions = order.map { c.paths.firstIndex(of: $0) }
+        #expect(positions.allSatisfy { $0 != nil } && positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(c)")
+        #expect(Set(c.paths).count == c.paths.count && !c.paths.contains { $0.hasPrefix("/lib/") }, "\(c)")
         let home = GEMMEngine.mklCandidates(explicit: nil, environment: ["RECHUB_MKL_HOME": "/srv/mkl", "HOME": "/home/u"])
-        #expect(home.first == "/srv/mkl/lib/libmkl_rt.so.3" && !home.contains { $0.hasPrefix("/home/u") }, "\(home)")
-        #expect(GEMMEngine.mklCandidates(explicit: nil, environment: [:]) == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"])
+        #expect(home.paths.first == "/srv/mkl/lib/libmkl_rt.so.3" && !home.paths.contains { $0.hasPrefix("/home/u") }, "\(home)")
+        #expect(GEMMEngine.mklCandidates(explicit: nil, environment: [:]).paths == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"])
     }
 
     /// Nearest bf16 (8 significant bits), ties to even; NaN and infinities kept, overflow to ∞.

@@ -79,12 +79,40 @@ struct PrecisionCLITests {
         }
         let (x, y) = (auc(e16.output), auc(e32.output))
         #expect(x != nil && y != nil && abs(x! - y!) < 0.01, "\(e16.output)\n\(e32.output)")
+        #expect(e16.output.contains("products: mkl bf16") && !e32.output.contains("products:"), "\(e16.output)\n\(e32.output)")
+        // The ONNX graph computes in fp32, and says so for a bf16 run.
+        let onnx = try MPITests.run(bin, ["export", "--checkpoint", last, "--out", "\(dir.path)/m.onnx"])
+        #expect(onnx.status == 0 && onnx.output.contains("the graph computes in fp32"), "\(onnx.output)")
+        // A resume in the run's own folder with other products records both in run.json.
+        let switched = try MPITests.run(bin, ["train", "--resume", step10, "--set", "precision=fp32",
+                                              "--set", "max_steps=12"])
+        #expect(switched.status == 0 && switched.output.contains("used mkl bf16 products until step 10"), "\(switched.output)")
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("bf16/run.json"))) as? [String: Any]
+        let history = (info?["products_history"] as? [[String: Any]])?.map { "\($0["from_step"] ?? "?") \($0["products"] ?? "?")" }
+        #expect(history == ["0 mkl bf16", "10 mkl fp32"], "\(String(describing: info))")
+    }
+
+    /// A place the user names for MKL is used or the run stops naming it, even where another
+    /// MKL (setup_mkl.sh's) would load.
+    @Test func aNamedMKLThatDoesNotLoadStopsTheRun() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cli = RecHubCLITests()
+        let key = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32")
+                                 + ["--set", "mkl_library=/usr/lib/x86_64-linux-gnu/libopenblas.so.0"])
+        #expect(key.status == 1 && key.stderr.contains("mkl_library (/usr/lib/x86_64-linux-gnu/libopenblas.so.0) does not load MKL"),
+                "\(key.stderr)")
+        #expect(key.stderr.contains("has no MKL_Set_Interface_Layer"), "\(key.stderr)")
+        let env = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32"), environment: ["RECHUB_MKL_LIBRARY": "/tmp"])
+        #expect(env.status == 1 && env.stderr.contains("RECHUB_MKL_LIBRARY (/tmp) does not load MKL"), "\(env.stderr)")
+        let bench = try cli.rechub(["bench", "--gemm-backend", "mkl", "--mkl-library", "/nonexistent", "--steps", "1"])
+        #expect(bench.status != 0 && bench.stderr.contains("mkl_library (/nonexistent) does not load MKL"), "\(bench.stderr)")
     }
 
     @Test func aMissingMKLIsNamedWithEveryPlaceTried() throws {
         let dir = try MPITests.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let env = ["RECHUB_MKL_LIBRARY": "/nowhere/mkl", "RECHUB_MKL_HOME": "\(dir.path)/empty", "VIRTUAL_ENV": "", "CONDA_PREFIX": ""]
+        let env = ["RECHUB_MKL_LIBRARY": "", "RECHUB_MKL_HOME": "\(dir.path)/empty", "VIRTUAL_ENV": "", "CONDA_PREFIX": ""]
         // A system-wide MKL (found by the plain names) would load: then there is nothing to name.
         let systemMKL = ["/usr/lib/x86_64-linux-gnu/libmkl_rt.so", "/usr/lib/x86_64-linux-gnu/libmkl_rt.so.2",
                          "/usr/lib/x86_64-linux-gnu/libmkl_rt.so.3", "/opt/intel/oneapi/mkl/latest/lib/libmkl_rt.so.2"]
@@ -92,7 +120,8 @@ struct PrecisionCLITests {
         let r = try RecHubCLITests().rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32"), environment: env)
         if systemMKL { return }
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
-        #expect(r.stderr.contains("/nowhere/mkl/libmkl_rt.so.3 (no such file)"), "\(r.stderr)")
+        #expect(r.stderr.contains("no MKL library loads"), "\(r.stderr)")
+        #expect(r.stderr.contains("libmkl_rt.so.3 (libmkl_rt.so.3: cannot open shared object file"), "\(r.stderr)")
         #expect(r.stderr.contains("\(dir.path)/empty/lib/libmkl_rt.so.3 (no such file)"), "\(r.stderr)")
         #expect(r.stderr.contains("bash Launch/setup_mkl.sh"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/data/train.csv"), "no data before the library loads")

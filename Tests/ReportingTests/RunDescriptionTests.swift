@@ -26,4 +26,19 @@ struct RunDescriptionTests {
         #expect(d.oracle(for: "cvr (on click = 1)") == nil && d.oracle(for: "purchase (on click = 1)") == nil)
         #expect(d.oracle(for: "purchase") == 0.74)
     }
+
+    /// The products row: one setting, a history changed by resumes, or nothing (earlier runs).
+    @Test(arguments: [
+        (#""gemm_backend": "mkl", "precision": "bf16""#, "mkl bf16"),
+        (#""gemm_backend": "mkl", "precision": "bf16", "products_history": [{"from_step": 0, "products": "mkl bf16"}]"#,
+         "mkl bf16"),
+        (#""gemm_backend": "openblas", "precision": "fp32", "products_history": [{"from_step": 0, "products": "mkl bf16"}, "#
+         + #"{"from_step": 30, "products": "openblas fp32"}]"#, "mkl bf16 (steps 0–30), openblas fp32 (from step 30)"),
+        ("", nil),
+    ] as [(String, String?)])
+    func productsRow(fields: String, expected: String?) throws {
+        let text = #"{"model": "mmoe", "tasks": ["click"], "config": {}"# + (fields.isEmpty ? "" : ", " + fields) + "}"
+        let d = try RunDescription(JSONObjectReader(JSONValue.parse(Data(text.utf8)), file: "run.json"))
+        #expect(d.products == expected)
+    }
 }
