@@ -13,7 +13,7 @@
 #   RECHUB_MKL_SPEC   the pip requirement (default: mkl>=2024, which has the bf16 product)
 set -euo pipefail
 
-home="${RECHUB_MKL_HOME:-$HOME/.local/share/rechub/mkl}"
+home="${RECHUB_MKL_HOME:-${HOME:?is not set: set RECHUB_MKL_HOME to where MKL should go}/.local/share/rechub/mkl}"
 find_lib() { { ls "$home"/lib/libmkl_rt.so.* 2>/dev/null || true; } | sort | tail -1; }
 lib=$(find_lib)
 if [ -z "$lib" ]; then
