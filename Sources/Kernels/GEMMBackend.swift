@@ -81,7 +81,9 @@ public enum GEMMEngine {
     /// Pure: `environment` stands for the process's.
     public static func mklCandidates(explicit: String?, environment: [String: String]) -> (paths: [String], named: String?) {
         let names = ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
-        func expand(_ path: String) -> [String] {
+        func expand(_ given: String) -> [String] {
+            var path = given
+            if path == "~" || path.hasPrefix("~/"), let home = environment["HOME"] { path = home + path.dropFirst() }
             if path.hasSuffix(".so") || path.contains(".so.") { return [path] }
             let dir = path.hasSuffix("/") ? String(path.dropLast()) : path
             return names.map { "\(dir)/\($0)" } + names.map { "\(dir)/lib/\($0)" }
@@ -157,7 +159,14 @@ public enum GEMMEngine {
                 continue
             }
             var error = [CChar](repeating: 0, count: 512)
-            if rechub_mkl_open(path, Int32(max(threads, 1)), &error, error.count) >= 0 {
+            // Through symbolic links: libmkl_rt finds MKL's other libraries beside its own real
+            // path (a link elsewhere made MKL itself stop the process with a fatal error).
+            var resolved = path
+            if path.hasPrefix("/"), let real = realpath(path, nil) {
+                resolved = String(cString: real)
+                free(real)
+            }
+            if rechub_mkl_open(resolved, Int32(max(threads, 1)), &error, error.count) >= 0 {
                 var buffer = [CChar](repeating: 0, count: 256)
                 rechub_mkl_version(&buffer, Int32(buffer.count))
                 let version = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -171,8 +180,9 @@ public enum GEMMEngine {
                                    + ". Give the path of libmkl_rt.so (or its folder), or leave it unset to use the MKL "
                                    + "that `bash Launch/setup_mkl.sh` installs")
         }
+        let home = environment["RECHUB_MKL_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "~/.local/share/rechub/mkl"
         throw GEMMBackendError(message: "gemm_backend: mkl, but no MKL library loads. Tried: " + tried.joined(separator: "; ")
-                               + ". Install it with `bash Launch/setup_mkl.sh` (pip install mkl into ~/.local/share/rechub/mkl), "
+                               + ". Install it with `bash Launch/setup_mkl.sh` (pip install mkl into \(home)), "
                                + "or give the path of libmkl_rt.so in mkl_library or RECHUB_MKL_LIBRARY")
     }
 

@@ -16,7 +16,7 @@ struct EvaluateCommand: ParsableCommand {
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let config = loaded.config
             try Runtime.loadBLAS(config.blasCore)
-            let products = try scoring.loadGEMM(config)
+            let (products, productLines) = try scoring.loadGEMM(config)
             guard let path = data ?? config.data.test else {
                 throw ValidationError("the checkpoint's run has no test split: pass --data")
             }
@@ -26,7 +26,7 @@ struct EvaluateCommand: ParsableCommand {
                                   sampleSpaces: config.sampleSpaceColumns)
             }
             let oov = OutOfVocabularyReport(split: path, dataset: dataset)
-            for line in ScoringOptions.describe(products) { print(line) }
+            for line in productLines { print(line) }
             print("\(path): \(dataset.count) rows, out-of-vocabulary ids \(oov.summary.dropFirst(path.count + 1))")
             for w in oov.warnings { print(w) }
             for m in metrics { print("\(m.task)  \(m.summary)  (\(m.count) rows, \(m.positives) positive)") }
@@ -51,7 +51,7 @@ struct PredictCommand: ParsableCommand {
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
-            let products = try scoring.loadGEMM(config)
+            let (products, productLines) = try scoring.loadGEMM(config)
             let dataset = try loaded.load(data, withLabels: false)
             let t = model.numTasks
             let p = try GEMMEngine.withSettings(products) { try predictMultiTask(model, dataset, batchSize: scoring.batchSize) }
@@ -66,7 +66,7 @@ struct PredictCommand: ParsableCommand {
                 throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
             }
             let oov = OutOfVocabularyReport(split: data, dataset: dataset)
-            for line in ScoringOptions.describe(products) { print(line) }
+            for line in productLines { print(line) }
             print("wrote \(dataset.count) rows × \(t) tasks to \(out); out-of-vocabulary ids "
                   + oov.summary.dropFirst(data.count + 1))
             for w in oov.warnings { print(w) }

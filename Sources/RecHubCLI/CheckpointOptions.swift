@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RecHub
 
 /// `--checkpoint FILE`: the options of every command that works from a checkpoint alone
@@ -18,31 +19,42 @@ struct ScoringOptions: ParsableArguments {
     @Option(name: .customLong("gemm-backend"), help: "The products' library (openblas, mkl; default: the run's gemm_backend).")
     var gemmBackend: GEMMBackend?
     @Option(help: "The products' precision (fp32, bf16; default: the run's precision).") var precision: GEMMPrecision?
+    @Option(name: .customLong("mkl-library"),
+            help: "Where MKL is (libmkl_rt's path or folder; default: RECHUB_MKL_LIBRARY, else the run's mkl_library if it exists here, else the default places).")
+    var mklLibrary: String?
 
-    /// The checkpoint's run config with `--gemm-backend` and `--precision` on top, loaded; `gemm`
-    /// runs on what it returns inside `GEMMEngine.withSettings`.
+    /// The checkpoint's run config with `--gemm-backend`, `--precision` and `--mkl-library` on
+    /// top, loaded, with the lines to print: which products score (when not OpenBLAS fp32, or
+    /// not the run's), and notes. `gemm` runs on the selection inside `GEMMEngine.withSettings`.
+    /// MKL: `--mkl-library`, else `RECHUB_MKL_LIBRARY`, else the run's `mkl_library` where it
+    /// exists on this machine, else the default places.
     /// - Throws: `GEMMBackendError` (bf16 without MKL, a CPU without bf16, MKL missing), `BLASLoadError`.
-    func loadGEMM(_ stored: TrainConfig) throws -> GEMMSelection {
-        var c = stored
+    func loadGEMM(_ stored: TrainConfig) throws -> (products: GEMMSelection, lines: [String]) {
+        var c = stored, lines: [String] = []
         if let gemmBackend {
             c.gemmBackend = gemmBackend
             if gemmBackend == .openblas { c.mklLibrary = nil; if precision == nil { c.precision = .fp32 } }
         }
         if let precision { c.precision = precision }
+        if let mklLibrary {
+            c.mklLibrary = mklLibrary
+        } else if let env = ProcessInfo.processInfo.environment["RECHUB_MKL_LIBRARY"], !env.isEmpty {
+            c.mklLibrary = nil
+        } else if let library = c.mklLibrary, !FileManager.default.fileExists(atPath: (library as NSString).expandingTildeInPath) {
+            lines.append("note: the run's mkl_library \(library) is not on this machine; MKL is looked for in the default places")
+            c.mklLibrary = nil
+        }
         let products: GEMMSelection
         do { products = try c.loadGEMM(threads: 1) } catch let e as GEMMBackendError {
-            throw GEMMBackendError(message: e.message + " (the checkpoint's run used gemm_backend: "
-                                   + "\((c.gemmBackend ?? .openblas).rawValue), precision: \((c.precision ?? .fp32).rawValue); "
-                                   + "--gemm-backend openblas scores it in fp32 without MKL)")
+            throw GEMMBackendError(message: e.message + " (scoring on \(c.products); the checkpoint's run used \(stored.products); "
+                                   + "`--gemm-backend openblas --precision fp32` scores without MKL)")
         }
-        return products
-    }
-
-    /// The line saying which products score, when they are not OpenBLAS's fp32 ones, and the
-    /// selection's note.
-    static func describe(_ products: GEMMSelection) -> [String] {
-        guard products.backend != .openblas || products.precision != .fp32 else { return [] }
-        return ["products: \(products.summary)"] + (products.note.map { ["note: \($0)"] } ?? [])
+        if products.backend != .openblas || products.precision != .fp32 || c.products != stored.products {
+            lines.insert("products: \(products.summary)" + (c.products != stored.products ? " (the run used \(stored.products))" : ""),
+                         at: 0)
+        }
+        if let note = products.note { lines.append("note: \(note)") }
+        return (products, lines)
     }
 
     func validate() throws {

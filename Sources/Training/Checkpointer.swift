@@ -21,6 +21,10 @@ public final class Checkpointer {
     /// The model's inputs, stored in every checkpoint.
     public let features: Features
     let communicator: any Communicator
+    /// Which products ran from which step in this run's lineage, stored in every checkpoint
+    /// (section `products`) so that a resume continues the history of the checkpoint it
+    /// starts from; `restore` sets it from the file (older files: their config's products).
+    public var productsHistory: [RunInfo.ProductsSegment]
 
     /// Prepares checkpoints of a run.
     public init(directory: String, keepLast: Int, config: TrainConfig, features: Features,
@@ -31,6 +35,7 @@ public final class Checkpointer {
         self.config = config
         self.features = features
         self.communicator = communicator
+        productsHistory = [.init(fromStep: 0, products: config.products)]
     }
 
     /// The identity of a run's model, data layout and data order: resuming needs the same.
@@ -100,7 +105,11 @@ public final class Checkpointer {
         }
         let name = moment == .best ? "best.rhck" : String(format: "step-%08d.rhck", trainer.globalStep)
         let path = (directory as NSString).appendingPathComponent(name)
-        try Self.encode(trainer, config: config, features: features).write(to: path)
+        var w = try Self.encode(trainer, config: config, features: features)
+        let json = JSONEncoder()
+        json.outputFormatting = [.sortedKeys]
+        w.add("products", try json.encode(productsHistory))
+        try w.write(to: path)
         if moment != .best {
             trainer.lastCheckpoint = path
             try prune()
@@ -367,7 +376,19 @@ public final class Checkpointer {
             }
             trainer.setBestWeights(parameters: best.0, embeddings: best.1, state: best.2)
         }
+        productsHistory = Self.productsHistory(file)
         trainer.lastCheckpoint = file.path
+    }
+
+    /// The products history `file` carries (section `products`), else one segment of its
+    /// stored config's products (checkpoints from before the section).
+    static func productsHistory(_ file: CheckpointFile) -> [RunInfo.ProductsSegment] {
+        if file.has("products"), let data = try? file.section("products"),
+           let h = try? JSONDecoder().decode([RunInfo.ProductsSegment].self, from: data), !h.isEmpty {
+            return h
+        }
+        let stored = (try? readSetup(file).0)?.products ?? "openblas fp32"
+        return [.init(fromStep: 0, products: stored)]
     }
 
     /// The newest checkpoint in `directory` whose every section checks out; corrupt ones are

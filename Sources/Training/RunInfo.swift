@@ -73,28 +73,15 @@ public struct RunInfo: Sendable, Encodable {
         return try encoder.encode(self) + Data("\n".utf8)
     }
 
-    /// This run continuing at `step` the run whose `run.json` is in `directory` (when there is
-    /// one): its products history, with a new segment if the products changed. Returns the
-    /// products the earlier run ended with when they differ, for a note.
-    public mutating func continuing(from directory: String, atStep step: Int) -> String? {
-        let path = (directory as NSString).appendingPathComponent("run.json")
-        guard let data = FileManager.default.contents(atPath: path),
-              let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        var history: [ProductsSegment] = []
-        if let h = old["products_history"] as? [[String: Any]] {
-            history = h.compactMap { e in
-                guard let from = e["from_step"] as? Int, let p = e["products"] as? String else { return nil }
-                return from <= step ? ProductsSegment(fromStep: from, products: p) : nil
-            }
-        }
-        if history.isEmpty {
-            let backend = old["gemm_backend"] as? String ?? "openblas", precision = old["precision"] as? String ?? "fp32"
-            history = [ProductsSegment(fromStep: 0, products: "\(backend) \(precision)")]
-        }
-        let now = "\(gemmBackend) \(precision)"
-        let before = history.last!.products
-        if before != now { history.append(ProductsSegment(fromStep: step, products: now)) }
-        productsHistory = history
+    /// This run continuing, at `step`, a checkpoint whose lineage ran `history`: that history,
+    /// with a new segment if the products changed. Returns the products the checkpoint's run
+    /// ended with when they differ, for a note.
+    public mutating func continuing(_ history: [ProductsSegment], atStep step: Int) -> String? {
+        var h = history.filter { $0.fromStep <= step }
+        if h.isEmpty { h = [ProductsSegment(fromStep: 0, products: "openblas fp32")] }
+        let now = "\(gemmBackend) \(precision)", before = h.last!.products
+        if before != now { h.append(ProductsSegment(fromStep: step, products: now)) }
+        productsHistory = h
         return before != now ? before : nil
     }
 

@@ -226,6 +226,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
     }
 
+    /// "<gemm_backend> <precision>" as configured ("openblas fp32" when the keys are absent).
+    public var products: String { "\((gemmBackend ?? .openblas).rawValue) \((precision ?? .fp32).rawValue)" }
+
     /// Checks the GEMM settings against this CPU and loads their libraries (OpenBLAS with
     /// `blas_core`, and MKL), for a job running `threads` BLAS threads.
     /// - Throws: `GEMMBackendError`, `BLASLoadError`.

@@ -213,7 +213,13 @@ public struct TrainingJob {
         } else if config.checkpointing.enabled, communicator.isRoot, let aside = try checkpointer.setAsideEarlierRun() {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
-        let info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
+        var info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
+        if resumeDirectory != nil,
+           let before = info.continuing(checkpointer.productsHistory, atStep: trainer.progress.globalStep) {
+            say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
+                + "\(info.gemmBackend) \(info.precision) (run.json's products_history and the checkpoints keep both)")
+        }
+        checkpointer.productsHistory = info.productsHistory
         if communicator.isRoot { try attachRunLog(to: trainer, info: info) }
         let stops = handleSignals ? StopSignals() : nil
         defer { stops?.restore() }
@@ -232,7 +238,7 @@ public struct TrainingJob {
         if let path = saveParametersPath, communicator.isRoot { try saveParameters(model, to: path) }
         let result = JobResult(history: history, test: testMetrics, generation: data.generation,
                                seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
-        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt, gemm: gemm) }
+        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt, gemm: gemm, productsHistory: info.productsHistory) }
         say("done in \(format(result.seconds, 1)) s; metrics in \(config.logging.outputDirectory)/metrics.json")
         return result
     }
@@ -313,12 +319,6 @@ public struct TrainingJob {
     /// trainer's step and epoch reports; after a resume, the log is first cut back to the
     /// checkpoint's step. Rank 0 only.
     private func attachRunLog(to trainer: MTLTrainer, info: RunInfo) throws {
-        var info = info
-        if resumeDirectory != nil,
-           let before = info.continuing(from: config.logging.outputDirectory, atStep: trainer.progress.globalStep) {
-            say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
-                + "\(info.gemmBackend) \(info.precision) (run.json's products_history keeps both)")
-        }
         try info.write(toDirectory: config.logging.outputDirectory)
         let runLog = try RunLog(directory: config.logging.outputDirectory, taskNames: config.data.labels,
                                 resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
@@ -346,7 +346,8 @@ public struct TrainingJob {
     /// Writes `metrics.json` (epochs, validation, test, oracle) atomically into the output folder.
     /// `startedAt` is `run.json`'s: a report pairs the two, so a `metrics.json` an earlier run
     /// left behind is never taken for this run's.
-    func writeMetrics(_ r: JobResult, startedAt: String, gemm: GEMMSelection) throws {
+    func writeMetrics(_ r: JobResult, startedAt: String, gemm: GEMMSelection,
+                      productsHistory: [RunInfo.ProductsSegment] = []) throws {
         let dir = URL(fileURLWithPath: config.logging.outputDirectory)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -380,6 +381,9 @@ public struct TrainingJob {
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
         if let library = gemm.library { root["mkl_library"] = library }
+        if productsHistory.count > 1 {
+            root["products_history"] = productsHistory.map { ["from_step": $0.fromStep, "products": $0.products] as [String: Any] }
+        }
         if let version = gemm.version { root["mkl_version"] = version }
         var oov: [String: Any] = [:]
         for o in r.outOfVocabulary { oov[o.split] = o.json }

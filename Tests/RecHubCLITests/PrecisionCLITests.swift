@@ -79,7 +79,8 @@ struct PrecisionCLITests {
         }
         let (x, y) = (auc(e16.output), auc(e32.output))
         #expect(x != nil && y != nil && abs(x! - y!) < 0.01, "\(e16.output)\n\(e32.output)")
-        #expect(e16.output.contains("products: mkl bf16") && !e32.output.contains("products:"), "\(e16.output)\n\(e32.output)")
+        #expect(e16.output.contains("products: mkl bf16") && e32.output.contains("products: openblas fp32 (the run used mkl bf16)"),
+                "\(e16.output)\n\(e32.output)")
         // The ONNX graph computes in fp32, and says so for a bf16 run.
         let onnx = try MPITests.run(bin, ["export", "--checkpoint", last, "--out", "\(dir.path)/m.onnx"])
         #expect(onnx.status == 0 && onnx.output.contains("the graph computes in fp32"), "\(onnx.output)")
@@ -90,6 +91,53 @@ struct PrecisionCLITests {
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("bf16/run.json"))) as? [String: Any]
         let history = (info?["products_history"] as? [[String: Any]])?.map { "\($0["from_step"] ?? "?") \($0["products"] ?? "?")" }
         #expect(history == ["0 mkl bf16", "10 mkl fp32"], "\(String(describing: info))")
+        // The history is the checkpoint's lineage, kept in the checkpoints: resumed again from
+        // step 10 unchanged (bf16) it is the bf16 run's alone, with no note; the step-12
+        // checkpoint, moved to another folder on OpenBLAS, carries all three segments there.
+        let again2 = try MPITests.run(bin, ["train", "--resume", step10, "--set", "max_steps=11"])
+        #expect(again2.status == 0 && !again2.output.contains("products until"), "\(again2.output)")
+        func productsHistory(_ run: String) throws -> [String]? {
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(run)/run.json"))) as? [String: Any]
+            return (o?["products_history"] as? [[String: Any]])?.map { "\($0["from_step"] ?? "?") \($0["products"] ?? "?")" }
+        }
+        #expect(try productsHistory("bf16") == ["0 mkl bf16"])
+        let moved = try MPITests.run(bin, ["train", "--resume", "\(dir.path)/bf16/checkpoints/step-00000012.rhck",
+                                           "--set", "output_dir=\(dir.path)/moved", "--set", "max_steps=14",
+                                           "--set", "gemm_backend=openblas"])
+        #expect(moved.status == 0 && moved.output.contains("used mkl fp32 products until step 12"), "\(moved.output)")
+        #expect(try productsHistory("moved") == ["0 mkl bf16", "10 mkl fp32", "12 openblas fp32"])
+        let metrics2 = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("moved/metrics.json"))) as? [String: Any]
+        #expect((metrics2?["products_history"] as? [Any])?.count == 3)
+    }
+
+    /// mkl_library through a symbolic link to the library file (MKL finds its other libraries
+    /// beside the real file), and a checkpoint whose mkl_library is gone: scoring says so and
+    /// uses the default places, or `--mkl-library`.
+    @Test func aLinkedMKLLibraryAndOneThatIsGoneLater() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ProcessInfo.processInfo.environment
+        let folder = env["RECHUB_MKL_LIBRARY"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (env["RECHUB_MKL_HOME"] ?? (env["HOME"] ?? "") + "/.local/share/rechub/mkl") + "/lib"
+        guard let real = ["libmkl_rt.so.3", "libmkl_rt.so.2"].map({ "\(folder)/\($0)" }).first(where: {
+            FileManager.default.fileExists(atPath: $0)
+        }) else {
+            Issue.record("no libmkl_rt in \(folder)")
+            return
+        }
+        let link = "\(dir.path)/link/libmkl_rt.so.3"
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/link", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        let bin = RecHubCLITests.binary.path
+        let run = try MPITests.run(bin, ["train"] + Self.settings(dir, out: "out", precision: "fp32")
+                                   + ["--set", "mkl_library=\(link)", "--set", "max_steps=4"])
+        #expect(run.status == 0 && run.output.contains("products: mkl fp32"), "\(run.output)")
+        try FileManager.default.removeItem(atPath: "\(dir.path)/link")
+        let checkpoint = "\(dir.path)/out/checkpoints/step-00000004.rhck"
+        let e = try MPITests.run(bin, ["evaluate", "--checkpoint", checkpoint])
+        #expect(e.status == 0 && e.output.contains("mkl_library \(link) is not on this machine"), "\(e.output)")
+        let named = try MPITests.run(bin, ["evaluate", "--checkpoint", checkpoint, "--mkl-library", "/nonexistent"])
+        #expect(named.status == 1 && named.output.contains("mkl_library (/nonexistent) does not load MKL"), "\(named.output)")
     }
 
     /// A place the user names for MKL is used or the run stops naming it, even where another
@@ -106,7 +154,7 @@ struct PrecisionCLITests {
         let env = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32"), environment: ["RECHUB_MKL_LIBRARY": "/tmp"])
         #expect(env.status == 1 && env.stderr.contains("RECHUB_MKL_LIBRARY (/tmp) does not load MKL"), "\(env.stderr)")
         let bench = try cli.rechub(["bench", "--gemm-backend", "mkl", "--mkl-library", "/nonexistent", "--steps", "1"])
-        #expect(bench.status != 0 && bench.stderr.contains("mkl_library (/nonexistent) does not load MKL"), "\(bench.stderr)")
+        #expect(bench.status != 0 && bench.stderr.contains("--mkl-library (/nonexistent) does not load MKL"), "\(bench.stderr)")
     }
 
     @Test func aMissingMKLIsNamedWithEveryPlaceTried() throws {
