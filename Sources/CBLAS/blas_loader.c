@@ -186,6 +186,17 @@ CONVERSION_CLONES void rechub_round_to_bf16(const float *x, float *y, size_t n) 
 static __thread uint16_t *scratch[2];
 static __thread size_t scratch_size[2];
 
+// The pinned matrix (rechub_bf16_pin) and the count of converted values, per thread.
+static __thread struct {
+    const float *x;
+    int rows, cols, ld, active;
+    uint16_t *data;
+    size_t size;
+} pinned;
+static __thread unsigned long long converted;
+
+unsigned long long rechub_bf16_converted(void) { return converted; }
+
 CONVERSION_CLONES static void convert_row(const float *x, uint16_t *y, int n) {
     for (int j = 0; j < n; j++) y[j] = to_bf16(x[j]);
 }
@@ -193,7 +204,9 @@ CONVERSION_CLONES static void convert_row(const float *x, uint16_t *y, int n) {
 // Packs the stored (rows, cols) matrix with row stride `ld` into this thread's scratch slot as
 // bf16, rows contiguous; NULL if memory runs out.
 static const uint16_t *pack_bf16(int slot, const float *x, int rows, int cols, int ld) {
+    if (pinned.active && x == pinned.x && rows == pinned.rows && cols == pinned.cols && ld == pinned.ld) return pinned.data;
     size_t need = (size_t)rows * (size_t)cols;
+    converted += need;
     if (need > scratch_size[slot]) {
         uint16_t *grown = realloc(scratch[slot], need * sizeof(uint16_t));
         if (!grown) return NULL;
@@ -204,6 +217,27 @@ static const uint16_t *pack_bf16(int slot, const float *x, int rows, int cols, i
     for (int i = 0; i < rows; i++) convert_row(x + (size_t)i * (size_t)ld, out + (size_t)i * (size_t)cols, cols);
     return out;
 }
+
+void rechub_bf16_pin(const float *x, int rows, int cols, int ld) {
+    pinned.active = 0;
+    if (thread_mode != RECHUB_GEMM_MKL_BF16 || rows <= 0 || cols <= 0) return;
+    size_t need = (size_t)rows * (size_t)cols;
+    if (need > pinned.size) {
+        uint16_t *grown = realloc(pinned.data, need * sizeof(uint16_t));
+        if (!grown) return;  // no pin: the products convert as usual
+        pinned.data = grown;
+        pinned.size = need;
+    }
+    for (int i = 0; i < rows; i++) convert_row(x + (size_t)i * (size_t)ld, pinned.data + (size_t)i * (size_t)cols, cols);
+    converted += need;
+    pinned.x = x;
+    pinned.rows = rows;
+    pinned.cols = cols;
+    pinned.ld = ld;
+    pinned.active = 1;
+}
+
+void rechub_bf16_unpin(void) { pinned.active = 0; }
 
 void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc) {

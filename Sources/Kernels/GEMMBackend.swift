@@ -194,6 +194,22 @@ public enum GEMMEngine {
         return try body()
     }
 
+    /// Runs `body` with `x` (rows, cols; row stride `ld`) converted to bf16 once for every
+    /// product on this thread that reads exactly that matrix, instead of once per product
+    /// (bf16 only; otherwise just runs `body`). For an input several products read: the expert
+    /// bank's input feeds every expert's forward and weight-gradient products. `x` must not
+    /// change while `body` runs; a nested call replaces the outer one until it returns.
+    public static func withPinnedInput<T>(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                          _ body: () throws -> T) rethrows -> T {
+        guard rechub_gemm_mode() == Int32(RECHUB_GEMM_MKL_BF16) else { return try body() }
+        rechub_bf16_pin(x, Int32(rows), Int32(cols), Int32(ld))
+        defer { rechub_bf16_unpin() }
+        return try body()
+    }
+
+    /// How many values this thread has rounded to bf16 for products so far.
+    public static var convertedToBF16: UInt64 { UInt64(rechub_bf16_converted()) }
+
     /// The backend and precision `gemm` runs on this thread now.
     public static var current: (backend: GEMMBackend, precision: GEMMPrecision) {
         switch Int(rechub_gemm_mode()) {

@@ -77,6 +77,14 @@ public struct ExpertBank: Sendable {
     /// independent, so the order changes no value.
     public func forward(input x: UnsafePointer<Float>, ldx: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
         precondition(batch <= cache.capacity, "batch \(batch) exceeds the expert cache's \(cache.capacity)")
+        // Every expert's layer-0 product reads x: in bf16, rounded once for all of them.
+        GEMMEngine.withPinnedInput(x, rows: batch, cols: inputSize, ld: ldx) {
+            forwardExperts(input: x, ldx: ldx, batch: batch, params: params, cache: cache)
+        }
+    }
+
+    /// `forward`'s passes.
+    private func forwardExperts(input x: UnsafePointer<Float>, ldx: Int, batch: Int, params: ArenaView, cache: ExpertBankCache) {
         if expertMajor(cache) {
             for e in 0..<numExperts {
                 for l in 0..<units.count {  // index loop: `enumerated()` allocates in debug builds
@@ -153,6 +161,15 @@ public struct ExpertBank: Sendable {
         precondition(dInputColumns.map { $0 >= 0 && $0 <= inputSize } ?? true, "dInputColumns outside 0...\(inputSize)")
         let pass = BackwardPass(input: x, ldx: ldx, dInput: dInput, lddx: lddx, accumulateInput: accumulateInput,
                                 dInputColumns: dInputColumns ?? inputSize, dOutput: dOutput, batch: batch)
+        // Every expert's layer-0 weight gradient reads x: in bf16, rounded once for all of them.
+        GEMMEngine.withPinnedInput(x, rows: batch, cols: inputSize, ld: ldx) {
+            backwardExperts(pass, params: params, grads: grads, cache: cache)
+        }
+    }
+
+    /// `backward`'s passes.
+    private func backwardExperts(_ pass: BackwardPass, params: ArenaView, grads: ArenaView, cache: ExpertBankCache) {
+        let (dOutput, batch) = (pass.dOutput, pass.batch)
         let top = units.count - 1
         if expertMajor(cache) {
             for e in 0..<numExperts {

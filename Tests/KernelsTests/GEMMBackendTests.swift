@@ -157,4 +157,47 @@ struct MKLGEMMTests {
         }
         #expect(GEMMEngine.current == (GEMMBackend.openblas, GEMMPrecision.fp32), "withSettings restores the thread's products")
     }
+
+    /// A pinned input is rounded once for every product that reads exactly it, and the products
+    /// equal those that round it themselves, bit for bit; a product reading it with another
+    /// row stride or size rounds its own copy; outside bf16 pinning does nothing.
+    @Test func aPinnedInputIsConvertedOnceWithTheSameProducts() throws {
+        guard MKLForTests.cpuRunsBF16 else { return }
+        let s = try MKLForTests.settings(.bf16)
+        var rng = SeededRandom(seed: 42)
+        let (m, k, n) = (64, 40, 24)
+        let x = randomBuffer(m * (k + 2), rng: &rng), w1 = randomBuffer(n * k, rng: &rng), w2 = randomBuffer(n * k, rng: &rng)
+        let dy = randomBuffer(m * n, rng: &rng)
+        func products(pinned: Bool) -> ([Float], UInt64) {
+            let (y1, y2, dw) = (FloatBuffer(count: m * n), FloatBuffer(count: m * n), FloatBuffer(count: n * k))
+            let before = GEMMEngine.convertedToBF16
+            GEMMEngine.withSettings(s) {
+                let run = {
+                    gemm(.none, .transposed, m: m, n: n, k: k, a: x.base, lda: k + 2, b: w1.base, ldb: k, beta: 0, c: y1.base, ldc: n)
+                    gemm(.none, .transposed, m: m, n: n, k: k, a: x.base, lda: k + 2, b: w2.base, ldb: k, beta: 0, c: y2.base, ldc: n)
+                    gemm(.transposed, .none, m: n, n: k, k: m, a: dy.base, lda: n, b: x.base, ldb: k + 2, beta: 0, c: dw.base, ldc: k)
+                }
+                if pinned { GEMMEngine.withPinnedInput(x.base, rows: m, cols: k, ld: k + 2, run) } else { run() }
+            }
+            return (y1.toArray() + y2.toArray() + dw.toArray(), GEMMEngine.convertedToBF16 - before)
+        }
+        let (plain, plainCount) = products(pinned: false)
+        let (once, onceCount) = products(pinned: true)
+        #expect(plain == once, "pinning changed a product")
+        // x (64 × 40) is rounded three times without the pin, once with it.
+        #expect(plainCount - onceCount == UInt64(2 * m * k), "\(plainCount) values converted, \(onceCount) pinned")
+        // Another stride: not the pinned matrix, converted by the product itself.
+        let y = FloatBuffer(count: m * n)
+        let other = GEMMEngine.withSettings(s) {
+            GEMMEngine.withPinnedInput(x.base, rows: m, cols: k, ld: k + 2) {
+                let before = GEMMEngine.convertedToBF16
+                gemm(.none, .transposed, m: m, n: n, k: k - 1, a: x.base, lda: k + 2, b: w1.base, ldb: k, beta: 0, c: y.base, ldc: n)
+                return GEMMEngine.convertedToBF16 - before
+            }
+        }
+        #expect(other == UInt64(m * (k - 1) + n * (k - 1)), "a product of other shape used the pinned copy")
+        let fp32 = GEMMEngine.convertedToBF16
+        GEMMEngine.withPinnedInput(x.base, rows: m, cols: k, ld: k + 2) {}
+        #expect(GEMMEngine.convertedToBF16 == fp32, "outside bf16 nothing is converted")
+    }
 }

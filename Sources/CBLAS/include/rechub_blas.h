@@ -56,6 +56,15 @@ int rechub_gemm_mode(void);
 // ensures it is loaded).
 void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
+// One matrix per thread converted to bf16 once, for every product that reads exactly it (the
+// same pointer, rows, columns and row stride) until unpinned: an input several products read.
+// Only in RECHUB_GEMM_MKL_BF16 (elsewhere a no-op). The caller must not change the matrix while
+// it is pinned. A new pin replaces the previous one.
+void rechub_bf16_pin(const float *x, int rows, int cols, int ld);
+void rechub_bf16_unpin(void);
+// How many values this thread has converted to bf16 for products (for tests and the bench).
+unsigned long long rechub_bf16_converted(void);
+
 // Rounds each value to the nearest bf16 (ties to even; NaN stays NaN), as the products'
 // inputs are rounded in RECHUB_GEMM_MKL_BF16, and writes it back as a float.
 void rechub_round_to_bf16(const float *x, float *y, size_t n);
