@@ -142,7 +142,7 @@ public enum BLASCore {
         var error = [CChar](repeating: 0, count: 512)
         let rc = rechub_blas_open(library, loadCore, &error, error.count)
         if rc < 0 {
-            throw BLASLoadError(message: "RecHub could not load OpenBLAS: \(String(decoding: error.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)). Install it "
+            throw BLASLoadError(message: "RecHub could not load OpenBLAS: \(String(cBuffer: error)). Install it "
                                 + "(apt-get install libopenblas-dev, which brings libopenblas0) or set "
                                 + "RECHUB_OPENBLAS_LIBRARY to the library's path (tried \(libraryName)).")
         }

@@ -46,10 +46,11 @@ public struct GEMMSelection: Sendable, Equatable {
     /// Something worth saying once about these products here (bf16 that MKL emulates).
     public var note: String?
 
+    /// "openblas fp32", "mkl bf16": the name the run files and the report use.
+    public var products: String { "\(backend.rawValue) \(precision.rawValue)" }
+
     /// "openblas fp32", "mkl bf16 (Intel(R) oneAPI Math Kernel Library Version 2026.2 …)".
-    public var summary: String {
-        "\(backend.rawValue) \(precision.rawValue)" + (version.map { " (\($0))" } ?? "")
-    }
+    public var summary: String { products + (version.map { " (\($0))" } ?? "") }
 
     /// The C library's mode for these settings.
     var mode: Int32 {
@@ -169,11 +170,11 @@ public enum GEMMEngine {
             if rechub_mkl_open(resolved, Int32(max(threads, 1)), &error, error.count) >= 0 {
                 var buffer = [CChar](repeating: 0, count: 256)
                 rechub_mkl_version(&buffer, Int32(buffer.count))
-                let version = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let version = String(cBuffer: buffer)
                 mkl = (path, version)
                 return GEMMSelection(backend: .mkl, precision: precision, library: path, version: version, note: note)
             }
-            tried.append("\(path) (\(String(decoding: error.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)))")
+            tried.append("\(path) (\(String(cBuffer: error)))")
         }
         if let named {
             throw GEMMBackendError(message: "gemm_backend: mkl, but \(named) does not load MKL. Tried: " + tried.joined(separator: "; ")
@@ -198,7 +199,8 @@ public enum GEMMEngine {
     /// product on this thread that reads exactly that matrix, instead of once per product
     /// (bf16 only; otherwise just runs `body`). For an input several products read: the expert
     /// bank's input feeds every expert's forward and weight-gradient products. `x` must not
-    /// change while `body` runs; a nested call replaces the outer one until it returns.
+    /// change while `body` runs. One matrix is pinned per thread: a nested call replaces the
+    /// outer pin, and after it the outer matrix is converted per product again (still correct).
     public static func withPinnedInput<T>(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
                                           _ body: () throws -> T) rethrows -> T {
         guard rechub_gemm_mode() == Int32(RECHUB_GEMM_MKL_BF16) else { return try body() }
@@ -228,5 +230,12 @@ public enum GEMMEngine {
     /// rounded in bf16; for references and tests. `y` may be `x`.
     public static func roundToBF16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         rechub_round_to_bf16(x, y, count)
+    }
+}
+
+extension String {
+    /// The text of a NUL-terminated C character buffer (UTF-8; the whole buffer if no NUL).
+    init(cBuffer buffer: [CChar]) {
+        self = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

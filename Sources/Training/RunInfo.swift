@@ -23,8 +23,10 @@ public struct RunInfo: Sendable, Encodable {
     public var blasCore: String
     /// The library behind the products (`GEMMBackend`) and their input precision.
     public var gemmBackend: String, precision: String
+    /// "<gemm_backend> <precision>" of this run.
+    public var products: String { "\(gemmBackend) \(precision)" }
     /// Which products ran from which step ("mkl bf16" from 0, "openblas fp32" from 30, …): one
-    /// entry, or one more each time a resume changed them (`continuing(from:atStep:)`).
+    /// entry, or one more each time a resume changed them (`continuing(_:atStep:)`).
     public var productsHistory: [ProductsSegment]
 
     /// Products that ran from a step on.
@@ -79,7 +81,7 @@ public struct RunInfo: Sendable, Encodable {
     public mutating func continuing(_ history: [ProductsSegment], atStep step: Int) -> String? {
         var h = history.filter { $0.fromStep <= step }
         if h.isEmpty { h = [ProductsSegment(fromStep: 0, products: "openblas fp32")] }
-        let now = "\(gemmBackend) \(precision)", before = h.last!.products
+        let now = products, before = h.last!.products
         if before != now { h.append(ProductsSegment(fromStep: step, products: now)) }
         productsHistory = h
         return before != now ? before : nil

@@ -217,7 +217,7 @@ public struct TrainingJob {
         if resumeDirectory != nil,
            let before = info.continuing(checkpointer.productsHistory, atStep: trainer.progress.globalStep) {
             say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
-                + "\(info.gemmBackend) \(info.precision) (run.json's products_history and the checkpoints keep both)")
+                + "\(info.products) (run.json's products_history and the checkpoints keep both)")
         }
         checkpointer.productsHistory = info.productsHistory
         if communicator.isRoot { try attachRunLog(to: trainer, info: info) }

@@ -173,14 +173,7 @@ struct MPITests {
         let last = try #require(checkpoints.last, "no checkpoint: \(two.output)")
         let one = try Self.run(binary, ["evaluate", "--checkpoint", dir.path + "/out/checkpoints/" + last,
                                         "--batch-size", "300"])
-        // "test  click auc A logloss L  purchase auc …" against "click  auc A logloss L  (…)".
-        let reported = two.output.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
-        for task in ["click", "purchase"] {
-            let line = one.output.split(separator: "\n").first { $0.hasPrefix(task + "  auc ") }.map(String.init)
-            let figures = try #require(line, "\(one.output)").split(separator: " ").dropFirst().prefix(4)
-                .joined(separator: " ")
-            #expect(reported.contains(task + " " + figures), "\(task): \(reported) against \(line!)")
-        }
+        try RecHubCLITests.expectTestLine(of: two.output, equals: one.output)
     }
 
     /// Under mpirun the bench compares the model's GFLOP/s, summed over the ranks, with sgemm on

@@ -162,17 +162,22 @@ struct RecHubCLITests {
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("restored the best weights (epoch 3"), "\(run.stdout)")
         let one = try rechub(["evaluate", "--checkpoint", dir.path + "/out/checkpoints/best.rhck"])
-        let reported = run.stdout.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
-        for task in ["click", "purchase"] {
-            let line = one.stdout.split(separator: "\n").first { $0.hasPrefix(task + "  auc ") }.map(String.init)
-            let figures = try #require(line, "\(one.stdout) \(one.stderr)").split(separator: " ").dropFirst().prefix(4)
+        try Self.expectTestLine(of: run.stdout, equals: one.stdout + one.stderr)
+    }
+
+    /// The run's "test  click auc A logloss L  purchase auc …" line holds, per task, the figures
+    /// of `evaluate`'s "click  auc A logloss L  (…)" lines.
+    static func expectTestLine(of runOutput: String, equals evaluateOutput: String,
+                               tasks: [String] = ["click", "purchase"]) throws {
+        let reported = runOutput.split(separator: "\n").first { $0.hasPrefix("test ") }.map(String.init) ?? ""
+        for task in tasks {
+            let line = evaluateOutput.split(separator: "\n").first { $0.hasPrefix(task + "  auc ") }.map(String.init)
+            let figures = try #require(line, "\(evaluateOutput)").split(separator: " ").dropFirst().prefix(4)
                 .joined(separator: " ")
             #expect(reported.contains(task + " " + figures), "\(task): \(reported) against \(line!)")
         }
     }
 
-    /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
-    /// before any data is generated or loaded.
     @Test func aResumeFromAFolderThatDoesNotExistSaysSo() throws {
         let missing = "/nonexistent/run-\(UUID().uuidString)"
         let r = try rechub(["train", "--resume", missing])
@@ -197,6 +202,8 @@ struct RecHubCLITests {
                 "the first run's checkpoints are left as they were")
     }
 
+    /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
+    /// before any data is generated or loaded.
     @Test func anIncompatibleResumeIsRefusedBeforeTheData() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
