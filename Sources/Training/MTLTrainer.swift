@@ -668,6 +668,18 @@ public final class MTLTrainer: @unchecked Sendable {
     /// until `epochs` epochs, `maxSteps` steps, or early stopping; evaluates `validation` after
     /// each epoch (scoring sharded, metrics on rank 0). With early stopping, the best epoch's
     /// weights are restored at the end.
+    /// Why `fit` would train no step from the current progress (all `epochs` done, early
+    /// stopping ended the run, or `maxSteps` reached), or nil when it has steps to run: what a
+    /// resume of a finished run should say.
+    public var finishedBecause: String? {
+        if progress.stopped { return "early stopping ended it at epoch \(progress.epoch - 1)" }
+        if progress.epoch > epochs { return "all \(epochs) epoch(s) are done (raise epochs to train on)" }
+        if maxSteps > 0 && progress.globalStep >= maxSteps {
+            return "max_steps \(maxSteps) is reached (raise max_steps to train on)"
+        }
+        return nil
+    }
+
     public func fit(train: TabularDataset, validation: TabularDataset? = nil) throws -> [EpochRecord] {
         let t = model.numTasks
         precondition(train.taskCount >= t, "training data has \(train.taskCount) label columns, model has \(t) tasks")

@@ -214,7 +214,11 @@ public struct TrainingJob {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
         var info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
-        if resumeDirectory != nil,
+        let finished = resumeDirectory == nil ? nil : trainer.finishedBecause
+        if let finished {
+            say("note: the resumed run trains no step: \(finished); it is only scored")
+            info.productsHistory = checkpointer.productsHistory  // no step runs on other products
+        } else if resumeDirectory != nil,
            let before = info.continuing(checkpointer.productsHistory, atStep: trainer.progress.globalStep) {
             say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
                 + "\(info.products) (run.json's products_history and the checkpoints keep both)")

@@ -202,6 +202,22 @@ struct RecHubCLITests {
                 "the first run's checkpoints are left as they were")
     }
 
+    /// Resuming a run that has nothing left to train says so (and only scores it), and records
+    /// no products segment for steps that never ran.
+    @Test func aResumeOfAFinishedRunSaysItTrainsNoStep() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try rechub(["train"] + MPITests.settings(dir, model: "mmoe") + ["--set", "checkpoint_every=10"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "threads=1"])
+        #expect(again.status == 0 && again.stdout.contains("the resumed run trains no step: max_steps 20 is reached"),
+                "\(again.stdout)\(again.stderr)")
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/run.json"))) as? [String: Any]
+        #expect((info?["products_history"] as? [Any])?.count == 1, "\(String(describing: info?["products_history"]))")
+        let more = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "max_steps=22"])
+        #expect(more.status == 0 && !more.stdout.contains("trains no step"), "\(more.stdout)")
+    }
+
     /// A resume the checkpoint cannot fit (another expert shape) is refused naming the key,
     /// before any data is generated or loaded.
     @Test func anIncompatibleResumeIsRefusedBeforeTheData() throws {
