@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bf16 against fp32 on the same data, seed and epochs (issue 14's accuracy target): every
 # config in Configs/ (the default job included), plus MMoE with MetaBalance, trained twice:
-# OpenBLAS fp32 (the default products) and MKL bf16. Prints one row per task: test AUC in
+# OpenBLAS fp32 (the default products) and bf16 on $BACKEND (onednn, the default, or mkl).
+# Prints one row per task: test AUC in
 # each precision, their difference, and each run's seconds, with the CPU and OpenBLAS core.
 #
 #   bash Tools/bf16_accuracy.sh                     # every config
 #   bash Tools/bf16_accuracy.sh Configs/esmm.yaml   # some
 #
-# Needs MKL (bash Launch/setup_mkl.sh) and a CPU with AMX-BF16 or AVX512_BF16. Runs land in
+# Needs that library (bash Launch/setup_onednn.sh or Launch/setup_mkl.sh) and a CPU with
+# AMX-BF16 or AVX512_BF16. Runs land in
 # $OUT (default a new folder under /tmp), data in $OUT/data; RECHUB_BIN picks another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ run() {  # name config precision [--set ...]
     shift 3
     local args=(train --config "$config" --set "output_dir=$OUT/$name-$precision" --set checkpoint_every=0)
     grep -q "^  generate:" "$config" && args+=(--set "data.generate.dir=$OUT/data/$name")
-    [ "$precision" = bf16 ] && args+=(--set gemm_backend=mkl --set precision=bf16)
+    [ "$precision" = bf16 ] && args+=(--set "gemm_backend=${BACKEND:-onednn}" --set precision=bf16)
     local t0=$(date +%s%N)
     "$bin" "${args[@]}" "$@" > "$OUT/$name-$precision.log" 2>&1 || { echo "FAILED: $name $precision (see $OUT/$name-$precision.log)" >&2; tail -3 "$OUT/$name-$precision.log" >&2; return 1; }
     echo "$(( ($(date +%s%N) - t0) / 1000000 ))" > "$OUT/$name-$precision.ms"

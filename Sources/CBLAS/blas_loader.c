@@ -2,6 +2,7 @@
 // first; a core is checked in a forked child so that a crash (SIGILL on a CPU without the
 // instructions, a fault) or a wrong result costs nothing but the child.
 #define _GNU_SOURCE
+#include "gemm_internal.h"
 #include "rechub_blas.h"
 
 #include <dlfcn.h>
@@ -80,6 +81,11 @@ int rechub_blas_open(const char *path, const char *coretype, char *error, size_t
     p_get_threads = gt;
     __atomic_store_n(&p_sgemm, s, __ATOMIC_RELEASE);
     return 0;
+}
+
+void rechub_openblas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                           const float *b, int ldb, float beta, float *c, int ldc) {
+    p_sgemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void rechub_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -203,7 +209,7 @@ CONVERSION_CLONES static void convert_row(const float *x, uint16_t *y, int n) {
 
 // Packs the stored (rows, cols) matrix with row stride `ld` into this thread's scratch slot as
 // bf16, rows contiguous; NULL if memory runs out.
-static const uint16_t *pack_bf16(int slot, const float *x, int rows, int cols, int ld) {
+const uint16_t *rechub_pack_bf16(int slot, const float *x, int rows, int cols, int ld) {
     if (pinned.active && x == pinned.x && rows == pinned.rows && cols == pinned.cols && ld == pinned.ld) return pinned.data;
     size_t need = (size_t)rows * (size_t)cols;
     converted += need;
@@ -220,7 +226,7 @@ static const uint16_t *pack_bf16(int slot, const float *x, int rows, int cols, i
 
 void rechub_bf16_pin(const float *x, int rows, int cols, int ld) {
     pinned.active = 0;
-    if (thread_mode != RECHUB_GEMM_MKL_BF16 || rows <= 0 || cols <= 0) return;
+    if ((thread_mode != RECHUB_GEMM_MKL_BF16 && thread_mode != RECHUB_GEMM_ONEDNN_BF16) || rows <= 0 || cols <= 0) return;
     size_t need = (size_t)rows * (size_t)cols;
     if (need > pinned.size) {
         uint16_t *grown = realloc(pinned.data, need * sizeof(uint16_t));
@@ -252,8 +258,8 @@ void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
         }
         int a_rows = trans_a == RECHUB_CBLAS_TRANS ? k : m, a_cols = trans_a == RECHUB_CBLAS_TRANS ? m : k;
         int b_rows = trans_b == RECHUB_CBLAS_TRANS ? n : k, b_cols = trans_b == RECHUB_CBLAS_TRANS ? k : n;
-        const uint16_t *a16 = pack_bf16(0, a, a_rows, a_cols, lda);
-        const uint16_t *b16 = pack_bf16(1, b, b_rows, b_cols, ldb);
+        const uint16_t *a16 = rechub_pack_bf16(0, a, a_rows, a_cols, lda);
+        const uint16_t *b16 = rechub_pack_bf16(1, b, b_rows, b_cols, ldb);
         if (!a16 || !b16) {
             fprintf(stderr, "rechub: out of memory for the bf16 copies of a %d×%d×%d product\n", m, n, k);
             abort();
@@ -261,6 +267,11 @@ void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
         m_bf16_gemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a16, a_cols, b16, b_cols, beta, c, ldc);
         return;
     }
+    case RECHUB_GEMM_ONEDNN_FP32:
+    case RECHUB_GEMM_ONEDNN_BF16:
+        rechub_onednn_gemm(rechub_gemm_mode() == RECHUB_GEMM_ONEDNN_BF16, trans_a, trans_b, m, n, k, alpha, a, lda, b,
+                           ldb, beta, c, ldc);
+        return;
     default:
         p_sgemm(RECHUB_CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }

@@ -12,7 +12,7 @@ public enum Transpose: Sendable {
 
 /// General matrix multiply on row-major Float32 matrices, the only caller of the BLAS libraries'
 /// products: OpenBLAS's `cblas_sgemm` (loaded on first use with the core `BLASCore` chooses),
-/// or MKL's `cblas_sgemm` or `cblas_gemm_bf16bf16f32` inside `GEMMEngine.withSettings`.
+/// or MKL's `cblas_sgemm` or `cblas_gemm_bf16bf16f32`, or oneDNN's matmul, inside `GEMMEngine.withSettings`.
 ///
 /// ```
 /// C = alpha · op(A) · op(B) + beta · C

@@ -7,8 +7,12 @@ import Glibc
 public enum GEMMBackend: String, CaseIterable, Sendable, Codable {
     /// OpenBLAS's `cblas_sgemm`, with the core `BLASCore` chooses (the default).
     case openblas
-    /// Intel MKL's `libmkl_rt`, loaded at run time (`GEMMEngine.mklCandidates`); never linked.
+    /// Intel MKL's `libmkl_rt`, loaded at run time (`GEMMEngine.libraryCandidates`); never linked.
     case mkl
+    /// oneDNN's `libdnnl` (3.0 or newer), loaded at run time like MKL; each product runs as its
+    /// matmul primitive, made once per shape and reused. Its bf16 kernels use AVX512_BF16 (AMD
+    /// Zen 4, Intel Cooper Lake) or AMX (Intel Sapphire Rapids and later).
+    case onednn
 }
 
 /// The precision of the products' inputs (the `precision` config key).
@@ -16,7 +20,8 @@ public enum GEMMBackend: String, CaseIterable, Sendable, Codable {
 /// `bf16` is mixed precision as on GPUs (Micikevicius et al., "Mixed Precision Training",
 /// ICLR 2018, §3; bf16 instead of fp16, so without loss scaling): every product's two inputs
 /// are rounded to bf16 (8-bit significand, ties to even) as the product reads them, and the
-/// product accumulates and writes fp32 (`cblas_gemm_bf16bf16f32`). That covers all three
+/// product accumulates and writes fp32 (MKL's `cblas_gemm_bf16bf16f32`, oneDNN's matmul on
+/// bf16 inputs with an fp32 output). That covers all three
 /// products of each layer: the forward product (activations × weights), the input gradient
 /// (output gradient × weights) and the weight gradient (output gradient × activations). The
 /// weights, their gradients, Adam's moments, losses, batch-norm statistics, all-reduces and
@@ -26,7 +31,7 @@ public enum GEMMPrecision: String, CaseIterable, Sendable, Codable {
     case fp32, bf16
 }
 
-/// A backend and precision that cannot run here, or MKL that cannot be loaded.
+/// A backend and precision that cannot run here, or a library (MKL, oneDNN) that cannot be loaded.
 public struct GEMMBackendError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What went wrong and what to do.
     public var message: String
@@ -35,13 +40,13 @@ public struct GEMMBackendError: Error, CustomStringConvertible, Sendable, Equata
     public init(message: String) { self.message = message }
 }
 
-/// What `gemm` runs: the backend, the precision, and for MKL the library and its version.
+/// What `gemm` runs: the backend, the precision, and for MKL or oneDNN the library and its version.
 public struct GEMMSelection: Sendable, Equatable {
     public var backend: GEMMBackend
     public var precision: GEMMPrecision
-    /// The MKL library loaded (nil for OpenBLAS, whose library `BLASCore` reports).
+    /// The MKL or oneDNN library loaded (nil for OpenBLAS, whose library `BLASCore` reports).
     public var library: String?
-    /// MKL's version string (nil for OpenBLAS).
+    /// Its version string, for oneDNN with the instruction set its kernels use (nil for OpenBLAS).
     public var version: String?
     /// Something worth saying once about these products here (bf16 that MKL emulates).
     public var note: String?
@@ -52,36 +57,84 @@ public struct GEMMSelection: Sendable, Equatable {
     /// "openblas fp32", "mkl bf16 (Intel(R) oneAPI Math Kernel Library Version 2026.2 …)".
     public var summary: String { products + (version.map { " (\($0))" } ?? "") }
 
+    /// For the run files: `mkl_library`/`mkl_version` or `onednn_library`/`onednn_version`
+    /// (nothing for OpenBLAS).
+    public var libraryFields: [String: String] {
+        var fields: [String: String] = [:]
+        if let library { fields["\(backend.rawValue)_library"] = library }
+        if let version { fields["\(backend.rawValue)_version"] = version }
+        return fields
+    }
+
     /// The C library's mode for these settings.
     var mode: Int32 {
         switch (backend, precision) {
         case (.openblas, _): return Int32(RECHUB_GEMM_OPENBLAS)
         case (.mkl, .fp32): return Int32(RECHUB_GEMM_MKL_FP32)
         case (.mkl, .bf16): return Int32(RECHUB_GEMM_MKL_BF16)
+        case (.onednn, .fp32): return Int32(RECHUB_GEMM_ONEDNN_FP32)
+        case (.onednn, .bf16): return Int32(RECHUB_GEMM_ONEDNN_BF16)
+        }
+    }
+}
+
+/// Where an optional backend's library (MKL, oneDNN) is looked for, and how the messages name it.
+public struct GEMMLibrary: Sendable {
+    /// "MKL", "oneDNN".
+    public let name: String
+    /// The library's file names, most specific first.
+    public let files: [String]
+    /// The config key naming a place (`mkl_library`, `onednn_library`).
+    public let configKey: String
+    /// The environment variable naming a place, which beats the default places.
+    public let variable: String
+    /// The environment variable for the folder the setup script installs into, and its default
+    /// under the home folder.
+    public let homeVariable: String, defaultHome: String
+    /// The script that installs it (`bash Launch/setup_mkl.sh`).
+    public let setup: String
+
+    /// The library behind `backend` (nil for OpenBLAS, which `BLASCore` loads).
+    public static func of(_ backend: GEMMBackend) -> GEMMLibrary? {
+        switch backend {
+        case .openblas: return nil
+        case .mkl:
+            return GEMMLibrary(name: "MKL", files: ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"],
+                               configKey: "mkl_library", variable: "RECHUB_MKL_LIBRARY", homeVariable: "RECHUB_MKL_HOME",
+                               defaultHome: ".local/share/rechub/mkl", setup: "bash Launch/setup_mkl.sh")
+        case .onednn:
+            return GEMMLibrary(name: "oneDNN", files: ["libdnnl.so.3", "libdnnl.so"],
+                               configKey: "onednn_library", variable: "RECHUB_ONEDNN_LIBRARY",
+                               homeVariable: "RECHUB_ONEDNN_HOME", defaultHome: ".local/share/rechub/onednn",
+                               setup: "bash Launch/setup_onednn.sh")
         }
     }
 }
 
 /// Chooses and loads the library behind `gemm`, the one function that calls it.
 ///
-/// OpenBLAS is the default and always loaded (see `BLASCore`). MKL is an option a user turns on
-/// with `gemm_backend: mkl`; it is loaded with `dlopen` from the place the user names, else the
-/// first of `mklCandidates` that loads, so the build and the README's two commands do not depend on it.
-/// `bash Launch/setup_mkl.sh` installs it from PyPI into `~/.local/share/rechub/mkl`.
+/// OpenBLAS is the default and always loaded (see `BLASCore`). oneDNN and MKL are options a user
+/// turns on with `gemm_backend: onednn` or `mkl`; each is loaded with `dlopen` from the place
+/// the user names, else the first of `libraryCandidates` that loads, so the build and the
+/// README's two commands do not depend on them. `bash Launch/setup_onednn.sh` and
+/// `bash Launch/setup_mkl.sh` install them from PyPI into `~/.local/share/rechub/`.
 ///
 /// The settings apply per thread, for the duration of `withSettings` (a training job, the
 /// bench, an evaluation run inside it): two jobs in one process (tests run in parallel) do not
 /// see each other's backend. Outside any `withSettings`, `gemm` runs OpenBLAS in fp32.
 public enum GEMMEngine {
-    /// Where MKL is looked for, and what names the place in an error. A place the user names
-    /// is the only one tried: `explicit` (the `mkl_library` config key), else
-    /// `RECHUB_MKL_LIBRARY`; each a file, or a folder holding `libmkl_rt.so.3`/`.2`/`.so` (or
-    /// its `lib/`). Otherwise, in order: the folder `Launch/setup_mkl.sh` installs into
-    /// (`RECHUB_MKL_HOME`, else `~/.local/share/rechub/mkl`), an active virtualenv or conda
-    /// environment, then the plain names through the dynamic loader's search path.
-    /// Pure: `environment` stands for the process's.
-    public static func mklCandidates(explicit: String?, environment: [String: String]) -> (paths: [String], named: String?) {
-        let names = ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
+    /// Where `backend`'s library is looked for, and what names the place in an error. A place
+    /// the user names is the only one tried: `explicit` (the `mkl_library`/`onednn_library`
+    /// config key), else `RECHUB_MKL_LIBRARY`/`RECHUB_ONEDNN_LIBRARY`; each a file, or a folder
+    /// holding the library (`libmkl_rt.so.3`/`.2`/`.so`, `libdnnl.so.3`/`.so`) or its `lib/`.
+    /// Otherwise, in order: the folder its setup script installs into (`RECHUB_MKL_HOME`, else
+    /// `~/.local/share/rechub/mkl`; `RECHUB_ONEDNN_HOME`, else `~/.local/share/rechub/onednn`),
+    /// an active virtualenv or conda environment, then the plain names through the dynamic
+    /// loader's search path. Empty for OpenBLAS. Pure: `environment` stands for the process's.
+    public static func libraryCandidates(_ backend: GEMMBackend, explicit: String?,
+                                         environment: [String: String]) -> (paths: [String], named: String?) {
+        guard let library = GEMMLibrary.of(backend) else { return ([], nil) }
+        let names = library.files
         func expand(_ given: String) -> [String] {
             var path = given
             if path == "~" || path.hasPrefix("~/"), let home = environment["HOME"] { path = home + path.dropFirst() }
@@ -89,11 +142,11 @@ public enum GEMMEngine {
             let dir = path.hasSuffix("/") ? String(path.dropLast()) : path
             return names.map { "\(dir)/\($0)" } + names.map { "\(dir)/lib/\($0)" }
         }
-        if let explicit, !explicit.isEmpty { return (expand(explicit), "mkl_library (\(explicit))") }
-        if let env = environment["RECHUB_MKL_LIBRARY"], !env.isEmpty { return (expand(env), "RECHUB_MKL_LIBRARY (\(env))") }
+        if let explicit, !explicit.isEmpty { return (expand(explicit), "\(library.configKey) (\(explicit))") }
+        if let env = environment[library.variable], !env.isEmpty { return (expand(env), "\(library.variable) (\(env))") }
         var out: [String] = []
-        let home = environment["RECHUB_MKL_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? environment["HOME"].map { "\($0)/.local/share/rechub/mkl" }
+        let home = environment[library.homeVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["HOME"].map { "\($0)/\(library.defaultHome)" }
         if let home { out += names.map { "\(home)/lib/\($0)" } }
         for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
             if let prefix = environment[key], !prefix.isEmpty { out += names.map { "\(prefix)/lib/\($0)" } }
@@ -103,15 +156,16 @@ public enum GEMMEngine {
         return (out.filter { seen.insert($0).inserted }, nil)
     }
 
-    /// Whether `backend` and `precision` can run on a CPU with `features`: bf16 needs MKL
-    /// (Debian's OpenBLAS 0.3.21 has no bf16 product) and a CPU with AMX-BF16 or AVX512_BF16
-    /// (elsewhere MKL emulates bf16, slower than fp32). Pure.
+    /// Whether `backend` and `precision` can run on a CPU with `features`: bf16 needs oneDNN or
+    /// MKL (Debian's OpenBLAS 0.3.21 has no bf16 product) and a CPU with AMX-BF16 or
+    /// AVX512_BF16 (elsewhere bf16 is emulated, slower than fp32). Pure.
     /// - Throws: `GEMMBackendError` saying which and what to use instead.
     public static func check(backend: GEMMBackend, precision: GEMMPrecision, features: CPUFeatures) throws {
         guard precision == .bf16 else { return }
-        guard backend == .mkl else {
-            throw GEMMBackendError(message: "precision: bf16 needs gemm_backend: mkl (OpenBLAS 0.3.21 has no bf16 product); "
-                                   + "install MKL with `bash Launch/setup_mkl.sh` and set both")
+        guard backend != .openblas else {
+            throw GEMMBackendError(message: "precision: bf16 needs gemm_backend: onednn or mkl (OpenBLAS 0.3.21 has no bf16 "
+                                   + "product); install oneDNN with `bash Launch/setup_onednn.sh` and set "
+                                   + "gemm_backend: onednn")
         }
         guard features.amxBF16 || (features.avx512BF16 && features.osAVX512) else {
             throw GEMMBackendError(message: "precision: bf16 needs a CPU with AMX-BF16 or AVX512_BF16 (this one, "
@@ -120,40 +174,50 @@ public enum GEMMEngine {
         }
     }
 
-    nonisolated(unsafe) private static var mkl: (library: String, version: String)?
+    nonisolated(unsafe) private static var loaded: [GEMMBackend: (library: String, version: String)] = [:]
 
     /// Makes `backend` and `precision` runnable in this process: checks them against the CPU,
-    /// loads OpenBLAS (always; `BLASCore`) and, for MKL, MKL from `library` or the first of
-    /// `mklCandidates` that loads, with `threads` threads (its threading layer is fixed by the
-    /// first load: SEQUENTIAL for 1 thread, else INTEL). Later calls reuse the loaded MKL.
-    /// - Throws: `GEMMBackendError` when the settings cannot run on this CPU or no MKL loads
-    ///   (the message lists every path tried and how to install MKL); `BLASLoadError`.
+    /// loads OpenBLAS (always; `BLASCore`) and, for MKL or oneDNN, that library from `library`
+    /// or the first of `libraryCandidates` that loads, with `threads` threads (MKL's threading
+    /// layer is fixed by the first load: SEQUENTIAL for 1 thread, else INTEL). Later calls reuse
+    /// the loaded library.
+    /// - Throws: `GEMMBackendError` when the settings cannot run on this CPU or the library does
+    ///   not load (the message lists every path tried and how to install it); `BLASLoadError`.
     @discardableResult
     public static func load(backend: GEMMBackend, precision: GEMMPrecision, library: String? = nil,
                             threads: Int = 1) throws -> GEMMSelection {
         try check(backend: backend, precision: precision, features: .current)
         BLASCore.ensureLoaded()
-        guard backend == .mkl else { return GEMMSelection(backend: backend, precision: precision) }
+        guard let spec = GEMMLibrary.of(backend) else { return GEMMSelection(backend: backend, precision: precision) }
         rechub_blas_lock()
         defer { rechub_blas_unlock() }
-        let note = precision == .bf16 && CPUFeatures.current.vendor != "GenuineIntel"
-            ? "MKL runs bf16 products through its fp32 kernels on this \(CPUFeatures.current.vendor) CPU (measured on AMD "
-              + "EPYC Zen 4): bf16 changes the results here and is no faster than fp32 (slower with several threads, "
-              + "as the bf16 conversion runs on one)"
-            : nil
-        if let mkl {
-            if let library, !mklCandidates(explicit: library, environment: [:]).paths.contains(mkl.library) {
-                throw GEMMBackendError(message: "mkl_library (\(library)) asks for another MKL than the one this process "
-                                       + "loaded first (\(mkl.library)); one process runs one MKL")
+        func note(version: String) -> String? {
+            guard precision == .bf16 else { return nil }
+            if backend == .mkl && CPUFeatures.current.vendor != "GenuineIntel" {
+                return "MKL runs bf16 products through its fp32 kernels on this \(CPUFeatures.current.vendor) CPU (measured on "
+                    + "AMD EPYC Zen 4): bf16 changes the results here and is no faster than fp32 (slower with several "
+                    + "threads, as the bf16 conversion runs on one); gemm_backend: onednn runs bf16 natively"
             }
-            return GEMMSelection(backend: .mkl, precision: precision, library: mkl.library, version: mkl.version, note: note)
+            if backend == .onednn && !version.contains("bf16") && !version.contains("amx") {
+                return "oneDNN's kernels run at \(version.split(separator: ",").last.map { $0.drop(while: { $0 == " " }) } ?? "?") "
+                    + "here, without bf16 instructions: bf16 is emulated"
+            }
+            return nil
+        }
+        if let done = loaded[backend] {
+            if let library, !libraryCandidates(backend, explicit: library, environment: [:]).paths.contains(done.library) {
+                throw GEMMBackendError(message: "\(spec.configKey) (\(library)) asks for another \(spec.name) than the one "
+                                       + "this process loaded first (\(done.library)); one process runs one \(spec.name)")
+            }
+            return GEMMSelection(backend: backend, precision: precision, library: done.library, version: done.version,
+                                 note: note(version: done.version))
         }
         var environment: [String: String] = [:]
-        for key in ["RECHUB_MKL_LIBRARY", "RECHUB_MKL_HOME", "HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
+        for key in [spec.variable, spec.homeVariable, "HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
             if let p = getenv(key) { environment[key] = String(cString: p) }
         }
         var tried: [String] = []
-        let (paths, named) = mklCandidates(explicit: library, environment: environment)
+        let (paths, named) = libraryCandidates(backend, explicit: library, environment: environment)
         for path in paths {
             if path.hasPrefix("/") && access(path, F_OK) != 0 {
                 tried.append("\(path) (no such file)")
@@ -167,24 +231,30 @@ public enum GEMMEngine {
                 resolved = String(cString: real)
                 free(real)
             }
-            if rechub_mkl_open(resolved, Int32(max(threads, 1)), &error, error.count) >= 0 {
+            let threadCount = Int32(max(threads, 1))
+            let opened = backend == .mkl ? rechub_mkl_open(resolved, threadCount, &error, error.count)
+                : rechub_onednn_open(resolved, threadCount, &error, error.count)
+            if opened >= 0 {
                 var buffer = [CChar](repeating: 0, count: 256)
-                rechub_mkl_version(&buffer, Int32(buffer.count))
+                if backend == .mkl { rechub_mkl_version(&buffer, Int32(buffer.count)) }
+                else { rechub_onednn_version(&buffer, Int32(buffer.count)) }
                 let version = String(cBuffer: buffer)
-                mkl = (path, version)
-                return GEMMSelection(backend: .mkl, precision: precision, library: path, version: version, note: note)
+                loaded[backend] = (path, version)
+                return GEMMSelection(backend: backend, precision: precision, library: path, version: version,
+                                     note: note(version: version))
             }
             tried.append("\(path) (\(String(cBuffer: error)))")
         }
+        let file = spec.files.last!
         if let named {
-            throw GEMMBackendError(message: "gemm_backend: mkl, but \(named) does not load MKL. Tried: " + tried.joined(separator: "; ")
-                                   + ". Give the path of libmkl_rt.so (or its folder), or leave it unset to use the MKL "
-                                   + "that `bash Launch/setup_mkl.sh` installs")
+            throw GEMMBackendError(message: "gemm_backend: \(backend.rawValue), but \(named) does not load \(spec.name). Tried: "
+                                   + tried.joined(separator: "; ") + ". Give the path of \(file) (or its folder), or leave "
+                                   + "it unset to use the \(spec.name) that `\(spec.setup)` installs")
         }
-        let home = environment["RECHUB_MKL_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "~/.local/share/rechub/mkl"
-        throw GEMMBackendError(message: "gemm_backend: mkl, but no MKL library loads. Tried: " + tried.joined(separator: "; ")
-                               + ". Install it with `bash Launch/setup_mkl.sh` (pip install mkl into \(home)), "
-                               + "or give the path of libmkl_rt.so in mkl_library or RECHUB_MKL_LIBRARY")
+        let home = environment[spec.homeVariable].flatMap { $0.isEmpty ? nil : $0 } ?? "~/\(spec.defaultHome)"
+        throw GEMMBackendError(message: "gemm_backend: \(backend.rawValue), but no \(spec.name) library loads. Tried: "
+                               + tried.joined(separator: "; ") + ". Install it with `\(spec.setup)` (from PyPI into \(home)), "
+                               + "or give the path of \(file) in \(spec.configKey) or \(spec.variable)")
     }
 
     /// Runs `body` with `gemm` on `selection`'s backend and precision on this thread (after
@@ -203,7 +273,7 @@ public enum GEMMEngine {
     /// outer pin, and after it the outer matrix is converted per product again (still correct).
     public static func withPinnedInput<T>(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
                                           _ body: () throws -> T) rethrows -> T {
-        guard rechub_gemm_mode() == Int32(RECHUB_GEMM_MKL_BF16) else { return try body() }
+        guard current.precision == .bf16 else { return try body() }
         rechub_bf16_pin(x, Int32(rows), Int32(cols), Int32(ld))
         defer { rechub_bf16_unpin() }
         return try body()
@@ -217,13 +287,36 @@ public enum GEMMEngine {
         switch Int(rechub_gemm_mode()) {
         case Int(RECHUB_GEMM_MKL_FP32): return (.mkl, .fp32)
         case Int(RECHUB_GEMM_MKL_BF16): return (.mkl, .bf16)
+        case Int(RECHUB_GEMM_ONEDNN_FP32): return (.onednn, .fp32)
+        case Int(RECHUB_GEMM_ONEDNN_BF16): return (.onednn, .bf16)
         default: return (.openblas, .fp32)
         }
     }
 
-    /// Sets MKL's thread count, when MKL is loaded with the INTEL threading layer.
-    static func setMKLThreads(_ n: Int) {
+    /// Sets the thread count of MKL (when loaded with the INTEL threading layer) and oneDNN.
+    static func setLibraryThreads(_ n: Int) {
         if rechub_mkl_is_loaded() != 0 { rechub_mkl_set_num_threads(Int32(n)) }
+        if rechub_onednn_is_loaded() != 0 { rechub_onednn_set_num_threads(Int32(n)) }
+    }
+
+    /// How many products oneDNN could not make, so that OpenBLAS ran them in fp32 (said once on
+    /// stderr when it first happens); 0 when every product ran on oneDNN.
+    public static var oneDNNFallbacks: UInt64 { UInt64(rechub_onednn_fallbacks()) }
+
+    /// The implementation oneDNN picks for a product as `gemm` would run it on this thread
+    /// (e.g. "brg:avx512_core_bf16"), nil when oneDNN is not loaded or cannot make it. For the
+    /// bench and tests: a "ref" implementation is a slow reference loop.
+    public static func oneDNNImplementation(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                                            lda: Int, ldb: Int, ldc: Int, alpha: Float = 1, beta: Float) -> String? {
+        let bf16 = current.precision == .bf16
+        let ta = transA == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS)
+        let tb = transB == .none ? Int32(RECHUB_CBLAS_NO_TRANS) : Int32(RECHUB_CBLAS_TRANS)
+        // bf16 copies are contiguous: their row strides are the stored widths.
+        let a = bf16 ? (transA == .none ? k : m) : lda, b = bf16 ? (transB == .none ? n : k) : ldb
+        var buffer = [CChar](repeating: 0, count: 128)
+        guard rechub_onednn_impl(bf16 ? 1 : 0, ta, tb, Int32(m), Int32(n), Int32(k), Int32(a), Int32(b), Int32(ldc),
+                                 alpha, beta, &buffer, Int32(buffer.count)) == 0 else { return nil }
+        return String(cBuffer: buffer)
     }
 
     /// Rounds each value to the nearest bf16 (ties to even), as the products' inputs are

@@ -62,11 +62,14 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("batch-norm"),
           help: "Batch normalisation after every hidden linear layer (torch-rechub's MLP always has it).")
     var batchNorm = false
-    @Option(name: .customLong("gemm-backend"), help: "gemm_backend: the library behind the products (openblas, mkl).")
+    @Option(name: .customLong("gemm-backend"), help: "gemm_backend: the library behind the products (openblas, onednn, mkl).")
     var gemmBackend: GEMMBackend = .openblas
-    @Option(help: "precision: the products' inputs (fp32; bf16 needs --gemm-backend mkl).") var precision: GEMMPrecision = .fp32
+    @Option(help: "precision: the products' inputs (fp32; bf16 needs --gemm-backend onednn or mkl).")
+    var precision: GEMMPrecision = .fp32
     @Option(name: .customLong("mkl-library"), help: "mkl_library: libmkl_rt's path or folder (default: see README).")
     var mklLibrary: String?
+    @Option(name: .customLong("onednn-library"), help: "onednn_library: libdnnl's path or folder (default: see README).")
+    var onednnLibrary: String?
     @Flag(help: "Print one JSON line instead of text.") var json = false
     @Flag(help: "Also time each phase of the trainer's step, and its sgemm share (rank 0's under mpirun).")
     var profile = false
@@ -112,10 +115,13 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--rows \(rows) is less than one batch (--batch-size \(batchSize))")
         }
         guard scale > 0 && scale <= 1 else { throw ValidationError("--scale must be in (0, 1], got \(scale)") }
-        if precision == .bf16 && gemmBackend != .mkl {
-            throw ValidationError("--precision bf16 needs --gemm-backend mkl (OpenBLAS 0.3.21 has no bf16 product)")
+        if precision == .bf16 && gemmBackend == .openblas {
+            throw ValidationError("--precision bf16 needs --gemm-backend onednn or mkl (OpenBLAS 0.3.21 has no bf16 product)")
         }
         if mklLibrary != nil && gemmBackend != .mkl { throw ValidationError("--mkl-library is only read with --gemm-backend mkl") }
+        if onednnLibrary != nil && gemmBackend != .onednn {
+            throw ValidationError("--onednn-library is only read with --gemm-backend onednn")
+        }
     }
 
     /// The run's config: the built-in defaults (`TrainConfig()`, the tutorial's shapes) with the
@@ -133,6 +139,7 @@ struct BenchCommand: ParsableCommand {
         c.gemmBackend = gemmBackend
         c.precision = precision
         c.mklLibrary = mklLibrary
+        c.onednnLibrary = onednnLibrary
         if let s = expertUnits { c.architecture.expertUnits = try parseUnits(s, "--expert-units") }
         if let n = numExperts { c.architecture.numExperts = n }
         if let n = numSharedExperts { c.architecture.numSharedExperts = n }
@@ -242,7 +249,8 @@ struct BenchCommand: ParsableCommand {
             let products: GEMMSelection
             do { products = try config.loadGEMM(threads: threads) } catch let e as GEMMBackendError {
                 // The bench's flags set the keys of the same names: name the flag.
-                throw GEMMBackendError(message: e.message.replacingOccurrences(of: "mkl_library (", with: "--mkl-library ("))
+                throw GEMMBackendError(message: e.message.replacingOccurrences(of: "mkl_library (", with: "--mkl-library (")
+                    .replacingOccurrences(of: "onednn_library (", with: "--onednn-library ("))
             }
             if let note = products.note, comm.isRoot { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             let m = try GEMMEngine.withSettings(products) { try measure(config: config, communicator: comm) }
@@ -326,8 +334,7 @@ struct BenchCommand: ParsableCommand {
             "blas_core": BLASCore.name, "blas_core_origin": BLASCore.origin.rawValue, "cpu": CPUFeatures.modelName,
             "gemm_backend": gemmBackend.rawValue, "precision": precision.rawValue,
         ]
-        if let library = products.library { o["mkl_library"] = library }
-        if let version = products.version { o["mkl_version"] = version }
+        for (key, value) in products.libraryFields { o[key] = value }
         for (key, value) in config.modelKeyValues { o[key] = value.jsonValue }
         if let phases = m.phases {
             var p: [String: Any] = [:]
@@ -357,7 +364,8 @@ struct BenchCommand: ParsableCommand {
         let product = gemmBackend == .openblas && precision == .fp32 ? "sgemm" : "\(gemmBackend.rawValue) \(precision.rawValue) gemm"
         print(String(format: "%@ 2048x512x256: %.1f GFLOP/s", product as NSString, m.sgemmGFLOPs) + perRank
               + String(format: "  -> step reaches %.0f %% of ", 100 * m.fractionOfSgemm) + (product == "sgemm" ? "sgemm" : "that gemm")
-              + "  (" + (products.backend == .mkl ? "MKL \(products.library ?? "?")" : "OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue)")
+              + "  (" + (products.backend == .openblas ? "OpenBLAS core \(BLASCore.name), \(BLASCore.origin.rawValue)"
+                         : "\(products.version ?? products.backend.rawValue), \(products.library ?? "?")")
               + "; CPU \(CPUFeatures.modelName))")
         print(String(format: "peak RSS: %.0f MiB   last losses: ", m.peakRSSMiB)
               + m.finalLosses.map { String(format: "%.4f", $0) }.joined(separator: " "))

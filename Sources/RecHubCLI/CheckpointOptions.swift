@@ -16,38 +16,46 @@ struct CheckpointOptions: ParsableArguments {
 /// commands that score a CSV.
 struct ScoringOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Rows per scoring batch.") var batchSize: Int = 4096
-    @Option(name: .customLong("gemm-backend"), help: "The products' library (openblas, mkl; default: the run's gemm_backend).")
+    @Option(name: .customLong("gemm-backend"), help: "The products' library (openblas, onednn, mkl; default: the run's gemm_backend).")
     var gemmBackend: GEMMBackend?
     @Option(help: "The products' precision (fp32, bf16; default: the run's precision).") var precision: GEMMPrecision?
     @Option(name: .customLong("mkl-library"),
             help: "Where MKL is (libmkl_rt's path or folder; default: RECHUB_MKL_LIBRARY, else the run's mkl_library if it exists here, else the default places).")
     var mklLibrary: String?
+    @Option(name: .customLong("onednn-library"),
+            help: "Where oneDNN is (libdnnl's path or folder; default: RECHUB_ONEDNN_LIBRARY, else the run's onednn_library if it exists here, else the default places).")
+    var onednnLibrary: String?
 
-    /// The checkpoint's run config with `--gemm-backend`, `--precision` and `--mkl-library` on
-    /// top, loaded, with the lines to print: which products score (when not OpenBLAS fp32, or
-    /// not the run's), and notes. `gemm` runs on the selection inside `GEMMEngine.withSettings`.
-    /// MKL: `--mkl-library`, else `RECHUB_MKL_LIBRARY`, else the run's `mkl_library` where it
-    /// exists on this machine, else the default places.
-    /// - Throws: `GEMMBackendError` (bf16 without MKL, a CPU without bf16, MKL missing), `BLASLoadError`.
+    /// The checkpoint's run config with `--gemm-backend`, `--precision` and `--mkl-library` or
+    /// `--onednn-library` on top, loaded, with the lines to print: which products score (when
+    /// not OpenBLAS fp32, or not the run's), and notes. `gemm` runs on the selection inside
+    /// `GEMMEngine.withSettings`. MKL or oneDNN: the flag, else `RECHUB_MKL_LIBRARY` or
+    /// `RECHUB_ONEDNN_LIBRARY`, else the run's `mkl_library`/`onednn_library` where it exists on
+    /// this machine, else the default places.
+    /// - Throws: `GEMMBackendError` (bf16 on OpenBLAS, a CPU without bf16, the library missing), `BLASLoadError`.
     func loadGEMM(_ stored: TrainConfig) throws -> (products: GEMMSelection, lines: [String]) {
         var c = stored, lines: [String] = []
         if let gemmBackend {
             c.gemmBackend = gemmBackend
-            if gemmBackend == .openblas { c.mklLibrary = nil; if precision == nil { c.precision = .fp32 } }
+            if gemmBackend == .openblas && precision == nil { c.precision = .fp32 }
         }
         if let precision { c.precision = precision }
-        if let mklLibrary {
-            c.mklLibrary = mklLibrary
-        } else if let env = ProcessInfo.processInfo.environment["RECHUB_MKL_LIBRARY"], !env.isEmpty {
-            c.mklLibrary = nil
-        } else if let library = c.mklLibrary, !FileManager.default.fileExists(atPath: (library as NSString).expandingTildeInPath) {
-            lines.append("note: the run's mkl_library \(library) is not on this machine; MKL is looked for in the default places")
-            c.mklLibrary = nil
+        if let spec = GEMMLibrary.of(c.gemmBackend ?? .openblas) {
+            if let given = c.gemmBackend == .mkl ? mklLibrary : onednnLibrary {
+                c.gemmLibrary = given
+            } else if let env = ProcessInfo.processInfo.environment[spec.variable], !env.isEmpty {
+                c.gemmLibrary = nil
+            } else if let library = c.gemmLibrary,
+                      !FileManager.default.fileExists(atPath: (library as NSString).expandingTildeInPath) {
+                lines.append("note: the run's \(spec.configKey) \(library) is not on this machine; \(spec.name) is looked for "
+                             + "in the default places")
+                c.gemmLibrary = nil
+            }
         }
         let products: GEMMSelection
         do { products = try c.loadGEMM(threads: 1) } catch let e as GEMMBackendError {
             throw GEMMBackendError(message: e.message + " (scoring on \(c.products); the checkpoint's run used \(stored.products); "
-                                   + "`--gemm-backend openblas --precision fp32` scores without MKL)")
+                                   + "`--gemm-backend openblas --precision fp32` scores on OpenBLAS)")
         }
         if products.backend != .openblas || products.precision != .fp32 || c.products != stored.products {
             lines.insert("products: \(products.summary)" + (c.products != stored.products ? " (the run used \(stored.products))" : ""),

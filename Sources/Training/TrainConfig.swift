@@ -36,15 +36,18 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     /// OpenBLAS's kernel set (`blas_core`: auto, keep or a core name; nil when the key is
     /// absent: `RECHUB_BLAS_CORE`, else auto). See `BLASCore`.
     public var blasCore: BLASCorePolicy?
-    /// The library behind every product (`gemm_backend`: openblas or mkl; nil when the key is
-    /// absent: openblas). See `GEMMEngine`.
+    /// The library behind every product (`gemm_backend`: openblas, onednn or mkl; nil when the
+    /// key is absent: openblas). See `GEMMEngine`.
     public var gemmBackend: GEMMBackend?
-    /// The products' input precision (`precision`: fp32 or bf16, bf16 with MKL only; nil when
-    /// the key is absent: fp32). See `GEMMPrecision`.
+    /// The products' input precision (`precision`: fp32 or bf16, bf16 with oneDNN or MKL only;
+    /// nil when the key is absent: fp32). See `GEMMPrecision`.
     public var precision: GEMMPrecision?
     /// Where MKL is (`mkl_library`: libmkl_rt's path or its folder; nil: the places
-    /// `GEMMEngine.mklCandidates` lists).
+    /// `GEMMEngine.libraryCandidates` lists).
     public var mklLibrary: String?
+    /// Where oneDNN is (`onednn_library`: libdnnl's path or its folder; nil: the places
+    /// `GEMMEngine.libraryCandidates` lists).
+    public var onednnLibrary: String?
     /// The config document this was parsed from (after overrides), as YAML; checkpoints keep it
     /// so that a resume can re-read it with new overrides.
     public var sourceYAML = ""
@@ -219,10 +222,26 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if mklLibrary != nil && gemmBackend != .mkl {
             throw r.fail("mkl_library", r.raw("mkl_library"), "only read with gemm_backend: mkl")
         }
-        if precision == .bf16 && gemmBackend != .mkl {
+        onednnLibrary = try r.string("onednn_library")
+        if onednnLibrary != nil && gemmBackend != .onednn {
+            throw r.fail("onednn_library", r.raw("onednn_library"), "only read with gemm_backend: onednn")
+        }
+        if precision == .bf16 && (gemmBackend ?? .openblas) == .openblas {
             throw r.fail("precision", r.raw("precision"),
-                         "bf16 needs gemm_backend: mkl (OpenBLAS 0.3.21 has no bf16 product; install MKL with "
-                         + "`bash Launch/setup_mkl.sh`); to run on OpenBLAS, set precision: fp32 too")
+                         "bf16 needs gemm_backend: onednn or mkl (OpenBLAS 0.3.21 has no bf16 product; install oneDNN "
+                         + "with `bash Launch/setup_onednn.sh`); to run on OpenBLAS, set precision: fp32 too")
+        }
+    }
+
+    /// The place this config names for its backend's library (`mkl_library`, `onednn_library`).
+    public var gemmLibrary: String? {
+        get { gemmBackend == .mkl ? mklLibrary : gemmBackend == .onednn ? onednnLibrary : nil }
+        set {
+            switch gemmBackend {
+            case .mkl: mklLibrary = newValue
+            case .onednn: onednnLibrary = newValue
+            default: break
+            }
         }
     }
 
@@ -230,12 +249,12 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var products: String { "\((gemmBackend ?? .openblas).rawValue) \((precision ?? .fp32).rawValue)" }
 
     /// Checks the GEMM settings against this CPU and loads their libraries (OpenBLAS with
-    /// `blas_core`, and MKL), for a job running `threads` BLAS threads.
+    /// `blas_core`, and MKL or oneDNN), for a job running `threads` BLAS threads.
     /// - Throws: `GEMMBackendError`, `BLASLoadError`.
     public func loadGEMM(threads: Int) throws -> GEMMSelection {
         try BLASCore.load(policy: blasCore)
         return try GEMMEngine.load(backend: gemmBackend ?? .openblas, precision: precision ?? .fp32,
-                                   library: mklLibrary, threads: threads)
+                                   library: gemmLibrary, threads: threads)
     }
 
     /// The checks that span groups: data.train present, and every per-task setting against

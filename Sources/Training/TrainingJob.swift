@@ -384,11 +384,10 @@ public struct TrainingJob {
             "test": metricsJSON(r.test),
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
-        if let library = gemm.library { root["mkl_library"] = library }
+        for (key, value) in gemm.libraryFields { root[key] = value }
         if productsHistory.count > 1 {
             root["products_history"] = productsHistory.map { ["from_step": $0.fromStep, "products": $0.products] as [String: Any] }
         }
-        if let version = gemm.version { root["mkl_version"] = version }
         var oov: [String: Any] = [:]
         for o in r.outOfVocabulary { oov[o.split] = o.json }
         root["out_of_vocabulary"] = oov

@@ -19,28 +19,29 @@ struct GEMMBackendTests {
         var noOSState = zen4
         noOSState.osAVX512 = false
         let old = CPUFeatures(vendor: "GenuineIntel", family: 6, model: 63, avx2: true, fma: true)
-        // fp32 runs everywhere, on either backend.
+        // fp32 runs everywhere, on every backend.
         for f in [Self.avx512, zen4, sapphire, old] {
-            try GEMMEngine.check(backend: .openblas, precision: .fp32, features: f)
-            try GEMMEngine.check(backend: .mkl, precision: .fp32, features: f)
+            for backend in GEMMBackend.allCases { try GEMMEngine.check(backend: backend, precision: .fp32, features: f) }
         }
-        // bf16: MKL on a CPU with AMX-BF16 or AVX512_BF16 (with the OS saving ZMM state).
-        try GEMMEngine.check(backend: .mkl, precision: .bf16, features: zen4)
-        try GEMMEngine.check(backend: .mkl, precision: .bf16, features: sapphire)
-        for f in [Self.avx512, old, noOSState] {
-            let e = #expect(throws: GEMMBackendError.self) { try GEMMEngine.check(backend: .mkl, precision: .bf16, features: f) }
-            #expect(e?.message.contains("AMX-BF16 or AVX512_BF16") == true, "\(String(describing: e))")
+        // bf16: oneDNN or MKL on a CPU with AMX-BF16 or AVX512_BF16 (with the OS saving ZMM state).
+        for backend in [GEMMBackend.onednn, .mkl] {
+            try GEMMEngine.check(backend: backend, precision: .bf16, features: zen4)
+            try GEMMEngine.check(backend: backend, precision: .bf16, features: sapphire)
+            for f in [Self.avx512, old, noOSState] {
+                let e = #expect(throws: GEMMBackendError.self) { try GEMMEngine.check(backend: backend, precision: .bf16, features: f) }
+                #expect(e?.message.contains("AMX-BF16 or AVX512_BF16") == true, "\(String(describing: e))")
+            }
         }
         let e = #expect(throws: GEMMBackendError.self) { try GEMMEngine.check(backend: .openblas, precision: .bf16, features: sapphire) }
-        #expect(e?.message.contains("needs gemm_backend: mkl") == true)
+        #expect(e?.message.contains("needs gemm_backend: onednn or mkl") == true)
     }
 
     @Test func mklIsLookedForInTheDocumentedOrder() {
         let env = ["RECHUB_MKL_LIBRARY": "/env/lib", "HOME": "/home/u", "VIRTUAL_ENV": "/venv", "CONDA_PREFIX": ""]
         // A place the user names is the only one tried, and named in errors.
-        let explicit = GEMMEngine.mklCandidates(explicit: "/opt/mkl/libmkl_rt.so.2", environment: env)
+        let explicit = GEMMEngine.libraryCandidates(.mkl, explicit: "/opt/mkl/libmkl_rt.so.2", environment: env)
         #expect(explicit.paths == ["/opt/mkl/libmkl_rt.so.2"] && explicit.named == "mkl_library (/opt/mkl/libmkl_rt.so.2)")
-        let fromEnv = GEMMEngine.mklCandidates(explicit: nil, environment: env)
+        let fromEnv = GEMMEngine.libraryCandidates(.mkl, explicit: nil, environment: env)
         #expect(fromEnv.named == "RECHUB_MKL_LIBRARY (/env/lib)")
         #expect(fromEnv.paths == ["/env/lib/libmkl_rt.so.3", "/env/lib/libmkl_rt.so.2", "/env/lib/libmkl_rt.so",
                                   "/env/lib/lib/libmkl_rt.so.3", "/env/lib/lib/libmkl_rt.so.2", "/env/lib/lib/libmkl_rt.so"])
@@ -48,15 +49,31 @@ struct GEMMBackendTests {
         // nothing), then the loader's path.
         var searched = env
         searched["RECHUB_MKL_LIBRARY"] = ""
-        let c = GEMMEngine.mklCandidates(explicit: "", environment: searched)
+        let c = GEMMEngine.libraryCandidates(.mkl, explicit: "", environment: searched)
         #expect(c.named == nil)
         let order = ["/home/u/.local/share/rechub/mkl/lib/libmkl_rt.so.3", "/venv/lib/libmkl_rt.so.3", "libmkl_rt.so.3"]
         let positions = order.map { c.paths.firstIndex(of: $0) }
         #expect(positions.allSatisfy { $0 != nil } && positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(c)")
         #expect(Set(c.paths).count == c.paths.count && !c.paths.contains { $0.hasPrefix("/lib/") }, "\(c)")
-        let home = GEMMEngine.mklCandidates(explicit: nil, environment: ["RECHUB_MKL_HOME": "/srv/mkl", "HOME": "/home/u"])
+        let home = GEMMEngine.libraryCandidates(.mkl, explicit: nil, environment: ["RECHUB_MKL_HOME": "/srv/mkl", "HOME": "/home/u"])
         #expect(home.paths.first == "/srv/mkl/lib/libmkl_rt.so.3" && !home.paths.contains { $0.hasPrefix("/home/u") }, "\(home)")
-        #expect(GEMMEngine.mklCandidates(explicit: nil, environment: [:]).paths == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"])
+        #expect(GEMMEngine.libraryCandidates(.mkl, explicit: nil, environment: [:]).paths == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"])
+    }
+
+    /// oneDNN's places follow the same order under its own names; OpenBLAS has none (BLASCore).
+    @Test func oneDNNIsLookedForInTheSameOrderUnderItsNames() {
+        let env = ["RECHUB_MKL_LIBRARY": "/mkl", "RECHUB_ONEDNN_HOME": "/srv/dnnl", "HOME": "/home/u", "VIRTUAL_ENV": "/venv"]
+        let c = GEMMEngine.libraryCandidates(.onednn, explicit: nil, environment: env)
+        #expect(c.named == nil)
+        #expect(c.paths == ["/srv/dnnl/lib/libdnnl.so.3", "/srv/dnnl/lib/libdnnl.so", "/venv/lib/libdnnl.so.3",
+                            "/venv/lib/libdnnl.so", "libdnnl.so.3", "libdnnl.so"], "\(c)")
+        let named = GEMMEngine.libraryCandidates(.onednn, explicit: "~/dnnl", environment: env)
+        #expect(named.named == "onednn_library (~/dnnl)" && named.paths.first == "/home/u/dnnl/libdnnl.so.3", "\(named)")
+        let fromEnv = GEMMEngine.libraryCandidates(.onednn, explicit: nil, environment: ["RECHUB_ONEDNN_LIBRARY": "/x/libdnnl.so.3"])
+        #expect(fromEnv.paths == ["/x/libdnnl.so.3"] && fromEnv.named == "RECHUB_ONEDNN_LIBRARY (/x/libdnnl.so.3)")
+        let home = GEMMEngine.libraryCandidates(.onednn, explicit: nil, environment: ["HOME": "/home/u"])
+        #expect(home.paths.first == "/home/u/.local/share/rechub/onednn/lib/libdnnl.so.3", "\(home)")
+        #expect(GEMMEngine.libraryCandidates(.openblas, explicit: "/x", environment: env).paths.isEmpty)
     }
 
     /// Nearest bf16 (8 significant bits), ties to even; NaN and infinities kept, overflow to ∞.
@@ -81,9 +98,9 @@ struct GEMMBackendTests {
     }
 }
 
-/// MKL's products through `gemm`, against the triple-loop reference (see `MKLForTests`).
-@Suite(.enabled(if: MKLForTests.enabled, "MKL not installed (bash Launch/setup_mkl.sh): MKL tests skipped"))
-struct MKLGEMMTests {
+/// oneDNN's and MKL's products through `gemm`, against the triple-loop reference (see
+/// `GEMMLibrariesForTests`; a backend whose library is not installed is skipped, except under CI).
+struct OptionalGEMMTests {
     static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (3, 5, 7), (17, 1, 33), (64, 10, 376), (129, 96, 65)]
 
     /// Runs `gemm` on random inputs with padded strides and the reference on the same (or on
@@ -126,34 +143,40 @@ struct MKLGEMMTests {
         return (worst, differs)
     }
 
-    /// fp32 on MKL: within fp32 rounding (≤ 2·k·2^-24 relative to k, far below 1e-6) of the
+    /// fp32: within fp32 rounding (≤ 2·k·2^-24 relative to k, far below 1e-6) of the
     /// reference, like OpenBLAS's.
-    @Test(arguments: shapes, [Transpose.none, .transposed])
-    func mklFP32MatchesTheReference(shape: (Int, Int, Int), transA: Transpose) throws {
-        let s = try MKLForTests.settings(.fp32)
-        for transB in [Transpose.none, .transposed] {
-            let (m, n, k) = shape
-            let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: false, seed: UInt64(m * 7 + k))
-            #expect(r.worst < 1e-6, "\(shape) \(transA) \(transB): \(r.worst)")
+    @Test(arguments: shapes, GEMMLibrariesForTests.backends)
+    func fp32MatchesTheReference(shape: (Int, Int, Int), backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) else { return }
+        let s = try GEMMLibrariesForTests.settings(backend, .fp32)
+        for transA in [Transpose.none, .transposed] {
+            for transB in [Transpose.none, .transposed] {
+                let (m, n, k) = shape
+                let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: false, seed: UInt64(m * 7 + k))
+                #expect(r.worst < 1e-6, "\(backend) \(shape) \(transA) \(transB): \(r.worst)")
+            }
         }
     }
 
-    /// bf16 on MKL is the exact product of the bf16-rounded inputs, accumulated in fp32: within
-    /// fp32 rounding of the reference on rounded inputs (≤ 1e-6 relative to k), and visibly not
-    /// the fp32 product (differences ~2^-8 per input, far above 1e-5 for k ≥ 7), so the test
-    /// fails if the bf16 routine is not the one that ran. Without bf16 on this CPU: refused.
-    @Test(arguments: shapes, [Transpose.none, .transposed])
-    func mklBF16IsTheProductOfRoundedInputs(shape: (Int, Int, Int), transA: Transpose) throws {
-        guard MKLForTests.cpuRunsBF16 else {
-            #expect(throws: GEMMBackendError.self) { try GEMMEngine.load(backend: .mkl, precision: .bf16) }
+    /// bf16 is the exact product of the bf16-rounded inputs, accumulated in fp32: within fp32
+    /// rounding of the reference on rounded inputs (≤ 1e-6 relative to k), and visibly not the
+    /// fp32 product (differences ~2^-8 per input, far above 1e-5 for k ≥ 7), so the test fails
+    /// if the bf16 routine is not the one that ran. Without bf16 on this CPU: refused.
+    @Test(arguments: shapes, GEMMLibrariesForTests.backends)
+    func bf16IsTheProductOfRoundedInputs(shape: (Int, Int, Int), backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) else { return }
+        guard GEMMLibrariesForTests.cpuRunsBF16 else {
+            #expect(throws: GEMMBackendError.self) { try GEMMEngine.load(backend: backend, precision: .bf16) }
             return
         }
-        let s = try GEMMEngine.load(backend: .mkl, precision: .bf16)
-        for transB in [Transpose.none, .transposed] {
-            let (m, n, k) = shape
-            let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: true, seed: UInt64(m * 7 + k))
-            #expect(r.worst < 1e-6, "\(shape) \(transA) \(transB): \(r.worst)")
-            if k >= 7 { #expect(r.differsFromFP32, "\(shape): the bf16 routine did not run") }
+        let s = try GEMMEngine.load(backend: backend, precision: .bf16)
+        for transA in [Transpose.none, .transposed] {
+            for transB in [Transpose.none, .transposed] {
+                let (m, n, k) = shape
+                let r = Self.worst(s, m: m, n: n, k: k, transA: transA, transB: transB, round: true, seed: UInt64(m * 7 + k))
+                #expect(r.worst < 1e-6, "\(backend) \(shape) \(transA) \(transB): \(r.worst)")
+                if k >= 7 { #expect(r.differsFromFP32, "\(backend) \(shape): the bf16 routine did not run") }
+            }
         }
         #expect(GEMMEngine.current == (GEMMBackend.openblas, GEMMPrecision.fp32), "withSettings restores the thread's products")
     }
@@ -161,9 +184,10 @@ struct MKLGEMMTests {
     /// A pinned input is rounded once for every product that reads exactly it, and the products
     /// equal those that round it themselves, bit for bit; a product reading it with another
     /// row stride or size rounds its own copy; outside bf16 pinning does nothing.
-    @Test func aPinnedInputIsConvertedOnceWithTheSameProducts() throws {
-        guard MKLForTests.cpuRunsBF16 else { return }
-        let s = try MKLForTests.settings(.bf16)
+    @Test(arguments: GEMMLibrariesForTests.backends)
+    func aPinnedInputIsConvertedOnceWithTheSameProducts(backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
+        let s = try GEMMLibrariesForTests.settings(backend, .bf16)
         var rng = SeededRandom(seed: 42)
         let (m, k, n) = (64, 40, 24)
         let x = randomBuffer(m * (k + 2), rng: &rng), w1 = randomBuffer(n * k, rng: &rng), w2 = randomBuffer(n * k, rng: &rng)
@@ -199,5 +223,37 @@ struct MKLGEMMTests {
         let fp32 = GEMMEngine.convertedToBF16
         GEMMEngine.withPinnedInput(x.base, rows: m, cols: k, ld: k + 2) {}
         #expect(GEMMEngine.convertedToBF16 == fp32, "outside bf16 nothing is converted")
+    }
+}
+
+/// oneDNN runs the layers' products with its optimised kernels, never its reference loop, and
+/// makes every one (no product falls back to OpenBLAS).
+struct OneDNNKernelTests {
+    /// The products of Linear and ExpertBank at the tutorial's widths (batch 1024, input 376,
+    /// experts 256 → 128, towers 64 → 32) in their three forms (forward NT, weight gradient TN
+    /// with beta 1, input gradient NN), with a row stride wider than the input (the expert
+    /// bank's input inside a wider buffer), in fp32 and bf16.
+    @Test func theLayersProductsRunOptimisedKernels() throws {
+        guard GEMMLibrariesForTests.enabled(.onednn) else { return }
+        let precisions: [GEMMPrecision] = GEMMLibrariesForTests.cpuRunsBF16 ? [.fp32, .bf16] : [.fp32]
+        let widths = [(376, 256, 392), (256, 128, 256), (128, 64, 128), (64, 32, 64), (32, 1, 32)]
+        for precision in precisions {
+            let s = try GEMMLibrariesForTests.settings(.onednn, precision)
+            GEMMEngine.withSettings(s) {
+                for (input, output, ld) in widths {
+                    let forms: [(Transpose, Transpose, Int, Int, Int, Int, Int, Int, Float)] = [
+                        (.none, .transposed, 1024, output, input, ld, input, output, 0),
+                        (.transposed, .none, output, input, 1024, output, ld, input, 1),
+                        (.none, .none, 1024, input, output, output, input, ld, 0),
+                    ]
+                    for (ta, tb, m, n, k, lda, ldb, ldc, beta) in forms {
+                        let impl = GEMMEngine.oneDNNImplementation(ta, tb, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
+                        #expect(impl != nil && !(impl!.hasPrefix("ref")),
+                                "\(precision) \(ta)\(tb) \(m)×\(n)×\(k): \(impl ?? "none")")
+                    }
+                }
+            }
+        }
+        #expect(GEMMEngine.oneDNNFallbacks == 0)
     }
 }

@@ -7,7 +7,7 @@ import Testing
 
 /// bf16 products against fp32 on one fixed batch: every gradient tensor of whole models
 /// (MMoE with batch norm, PLE, SharedBottom; ReLU, realistic widths), as the trainer computes
-/// them, with MKL's bf16 product (`precision: bf16`) and MKL's fp32 product.
+/// them, with each optional backend's bf16 product (`precision: bf16`; oneDNN, MKL) and its fp32 product.
 ///
 /// The bound, per tensor: the relative error e = ‖g_bf16 − g_fp32‖₂ / ‖g_fp32‖₂ is at most
 /// 4·e_w + 10⁻³, where e_w is the relative error that merely storing the parameters in bf16
@@ -22,8 +22,7 @@ import Testing
 /// ratio: 2.9, PLE's tower weights; printed). 10⁻³ covers tensors whose e_w is near zero. A
 /// transposed operand, a wrong stride or a product on the wrong matrix gives e = O(1), and the
 /// test also requires the bf16 gradients to differ from fp32 (the bf16 routine ran).
-@Suite(.enabled(if: MKLForTests.enabled && MKLForTests.cpuRunsBF16,
-                "MKL not installed or no bf16 on this CPU: bf16 gradient tests skipped"))
+@Suite(.enabled(if: GEMMLibrariesForTests.cpuRunsBF16, "no bf16 on this CPU: bf16 gradient tests skipped"))
 struct BF16GradientTests {
     static let features = Features(sparseNames: (0..<6).map { "s\($0)" }, vocabularySizes: [50, 80, 20, 30, 60, 10],
                                    embeddingDim: 8, denseNames: ["d0", "d1", "d2"])
@@ -75,11 +74,12 @@ struct BF16GradientTests {
         return (model, grads.toArray(), Array(embGrad.values.toArray().prefix(embGrad.count * features.embeddingDim)))
     }
 
-    @Test(arguments: ["mmoe", "ple", "shared_bottom"])
-    func eachGradientTensorIsWithinTheBF16Bound(kind: String) throws {
-        let fp32 = Self.gradients(kind, try MKLForTests.settings(.fp32))
-        let bf16 = Self.gradients(kind, try MKLForTests.settings(.bf16))
-        let rounded = Self.gradients(kind, try MKLForTests.settings(.fp32), roundParameters: true)
+    @Test(arguments: ["mmoe", "ple", "shared_bottom"], GEMMLibrariesForTests.backends)
+    func eachGradientTensorIsWithinTheBF16Bound(kind: String, backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) else { return }
+        let fp32 = Self.gradients(kind, try GEMMLibrariesForTests.settings(backend, .fp32))
+        let bf16 = Self.gradients(kind, try GEMMLibrariesForTests.settings(backend, .bf16))
+        let rounded = Self.gradients(kind, try GEMMLibrariesForTests.settings(backend, .fp32), roundParameters: true)
         func relative(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> (error: Double, norm: Double) {
             var d = 0.0, n = 0.0
             for (x, y) in zip(a, b) { d += Double(x - y) * Double(x - y); n += Double(y) * Double(y) }
@@ -98,10 +98,10 @@ struct BF16GradientTests {
             if r.error / q.error > worst.ratio { worst = (name, r.error / q.error, r.error) }
             if r.error > 1e-5 { anyDifference = true }
             #expect(r.error <= 4 * q.error + 1e-3,
-                    "\(kind) \(name): relative error \(r.error) with bf16 products, \(q.error) with bf16 parameters")
+                    "\(backend) \(kind) \(name): relative error \(r.error) with bf16 products, \(q.error) with bf16 parameters")
         }
-        #expect(anyDifference, "\(kind): bf16 gradients equal fp32 ones: the bf16 product did not run")
-        print("bf16 gradients, \(kind): worst ratio \(worst.ratio) to bf16-stored parameters' error, in \(worst.name) "
+        #expect(anyDifference, "\(backend) \(kind): bf16 gradients equal fp32 ones: the bf16 product did not run")
+        print("bf16 gradients, \(backend) \(kind): worst ratio \(worst.ratio) to bf16-stored parameters' error, in \(worst.name) "
               + "(relative error \(worst.error))")
     }
 }

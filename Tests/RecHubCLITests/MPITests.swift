@@ -110,7 +110,7 @@ struct MPITests {
         return ((one.status, one.output), worst)
     }
 
-    /// bf16 products (MKL): each rank rounds its own rows' inputs as one process rounds them, and
+    /// bf16 products (oneDNN, MKL): each rank rounds its own rows' inputs as one process rounds them, and
     /// the all-reduces stay fp32, so 2 ranks differ from 1 only through fp32 summation order, as
     /// above: after 2 steps within the fp32 bound (1e-6; measured 2e-8 for PLE). bf16 rounding
     /// then magnifies those differences: a value whose fp32 sums differ by one ulp can fall on
@@ -118,18 +118,21 @@ struct MPITests {
     /// near-zero gradient's changed sign into ±lr. After 20 steps MMoE stays within 1e-4
     /// (measured 7e-6), ten times below one missed or doubled gradient (~lr = 1e-3); PLE with
     /// GradNorm drifts to ~5e-3 (training noise; fp32 stays within 2e-6), so it is checked at 2.
-    @Test(.enabled(if: mklInstalled && cpuRunsBF16, "MKL or bf16 missing"),
-          arguments: [("mmoe", "fixed", 20, 1e-4), ("mmoe", "gradnorm", 20, 1e-4), ("ple", "gradnorm", 2, 1e-6),
-                      ("shared_bottom", "metabalance", 2, 1e-6), ("esmm", "uncertainty", 2, 1e-6)] as [(String, String, Int, Float)])
-    func bf16TwoRanksMatchOneRank(model: String, strategy: String, steps: Int, bound: Float) throws {
+    @Test(.enabled(if: cpuRunsBF16, "no bf16 on this CPU"),
+          arguments: [("mkl", "mmoe", "fixed", 20, 1e-4), ("mkl", "mmoe", "gradnorm", 20, 1e-4), ("mkl", "ple", "gradnorm", 2, 1e-6),
+                      ("mkl", "shared_bottom", "metabalance", 2, 1e-6), ("mkl", "esmm", "uncertainty", 2, 1e-6),
+                      ("onednn", "mmoe", "fixed", 20, 1e-4), ("onednn", "ple", "gradnorm", 2, 1e-6),
+                      ("onednn", "aitm", "metabalance", 2, 1e-6)] as [(String, String, String, Int, Float)])
+    func bf16TwoRanksMatchOneRank(backend: String, model: String, strategy: String, steps: Int, bound: Float) throws {
+        guard backend == "mkl" ? mklInstalled : oneDNNInstalled else { return }
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let settings = Self.settings(dir, model: model)
-            + ["gemm_backend=mkl", "precision=bf16", "task_weights_strategy=\(strategy)", "monitor_every=3", "max_steps=\(steps)"]
+            + ["gemm_backend=\(backend)", "precision=bf16", "task_weights_strategy=\(strategy)", "monitor_every=3", "max_steps=\(steps)"]
                 .flatMap { ["--set", $0] }
         let (one, worst) = try Self.oneRankAgainstTwo(RecHubCLITests.binary.path, settings, in: dir)
-        #expect(one.output.contains("products: mkl bf16"), "\(one.output)")
-        #expect(worst < bound, "bf16 \(model) \(strategy), \(steps) steps: max |1 rank − 2 ranks| = \(worst)")
+        #expect(one.output.contains("products: \(backend) bf16"), "\(one.output)")
+        #expect(worst < bound, "\(backend) bf16 \(model) \(strategy), \(steps) steps: max |1 rank − 2 ranks| = \(worst)")
     }
 
     @Test(arguments: [("mmoe", "0"), ("shared_bottom", "0"), ("ple", "0"), ("mmoe", "0.2")])

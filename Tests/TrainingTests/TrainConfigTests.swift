@@ -45,21 +45,26 @@ struct TrainConfigTests {
         #expect(error("data: {train: a.csv}\n: bad\n  - x") != nil, "invalid YAML is an error")
     }
 
-    /// `gemm_backend`, `precision` and `mkl_library`: names checked, bf16 only with MKL, and the
-    /// keys absent by default (OpenBLAS in fp32; earlier configs and checkpoints read alike).
+    /// `gemm_backend`, `precision`, `mkl_library` and `onednn_library`: names checked, bf16 only
+    /// with oneDNN or MKL, each library key only with its backend, and the keys absent by
+    /// default (OpenBLAS in fp32; earlier configs and checkpoints read alike).
     @Test func gemmBackendAndPrecisionKeys() throws {
         let d = try parse("data: {train: a.csv}\n")
         #expect(d.gemmBackend == nil && d.precision == nil && d.mklLibrary == nil)
         let c = try parse("data: {train: a.csv}\ngemm_backend: mkl\nprecision: bf16\nmkl_library: /opt/mkl/lib\n")
         #expect(c.gemmBackend == .mkl && c.precision == .bf16 && c.mklLibrary == "/opt/mkl/lib")
         let unknown = error("data: {train: a.csv}\ngemm_backend: cublas\n")
-        #expect(unknown?.key == "gemm_backend" && unknown?.line == 2 && unknown?.message.contains("openblas, mkl") == true,
+        #expect(unknown?.key == "gemm_backend" && unknown?.line == 2 && unknown?.message.contains("openblas, mkl, onednn") == true,
                 "\(String(describing: unknown))")
         #expect(error("data: {train: a.csv}\nprecision: fp16\n")?.message.contains("fp32, bf16") == true)
         let bf16 = error("data: {train: a.csv}\nprecision: bf16\n")
-        #expect(bf16?.key == "precision" && bf16?.message.contains("gemm_backend: mkl") == true, "\(String(describing: bf16))")
+        #expect(bf16?.key == "precision" && bf16?.message.contains("gemm_backend: onednn or mkl") == true, "\(String(describing: bf16))")
         #expect(error("data: {train: a.csv}\ngemm_backend: openblas\nprecision: bf16\n")?.key == "precision")
         #expect(error("data: {train: a.csv}\nmkl_library: /opt/mkl\n")?.key == "mkl_library")
+        let o = try parse("data: {train: a.csv}\ngemm_backend: onednn\nprecision: bf16\nonednn_library: ~/dnnl\n")
+        #expect(o.gemmBackend == .onednn && o.precision == .bf16 && o.onednnLibrary == "~/dnnl" && o.gemmLibrary == "~/dnnl")
+        #expect(c.gemmLibrary == "/opt/mkl/lib" && d.gemmLibrary == nil)
+        #expect(error("data: {train: a.csv}\ngemm_backend: mkl\nonednn_library: /x\n")?.key == "onednn_library")
     }
 
     @Test func modelSpecificKeysAreRejectedForOtherModels() {

@@ -46,9 +46,32 @@ int rechub_mkl_is_loaded(void);
 void rechub_mkl_version(char *buffer, int length);
 void rechub_mkl_set_num_threads(int n);
 
-// Which product rechub_gemm runs: OpenBLAS's sgemm, MKL's sgemm, or MKL's
-// cblas_gemm_bf16bf16f32 on inputs rounded to bf16 (fp32 accumulation and output).
-enum { RECHUB_GEMM_OPENBLAS = 0, RECHUB_GEMM_MKL_FP32 = 1, RECHUB_GEMM_MKL_BF16 = 2 };
+// MARK: oneDNN (gemm_backend: onednn), reached through dlopen like MKL
+
+// Loads oneDNN's libdnnl (3.0 or newer) at `path` and makes its CPU engine; its products use
+// `threads` threads (through the OpenMP runtime libdnnl loads, when it has one). Returns 0 on
+// success, 1 if oneDNN was already loaded (nothing changed), -1 on failure with a message in
+// `error`. Callers hold rechub_blas_lock().
+int rechub_onednn_open(const char *path, int threads, char *error, size_t error_size);
+int rechub_onednn_is_loaded(void);
+// "oneDNN 3.2.0, avx512_core_bf16": the version and the instruction set its kernels use ("" before loading).
+void rechub_onednn_version(char *buffer, int length);
+void rechub_onednn_set_num_threads(int n);
+// The name of the implementation oneDNN picks for this product (as rechub_gemm would run it
+// on this thread, bf16 != 0 for bf16 inputs; row strides as stored, bf16 copies are contiguous
+// so pass their widths), e.g. "brg:avx512_core_bf16"; 0 on success, -1 if it cannot make one.
+int rechub_onednn_impl(int bf16, int trans_a, int trans_b, int m, int n, int k, int lda, int ldb, int ldc,
+                       float alpha, float beta, char *buffer, int length);
+// How many products oneDNN could not make and OpenBLAS ran in fp32 instead (said once on stderr).
+unsigned long long rechub_onednn_fallbacks(void);
+
+// Which product rechub_gemm runs: OpenBLAS's sgemm, MKL's sgemm, MKL's
+// cblas_gemm_bf16bf16f32 on inputs rounded to bf16 (fp32 accumulation and output), or
+// oneDNN's matmul on fp32 inputs or on inputs rounded to bf16 (fp32 accumulation and output).
+enum {
+    RECHUB_GEMM_OPENBLAS = 0, RECHUB_GEMM_MKL_FP32 = 1, RECHUB_GEMM_MKL_BF16 = 2,
+    RECHUB_GEMM_ONEDNN_FP32 = 3, RECHUB_GEMM_ONEDNN_BF16 = 4
+};
 // The mode is per thread, RECHUB_GEMM_OPENBLAS until set; setting returns the previous one.
 int rechub_gemm_set_thread_mode(int mode);
 int rechub_gemm_mode(void);
@@ -58,7 +81,7 @@ void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                  const float *b, int ldb, float beta, float *c, int ldc);
 // One matrix per thread converted to bf16 once, for every product that reads exactly it (the
 // same pointer, rows, columns and row stride) until unpinned: an input several products read.
-// Only in RECHUB_GEMM_MKL_BF16 (elsewhere a no-op). The caller must not change the matrix while
+// Only in the bf16 modes (elsewhere a no-op). The caller must not change the matrix while
 // it is pinned. A new pin replaces the previous one.
 void rechub_bf16_pin(const float *x, int rows, int cols, int ld);
 void rechub_bf16_unpin(void);
@@ -66,7 +89,7 @@ void rechub_bf16_unpin(void);
 unsigned long long rechub_bf16_converted(void);
 
 // Rounds each value to the nearest bf16 (ties to even; NaN stays NaN), as the products'
-// inputs are rounded in RECHUB_GEMM_MKL_BF16, and writes it back as a float.
+// inputs are rounded in the bf16 modes, and writes it back as a float.
 void rechub_round_to_bf16(const float *x, float *y, size_t n);
 
 // What CPUID and XGETBV say (x86-64; all zero elsewhere).

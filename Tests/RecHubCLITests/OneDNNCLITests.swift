@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// Whether the oneDNN tests run: always under CI (`Launch/test.sh` installs oneDNN with
+/// `Launch/setup_onednn.sh`, so a missing oneDNN fails them), else when oneDNN is where rechub looks.
+let oneDNNInstalled: Bool = {
+    let env = ProcessInfo.processInfo.environment
+    if env["CI"] == "true" { return true }
+    let home = env["RECHUB_ONEDNN_HOME"] ?? (env["HOME"] ?? "") + "/.local/share/rechub/onednn"
+    let places = [env["RECHUB_ONEDNN_LIBRARY"], home + "/lib/libdnnl.so.3"].compactMap { $0 }
+    return places.contains { FileManager.default.fileExists(atPath: $0) }
+}()
+
+/// `gemm_backend: onednn` from the command line: a run in its products, resumed bit for bit,
+/// scored in them; the run files and the bench name oneDNN and its instruction set; a missing
+/// or wrong oneDNN is named.
+@Suite(.serialized, .enabled(if: oneDNNInstalled, "oneDNN not installed (bash Launch/setup_onednn.sh): oneDNN CLI tests skipped"))
+struct OneDNNCLITests {
+    static func settings(_ dir: URL, out: String, precision: String) -> [String] {
+        ["data.generate.rows=8000", "data.generate.val_rows=1000", "data.generate.test_rows=2000",
+         "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/\(out)",
+         "expert_units=[64,32]", "num_experts=4", "tower_units=[16]", "batch_size=256", "threads=1", "max_steps=20",
+         "checkpoint_every=10", "keep_last=10", "batch_norm=true", "gemm_backend=onednn", "precision=\(precision)"]
+            .flatMap { ["--set", $0] }
+    }
+
+    /// In bf16 where the CPU runs it, else fp32: the header, metrics.json and run.json name the
+    /// products and oneDNN; the step-10 checkpoint resumed ends bit for bit where the
+    /// uninterrupted run ended; evaluate scores in the run's products.
+    @Test func aRunResumesBitForBitAndScoresInItsProducts() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bin = RecHubCLITests.binary.path
+        let precision = cpuRunsBF16 ? "bf16" : "fp32"
+        let full = try MPITests.run(bin, ["train"] + Self.settings(dir, out: "run", precision: precision)
+                                    + ["--save-parameters", "\(dir.path)/full.bin"])
+        #expect(full.status == 0, "\(full.output)")
+        #expect(full.output.contains("products: onednn \(precision) (oneDNN 3."), "\(full.output)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/metrics.json"))) as? [String: Any]
+        #expect(metrics?["gemm_backend"] as? String == "onednn" && metrics?["precision"] as? String == precision)
+        #expect((metrics?["onednn_library"] as? String)?.contains("libdnnl") == true, "\(String(describing: metrics))")
+        #expect((metrics?["onednn_version"] as? String)?.hasPrefix("oneDNN 3.") == true, "\(String(describing: metrics))")
+        #expect(metrics?["mkl_library"] == nil)
+        let step10 = "\(dir.path)/run/checkpoints/step-00000010.rhck"
+        let again = try MPITests.run(bin, ["train", "--resume", step10, "--set", "output_dir=\(dir.path)/again",
+                                           "--save-parameters", "\(dir.path)/again.bin"])
+        #expect(again.status == 0 && again.output.contains("resumed from"), "\(again.output)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("full.bin")) == Data(contentsOf: dir.appendingPathComponent("again.bin")),
+                "a oneDNN run resumed differs from the uninterrupted one")
+        let last = "\(dir.path)/run/checkpoints/step-00000020.rhck"
+        let e = try MPITests.run(bin, ["evaluate", "--checkpoint", last])
+        #expect(e.status == 0 && e.output.contains("products: onednn \(precision)"), "\(e.output)")
+        // The same steps on OpenBLAS in fp32 end elsewhere in bf16 (the precision took effect)
+        // and within training noise of the oneDNN fp32 run otherwise.
+        let openblas = try MPITests.run(bin, ["train"] + Self.settings(dir, out: "openblas", precision: "fp32")
+                                        + ["--set", "gemm_backend=openblas", "--save-parameters", "\(dir.path)/openblas.bin"])
+        #expect(openblas.status == 0, "\(openblas.output)")
+        let a = try MPITests.load("\(dir.path)/full.bin"), b = try MPITests.load("\(dir.path)/openblas.bin")
+        #expect(a.count == b.count)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        if precision == "bf16" { #expect(worst > 0, "bf16 on oneDNN ended on OpenBLAS fp32's parameters") }
+        else { #expect(worst < 1e-3, "oneDNN fp32 against OpenBLAS fp32 after 20 steps: \(worst)") }
+    }
+
+    /// A place the user names for oneDNN is the only one tried, and the error names it and the
+    /// reason; the bench names its flag; the key is refused with another backend.
+    @Test func aNamedOneDNNThatDoesNotLoadStopsTheRun() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cli = RecHubCLITests()
+        let key = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32")
+                                 + ["--set", "onednn_library=/usr/lib/x86_64-linux-gnu/libopenblas.so.0"])
+        #expect(key.status == 1 && key.stderr.contains("onednn_library (/usr/lib/x86_64-linux-gnu/libopenblas.so.0) does not load oneDNN"),
+                "\(key.stderr)")
+        #expect(key.stderr.contains("has no dnnl_"), "\(key.stderr)")
+        let missing = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32"),
+                                     environment: ["RECHUB_ONEDNN_LIBRARY": "", "RECHUB_ONEDNN_HOME": "\(dir.path)/empty",
+                                                   "VIRTUAL_ENV": "", "CONDA_PREFIX": ""])
+        if !FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libdnnl.so.3") {
+            #expect(missing.status == 1 && missing.stderr.contains("no oneDNN library loads")
+                    && missing.stderr.contains("\(dir.path)/empty/lib/libdnnl.so.3 (no such file)")
+                    && missing.stderr.contains("bash Launch/setup_onednn.sh"), "\(missing.stderr)")
+        }
+        let bench = try cli.rechub(["bench", "--gemm-backend", "onednn", "--onednn-library", "/nonexistent", "--steps", "1"])
+        #expect(bench.status != 0 && bench.stderr.contains("--onednn-library (/nonexistent) does not load oneDNN"), "\(bench.stderr)")
+        let wrongKey = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32")
+                                      + ["--set", "gemm_backend=mkl", "--set", "onednn_library=/x"])
+        #expect(wrongKey.status != 0 && wrongKey.stderr.contains("onednn_library") && wrongKey.stderr.contains("only read with gemm_backend: onednn"),
+                "\(wrongKey.stderr)")
+    }
+
+    @Test func benchReportsOneDNNAndItsInstructionSet() throws {
+        let precision = cpuRunsBF16 ? "bf16" : "fp32"
+        let r = try RecHubCLITests().rechub(["bench", "--gemm-backend", "onednn", "--precision", precision, "--steps", "2",
+                                             "--warmup", "1", "--rows", "2048", "--scale", "0.01", "--expert-units", "32",
+                                             "--num-experts", "2", "--batch-size", "512", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(o?["gemm_backend"] as? String == "onednn" && o?["precision"] as? String == precision, "\(r.stdout)")
+        #expect((o?["onednn_version"] as? String)?.hasPrefix("oneDNN 3.") == true, "\(r.stdout)")
+    }
+}
