@@ -51,7 +51,11 @@ struct TrainCommand: ParsableCommand {
         }
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                throw ConfigError(file: config, key: "-", message: "cannot read the file")
+                var isFolder: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: config, isDirectory: &isFolder)
+                throw ConfigError(file: config, key: "", message: !exists ? "no such config file"
+                                  : isFolder.boolValue ? "is a folder, not a config file"
+                                  : "cannot read the config file (permissions, or not UTF-8 text)")
             }
             root = try ConfigNode.parse(yaml: text, file: config)
         } else {

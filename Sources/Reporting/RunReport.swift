@@ -10,7 +10,7 @@ import Foundation
 /// - the task weights and the gradient cosine between tasks over steps (a cosine below zero
 ///   is where the tasks' shared gradients conflict: negative transfer);
 /// - throughput (samples/s) over steps;
-/// - tables of the epochs, the test metrics (beside the oracle AUC) and the resolved config.
+/// - tables of the epochs and the test metrics (beside the oracle AUC), and the config: as written, then every resolved field.
 ///
 /// Chart identifiers (`data-chart`): `loss-<task index>`, `validation-auc`,
 /// `validation-logloss-<series index>`, `task-weights`, `gradient-cosine`, `throughput`.
@@ -204,8 +204,17 @@ public struct RunReport: Sendable {
         return table(header, rows, cls: "test")
     }
 
-    private var configTable: String {
-        table(["key", "value"], record.info.config.flattened().map { [$0.key, $0.value.displayText] }, cls: "config")
+    /// The config as the user wrote it (config keys, every `--set` applied), then every resolved
+    /// setting, defaults included, under the trainer's field names.
+    private var configSection: String {
+        var o = ""
+        if case .object(let c) = record.info.config, case .string(let yaml)? = c["sourceYAML"], !yaml.isEmpty {
+            o += "<p>As written (the config file with every <code>--set</code> applied):</p>\n"
+            o += "<pre class=\"config\">\(e(yaml))</pre>\n"
+        }
+        o += "<p>Every setting the run used, defaults included (the trainer's field names):</p>\n"
+        let rows = record.info.config.flattened().filter { $0.key != "sourceYAML" }.map { [$0.key, $0.value.displayText] }
+        return o + table(["field", "value"], rows, cls: "config")
     }
 
     /// The complete page.
@@ -218,7 +227,7 @@ public struct RunReport: Sendable {
         o += "<header>\n<h1>\(e(title))</h1>\n<dl class=\"run\">\n"
         let facts: [(String, String)] = [
             ("model", info.model), ("tasks", info.tasks.joined(separator: ", ")),
-            ("started", info.startedAt ?? "—"), ("CPU", info.cpu ?? "—"), ("BLAS core", info.blasCore ?? "—"),
+            ("started or last resumed", info.startedAt ?? "—"), ("CPU", info.cpu ?? "—"), ("BLAS core", info.blasCore ?? "—"),
             ("products", info.products ?? "openblas fp32"),
             ("ranks", info.ranks.map(String.init) ?? "—"), ("status", status), ("folder", record.directory),
         ]
@@ -251,7 +260,7 @@ public struct RunReport: Sendable {
 
         o += "<section id=\"epochs\">\n<h2>Epochs</h2>\n" + epochTable + "</section>\n"
         o += "<section id=\"test\">\n<h2>Test metrics</h2>\n" + testTable + "</section>\n"
-        o += "<section id=\"config\">\n<h2>Resolved config</h2>\n" + configTable + "</section>\n"
+        o += "<section id=\"config\">\n<h2>Config</h2>\n" + configSection + "</section>\n"
         o += "<footer>Written by <code>rechub report</code> from run.json, train_log.jsonl and metrics.json.</footer>\n"
         o += "</body>\n</html>\n"
         return o
@@ -291,6 +300,7 @@ public struct RunReport: Sendable {
         table.epochs td, table.test td { font-variant-numeric: tabular-nums; }
         table.config td { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 900px; }
         table.config td:first-child { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+        pre.config { background: #f6f6f6; padding: 8px; overflow-x: auto; max-width: 900px; }
         p.empty { color: #8a5a00; }
         footer { margin: 32px 0 8px; color: #888; font-size: 12px; }
 

@@ -20,7 +20,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// "file:line: key 'k': message", or "file: message" for the file as a whole (empty key).
     public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): key '\(key)': \(message)"
+        "\(file)\(line.map { ":\($0)" } ?? ""): " + (key.isEmpty ? "" : "key '\(key)': ") + message
     }
 }

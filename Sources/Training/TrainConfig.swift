@@ -314,11 +314,19 @@ public struct TrainConfig: Sendable, Codable, Equatable {
                                                       in: GenerateConfig.purchaseRateRange)
             gen.selectionBias = try g.double("selection_bias", gen.selectionBias, in: GenerateConfig.selectionBiasRange)
             try g.finish()
+            // Generated data and the user's CSVs do not mix: the run would train on one and
+            // report the generated test split's oracle AUC beside another split's AUC.
+            if let (key, path) = [("train", data.train), ("val", data.validation), ("test", data.test)]
+                .first(where: { $0.1 != nil }) {
+                throw d.fail("generate", d.raw("generate"),
+                             "given with data.\(key) (\(path!)): data.generate writes its own train, val and test CSVs "
+                             + "into data.generate.dir; give one or the other (--set data.generate=null to use your CSVs)")
+            }
             data.generate = gen
             let base = gen.directory.hasSuffix("/") ? gen.directory : gen.directory + "/"
-            data.train = data.train ?? base + "train.csv"
-            data.validation = data.validation ?? base + "val.csv"
-            data.test = data.test ?? base + "test.csv"
+            data.train = base + "train.csv"
+            data.validation = base + "val.csv"
+            data.test = base + "test.csv"
         }
         try d.finish()
         if data.train == nil {

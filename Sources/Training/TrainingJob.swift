@@ -215,7 +215,9 @@ public struct TrainingJob {
         }
         var info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
         let finished = resumeDirectory == nil ? nil : trainer.finishedBecause
-        if let finished {
+        if resumeDirectory == nil && config.schedule.epochs == 0 {
+            say("note: epochs is 0: no training step; the initial parameters are scored (no checkpoint is written)")
+        } else if let finished {
             say("note: the resumed run trains no step: \(finished); it is only scored")
             info.productsHistory = checkpointer.productsHistory  // no step runs on other products
         } else if resumeDirectory != nil,

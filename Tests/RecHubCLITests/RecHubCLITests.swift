@@ -133,7 +133,13 @@ struct RecHubCLITests {
         #expect(r.stderr.contains("bad.yaml:4") && r.stderr.contains("num_expert") && r.stderr.contains("num_experts"),
                 "\(r.stderr)")
         let missing = try rechub(["train", "--config", dir.appendingPathComponent("nope.yaml").path])
-        #expect(missing.status == 1 && missing.stderr.contains("nope.yaml"))
+        #expect(missing.status == 1 && missing.stderr.contains("nope.yaml: no such config file"), "\(missing.stderr)")
+        let folder = try rechub(["train", "--config", dir.path])
+        #expect(folder.status == 1 && folder.stderr.contains("\(dir.path): is a folder, not a config file"), "\(folder.stderr)")
+        // A config with its own CSVs and a generated data set: refused, naming both.
+        let mixed = try rechub(["train", "--config", "Configs/mmoe_ali_ccp_sample.yaml", "--set", "data.generate.rows=1000"])
+        #expect(mixed.status == 1 && mixed.stderr.contains("key 'data.generate'")
+                && mixed.stderr.contains("given with data.train (../shared/data/"), "\(mixed.stderr)")
     }
 
     @Test func malformedCSVNamesFileLineAndColumn() throws {

@@ -44,7 +44,8 @@ struct RunFolderFixture {
             "model": model, "tasks": tasks,
             "config": ["model": "mmoe", "epochs": 2, "learning_rate": 0.001, "expert_units": [256, 128],
                        "data": ["labels": tasks, "generate": ["rows": 20000, "seed": 7]],
-                       "output_dir": "/tmp/r1", "early_stop_task": NSNull()] as [String: Any],
+                       "output_dir": "/tmp/r1", "early_stop_task": NSNull(),
+                       "sourceYAML": "model: mmoe\nepochs: 2 # <b>two</b>\n"] as [String: Any],
             "blas_core": "SkylakeX", "cpu": "Test CPU @ 2.0GHz", "ranks": 1, "started_at": "2025-03-01T10:00:00Z",
         ]
         if oracle {

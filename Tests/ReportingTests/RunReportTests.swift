@@ -28,6 +28,10 @@ struct RunReportTests {
         let (html, charts) = try Self.page(f)
         #expect(!html.lowercased().contains("<script"))
         #expect(!html.contains("https://"), "nothing fetched from the network")
+        // The config as written (escaped), then every field without the document again.
+        #expect(html.contains("<pre class=\"config\">model: mmoe\nepochs: 2 # &lt;b&gt;two&lt;/b&gt;\n</pre>"), "\(html)")
+        #expect(html.contains("<td>expert_units</td>") && !html.contains("<td>sourceYAML</td>"))
+        #expect(html.contains("<dt>started or last resumed</dt><dd>2025-03-01T10:00:00Z</dd>"))
         #expect(Set(charts.keys) == ["loss-0", "loss-1", "validation-auc", "validation-logloss-0", "validation-logloss-1",
                                      "task-weights", "gradient-cosine", "throughput"])
         let steps = Array(stride(from: 100, through: 1000, by: 100))

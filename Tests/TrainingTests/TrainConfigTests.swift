@@ -74,11 +74,19 @@ struct TrainConfigTests {
 
     @Test func overridesReplaceNestedKeysAndParseValuesAsYAML() throws {
         let c = try parse("data: {train: a.csv}\nepochs: 1\n",
-                          ["epochs=3", "expert_units=[32,16]", "data.val=v.csv", "task_specific_lr.purchase=0.01",
-                           "data.generate.rows=1000"])
+                          ["epochs=3", "expert_units=[32,16]", "data.val=v.csv", "task_specific_lr.purchase=0.01"])
         #expect(c.schedule.epochs == 3 && c.architecture.expertUnits == [32, 16] && c.data.validation == "v.csv")
         #expect(c.optimizer.taskLearningRates == ["purchase": 0.01])
-        #expect(c.data.generate?.trainRows == 1000 && c.data.train == "a.csv")
+        let generated = try parse("data: {generate: {rows: 5000}}\n", ["data.generate.rows=1000", "data.generate.dir=/g"])
+        #expect(generated.data.generate?.trainRows == 1000 && generated.data.train == "/g/train.csv"
+                && generated.data.test == "/g/test.csv")
+        // The user's CSVs and generated data do not mix (the run would report the generated
+        // test split's oracle beside another split's AUC): the key and the CSV are named.
+        for csvKey in ["train", "val", "test"] {
+            let mixed = error("data: {generate: {rows: 5000}, \(csvKey): mine.csv}\n")
+            #expect(mixed?.key == "data.generate" && mixed?.message.contains("data.\(csvKey) (mine.csv)") == true,
+                    "\(String(describing: mixed))")
+        }
         let g = try parse("data: {generate: {click_rate: 0.01, purchase_rate: 0.2, selection_bias: 0.8}}\n")
         #expect(g.data.generate?.clickRate == 0.01 && g.data.generate?.purchaseRateGivenClick == 0.2)
         #expect(g.data.generate?.selectionBias == 0.8)
