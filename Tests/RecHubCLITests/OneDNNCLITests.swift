@@ -17,11 +17,7 @@ let oneDNNInstalled: Bool = {
 @Suite(.serialized, .enabled(if: oneDNNInstalled, "oneDNN not installed (bash Launch/setup_onednn.sh): oneDNN CLI tests skipped"))
 struct OneDNNCLITests {
     static func settings(_ dir: URL, out: String, precision: String) -> [String] {
-        ["data.generate.rows=8000", "data.generate.val_rows=1000", "data.generate.test_rows=2000",
-         "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "output_dir=\(dir.path)/\(out)",
-         "expert_units=[64,32]", "num_experts=4", "tower_units=[16]", "batch_size=256", "threads=1", "max_steps=20",
-         "checkpoint_every=10", "keep_last=10", "batch_norm=true", "gemm_backend=onednn", "precision=\(precision)"]
-            .flatMap { ["--set", $0] }
+        PrecisionCLITests.settings(dir, out: out, precision: precision, backend: "onednn")
     }
 
     /// In bf16 where the CPU runs it, else fp32: the header, metrics.json and run.json name the
@@ -62,17 +58,12 @@ struct OneDNNCLITests {
         else { #expect(worst < 1e-3, "oneDNN fp32 against OpenBLAS fp32 after 20 steps: \(worst)") }
     }
 
-    /// A place the user names for oneDNN is the only one tried, and the error names it and the
-    /// reason; the bench names its flag; the key is refused with another backend.
-    @Test func aNamedOneDNNThatDoesNotLoadStopsTheRun() throws {
+    /// A missing oneDNN: every place tried is named, with the setup script; the library key
+    /// is refused with another backend.
+    @Test func aMissingOneDNNIsNamedWithEveryPlaceTried() throws {
         let dir = try MPITests.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let cli = RecHubCLITests()
-        let key = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32")
-                                 + ["--set", "onednn_library=/usr/lib/x86_64-linux-gnu/libopenblas.so.0"])
-        #expect(key.status == 1 && key.stderr.contains("onednn_library (/usr/lib/x86_64-linux-gnu/libopenblas.so.0) does not load oneDNN"),
-                "\(key.stderr)")
-        #expect(key.stderr.contains("has no dnnl_"), "\(key.stderr)")
         let missing = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32"),
                                      environment: ["RECHUB_ONEDNN_LIBRARY": "", "RECHUB_ONEDNN_HOME": "\(dir.path)/empty",
                                                    "VIRTUAL_ENV": "", "CONDA_PREFIX": ""])
@@ -81,8 +72,6 @@ struct OneDNNCLITests {
                     && missing.stderr.contains("\(dir.path)/empty/lib/libdnnl.so.3 (no such file)")
                     && missing.stderr.contains("bash Launch/setup_onednn.sh"), "\(missing.stderr)")
         }
-        let bench = try cli.rechub(["bench", "--gemm-backend", "onednn", "--onednn-library", "/nonexistent", "--steps", "1"])
-        #expect(bench.status != 0 && bench.stderr.contains("--onednn-library (/nonexistent) does not load oneDNN"), "\(bench.stderr)")
         let wrongKey = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32")
                                       + ["--set", "gemm_backend=mkl", "--set", "onednn_library=/x"])
         #expect(wrongKey.status != 0 && wrongKey.stderr.contains("onednn_library") && wrongKey.stderr.contains("only read with gemm_backend: onednn"),
@@ -98,5 +87,31 @@ struct OneDNNCLITests {
         let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(o?["gemm_backend"] as? String == "onednn" && o?["precision"] as? String == precision, "\(r.stdout)")
         #expect((o?["onednn_version"] as? String)?.hasPrefix("oneDNN 3.") == true, "\(r.stdout)")
+    }
+}
+
+/// A place the user names for oneDNN or MKL (config key, environment variable, bench flag) is
+/// the only one tried, even where the setup script's library would load: the run stops naming
+/// it and why it did not load.
+struct NamedGEMMLibraryCLITests {
+    @Test(arguments: [("onednn", "onednn_library", "RECHUB_ONEDNN_LIBRARY", "oneDNN", "has no dnnl_"),
+                      ("mkl", "mkl_library", "RECHUB_MKL_LIBRARY", "MKL", "has no MKL_Set_Interface_Layer")])
+    func aNamedLibraryThatDoesNotLoadStopsTheRun(backend: String, key: String, variable: String, name: String,
+                                                  missingSymbol: String) throws {
+        guard backend == "onednn" ? oneDNNInstalled : mklInstalled else { return }
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cli = RecHubCLITests()
+        let settings = OneDNNCLITests.settings(dir, out: "out", precision: "fp32") + ["--set", "gemm_backend=\(backend)"]
+        let openblas = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"
+        let byKey = try cli.rechub(["train"] + settings + ["--set", "\(key)=\(openblas)"])
+        #expect(byKey.status == 1 && byKey.stderr.contains("\(key) (\(openblas)) does not load \(name)")
+                && byKey.stderr.contains(missingSymbol), "\(byKey.stderr)")
+        let byVariable = try cli.rechub(["train"] + settings, environment: [variable: "/tmp"])
+        #expect(byVariable.status == 1 && byVariable.stderr.contains("\(variable) (/tmp) does not load \(name)"), "\(byVariable.stderr)")
+        let bench = try cli.rechub(["bench", "--gemm-backend", backend, "--\(key.replacingOccurrences(of: "_", with: "-"))",
+                                    "/nonexistent", "--steps", "1"])
+        #expect(bench.status != 0 && bench.stderr.contains("--\(key.replacingOccurrences(of: "_", with: "-")) (/nonexistent) does not load \(name)"),
+                "\(bench.stderr)")
     }
 }
