@@ -10,6 +10,8 @@
 # through sudo).
 install_pip_library() {
     local name=$1 home=$2 spec=$3 glob=$4 lib
+    # A home given as "~/..." (quoted, so the shell left it) is the home folder, as rechub reads it.
+    [[ $home == "~" || $home == "~/"* ]] && home="$HOME${home:1}"
     find_lib() { { ls "$home"/lib/$glob 2>/dev/null || true; } | sort | tail -1; }
     lib=$(find_lib)
     if [ -z "$lib" ]; then

@@ -153,6 +153,14 @@ void rechub_onednn_version(char *buffer, int length) {
     else snprintf(buffer, (size_t)length, "oneDNN %d.%d.%d, isa 0x%x", v->major, v->minor, v->patch, api.effective_isa());
 }
 
+int rechub_onednn_isa_has_bf16(void) {
+    if (!rechub_onednn_is_loaded()) return 0;
+    switch (api.effective_isa()) {  // the dnnl_cpu_isa_t values with bf16 instructions
+    case 0x1f: case 0xe7: case 0x1ef: case 0x3e7: case 0xfef: case 0x1fef: return 1;
+    default: return 0;
+    }
+}
+
 void rechub_onednn_set_num_threads(int n) { wanted_threads = n < 1 ? 1 : n; }
 
 unsigned long long rechub_onednn_fallbacks(void) { return fallbacks; }
@@ -246,7 +254,7 @@ static entry *lookup(int bf16, int ta, int tb, int m, int n, int k, int lda, int
     int status = create(e);
     if (status != DNNL_SUCCESS) {
         if (__atomic_fetch_add(&fallbacks, 1, __ATOMIC_RELAXED) == 0)
-            fprintf(stderr, "rechub: oneDNN cannot make a %s matmul for %c%c m=%d n=%d k=%d (status %d); such "
+            fprintf(stderr, "warning: oneDNN cannot make a %s matmul for %c%c m=%d n=%d k=%d (status %d); such "
                             "products run on OpenBLAS in fp32\n",
                     bf16 ? "bf16" : "fp32", ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, status);
         release(e);

@@ -130,14 +130,21 @@ public enum GEMMEngine {
     /// Otherwise, in order: the folder its setup script installs into (`RECHUB_MKL_HOME`, else
     /// `~/.local/share/rechub/mkl`; `RECHUB_ONEDNN_HOME`, else `~/.local/share/rechub/onednn`),
     /// an active virtualenv or conda environment, then the plain names through the dynamic
-    /// loader's search path. Empty for OpenBLAS. Pure: `environment` stands for the process's.
-    public static func libraryCandidates(_ backend: GEMMBackend, explicit: String?,
-                                         environment: [String: String]) -> (paths: [String], named: String?) {
+    /// loader's search path. A named place or setup folder that is relative (a bare file name
+    /// too) is taken from `currentDirectory`; `~` is the home folder. Empty for OpenBLAS.
+    /// Pure: `environment` stands for the process's.
+    public static func libraryCandidates(_ backend: GEMMBackend, explicit: String?, environment: [String: String],
+                                         currentDirectory: String? = nil) -> (paths: [String], named: String?) {
         guard let library = GEMMLibrary.of(backend) else { return ([], nil) }
         let names = library.files
-        func expand(_ given: String) -> [String] {
+        func absolute(_ given: String) -> String {
             var path = given
             if path == "~" || path.hasPrefix("~/"), let home = environment["HOME"] { path = home + path.dropFirst() }
+            if !path.hasPrefix("/"), let cwd = currentDirectory { path = (cwd.hasSuffix("/") ? cwd : cwd + "/") + path }
+            return path
+        }
+        func expand(_ given: String) -> [String] {
+            let path = absolute(given)
             if path.hasSuffix(".so") || path.contains(".so.") { return [path] }
             let dir = path.hasSuffix("/") ? String(path.dropLast()) : path
             return names.map { "\(dir)/\($0)" } + names.map { "\(dir)/lib/\($0)" }
@@ -145,7 +152,7 @@ public enum GEMMEngine {
         if let explicit, !explicit.isEmpty { return (expand(explicit), "\(library.configKey) (\(explicit))") }
         if let env = environment[library.variable], !env.isEmpty { return (expand(env), "\(library.variable) (\(env))") }
         var out: [String] = []
-        let home = environment[library.homeVariable].flatMap { $0.isEmpty ? nil : $0 }
+        let home = environment[library.homeVariable].flatMap { $0.isEmpty ? nil : absolute($0) }
             ?? environment["HOME"].map { "\($0)/\(library.defaultHome)" }
         if let home { out += names.map { "\(home)/lib/\($0)" } }
         for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
@@ -198,17 +205,40 @@ public enum GEMMEngine {
                     + "AMD EPYC Zen 4): bf16 changes the results here and is no faster than fp32 (slower with several "
                     + "threads, as the bf16 conversion runs on one); gemm_backend: onednn runs bf16 natively"
             }
-            if backend == .onednn && !version.contains("bf16") && !version.contains("amx") {
-                return "oneDNN's kernels run at \(version.split(separator: ",").last.map { $0.drop(while: { $0 == " " }) } ?? "?") "
-                    + "here, without bf16 instructions: bf16 is emulated"
-            }
             return nil
         }
+        /// oneDNN in bf16 must run bf16 instructions and make the layers' products, or the run
+        /// would be labelled bf16 while emulating it or falling back to OpenBLAS fp32.
+        func checkOneDNN(version: String) throws {
+            guard backend == .onednn else { return }
+            let isa = version.split(separator: ",").last.map { String($0.drop(while: { $0 == " " })) } ?? "?"
+            if precision == .bf16 && rechub_onednn_isa_has_bf16() == 0 {
+                throw GEMMBackendError(message: "precision: bf16 needs oneDNN's kernels to run bf16 instructions, but here "
+                                       + "they run at \(isa) (is ONEDNN_MAX_CPU_ISA set?); bf16 would be emulated, slower "
+                                       + "than fp32. Use precision: fp32")
+            }
+            // The layers' three forms (forward NT, weight gradient TN with beta 1, input gradient NN).
+            try withSettings(GEMMSelection(backend: backend, precision: precision)) {
+                for (ta, tb, beta) in [(Transpose.none, Transpose.transposed, Float(0)), (.transposed, .none, 1), (.none, .none, 0)] {
+                    if oneDNNImplementation(ta, tb, m: 64, n: 48, k: 40, lda: ta == .none ? 40 : 64, ldb: tb == .none ? 48 : 40,
+                                            ldc: 48, beta: beta) == nil {
+                        throw GEMMBackendError(message: "oneDNN (\(version)) cannot make \(precision.rawValue) matmuls here; "
+                                               + "use gemm_backend: openblas")
+                    }
+                }
+            }
+        }
         if let done = loaded[backend] {
-            if let library, !libraryCandidates(backend, explicit: library, environment: [:]).paths.contains(done.library) {
+            var cwd: String?
+            if let p = getcwd(nil, 0) { cwd = String(cString: p); free(p) }
+            var environment: [String: String] = [:]
+            if let h = getenv("HOME") { environment["HOME"] = String(cString: h) }
+            if let library, !libraryCandidates(backend, explicit: library, environment: environment,
+                                               currentDirectory: cwd).paths.contains(done.library) {
                 throw GEMMBackendError(message: "\(spec.configKey) (\(library)) asks for another \(spec.name) than the one "
                                        + "this process loaded first (\(done.library)); one process runs one \(spec.name)")
             }
+            try checkOneDNN(version: done.version)
             return GEMMSelection(backend: backend, precision: precision, library: done.library, version: done.version,
                                  note: note(version: done.version))
         }
@@ -217,7 +247,9 @@ public enum GEMMEngine {
             if let p = getenv(key) { environment[key] = String(cString: p) }
         }
         var tried: [String] = []
-        let (paths, named) = libraryCandidates(backend, explicit: library, environment: environment)
+        var cwd: String?
+        if let p = getcwd(nil, 0) { cwd = String(cString: p); free(p) }
+        let (paths, named) = libraryCandidates(backend, explicit: library, environment: environment, currentDirectory: cwd)
         for path in paths {
             if path.hasPrefix("/") && access(path, F_OK) != 0 {
                 tried.append("\(path) (no such file)")
@@ -240,6 +272,7 @@ public enum GEMMEngine {
                 else { rechub_onednn_version(&buffer, Int32(buffer.count)) }
                 let version = String(cBuffer: buffer)
                 loaded[backend] = (path, version)
+                try checkOneDNN(version: version)
                 return GEMMSelection(backend: backend, precision: precision, library: path, version: version,
                                      note: note(version: version))
             }
@@ -248,8 +281,9 @@ public enum GEMMEngine {
         let file = spec.files.last!
         if let named {
             throw GEMMBackendError(message: "gemm_backend: \(backend.rawValue), but \(named) does not load \(spec.name). Tried: "
-                                   + tried.joined(separator: "; ") + ". Give the path of \(file) (or its folder), or leave "
-                                   + "it unset to use the \(spec.name) that `\(spec.setup)` installs")
+                                   + tried.joined(separator: "; ") + ". Give the path of \(file) (or its folder), or "
+                                   + (named.hasPrefix(spec.variable) ? "unset \(spec.variable)" : "unset it (`--set \(spec.configKey)=null`)")
+                                   + " to use the \(spec.name) that `\(spec.setup)` installs")
         }
         let home = environment[spec.homeVariable].flatMap { $0.isEmpty ? nil : $0 } ?? "~/\(spec.defaultHome)"
         throw GEMMBackendError(message: "gemm_backend: \(backend.rawValue), but no \(spec.name) library loads. Tried: "

@@ -40,7 +40,13 @@ struct ScoringOptions: ParsableArguments {
             if gemmBackend == .openblas && precision == nil { c.precision = .fp32 }
         }
         if let precision { c.precision = precision }
-        if let spec = GEMMLibrary.of(c.gemmBackend ?? .openblas) {
+        let backend = c.gemmBackend ?? .openblas
+        for (flag, given, owner) in [("--mkl-library", mklLibrary, GEMMBackend.mkl), ("--onednn-library", onednnLibrary, .onednn)]
+        where given != nil && backend != owner {
+            throw GEMMBackendError(message: "\(flag) is only read with gemm backend \(owner.rawValue); this scoring runs on "
+                                   + "\(backend.rawValue) (the run's, or --gemm-backend)")
+        }
+        if let spec = GEMMLibrary.of(backend) {
             if let given = c.gemmBackend == .mkl ? mklLibrary : onednnLibrary {
                 c.gemmLibrary = given
             } else if let env = ProcessInfo.processInfo.environment[spec.variable], !env.isEmpty {
@@ -53,7 +59,10 @@ struct ScoringOptions: ParsableArguments {
             }
         }
         let products: GEMMSelection
-        do { products = try c.loadGEMM(threads: 1) } catch let e as GEMMBackendError {
+        do { products = try c.loadGEMM(threads: 1) } catch var e as GEMMBackendError {
+            // A place given by flag is named by its flag.
+            if mklLibrary != nil { e.message = e.message.replacingOccurrences(of: "mkl_library (", with: "--mkl-library (") }
+            if onednnLibrary != nil { e.message = e.message.replacingOccurrences(of: "onednn_library (", with: "--onednn-library (") }
             throw GEMMBackendError(message: e.message + " (scoring on \(c.products); the checkpoint's run used \(stored.products); "
                                    + "`--gemm-backend openblas --precision fp32` scores on OpenBLAS)")
         }

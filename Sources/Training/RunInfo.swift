@@ -87,6 +87,16 @@ public struct RunInfo: Sendable, Encodable {
         return before != now ? before : nil
     }
 
+    /// This run training no step on top of a checkpoint whose lineage ran `history` (a resume
+    /// of a finished run): the history unchanged, and the products it ended with, whatever
+    /// this resume asked for.
+    public mutating func trainingNoStep(after history: [ProductsSegment]) {
+        guard let last = history.last else { return }
+        productsHistory = history
+        let parts = last.products.split(separator: " ")
+        if parts.count == 2 { (gemmBackend, precision) = (String(parts[0]), String(parts[1])) }
+    }
+
     /// Writes `run.json` into `directory` atomically.
     /// - Throws: `TensorBoardError.io` naming the file; `EncodingError`.
     public func write(toDirectory directory: String) throws {

@@ -219,7 +219,7 @@ public struct TrainingJob {
             say("note: epochs is 0: no training step; the initial parameters are scored (no checkpoint is written)")
         } else if let finished {
             say("note: the resumed run trains no step: \(finished); it is only scored")
-            info.productsHistory = checkpointer.productsHistory  // no step runs on other products
+            info.trainingNoStep(after: checkpointer.productsHistory)  // no step runs on other products
         } else if resumeDirectory != nil,
            let before = info.continuing(checkpointer.productsHistory, atStep: trainer.progress.globalStep) {
             say("note: this run used \(before) products until step \(trainer.progress.globalStep); it goes on with "
@@ -387,7 +387,7 @@ public struct TrainingJob {
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
         for (key, value) in gemm.libraryFields { root[key] = value }
-        if productsHistory.count > 1 {
+        if !productsHistory.isEmpty {  // as in run.json: one segment unless a resume changed the products
             root["products_history"] = productsHistory.map { ["from_step": $0.fromStep, "products": $0.products] as [String: Any] }
         }
         var oov: [String: Any] = [:]

@@ -74,6 +74,15 @@ struct GEMMBackendTests {
         let home = GEMMEngine.libraryCandidates(.onednn, explicit: nil, environment: ["HOME": "/home/u"])
         #expect(home.paths.first == "/home/u/.local/share/rechub/onednn/lib/libdnnl.so.3", "\(home)")
         #expect(GEMMEngine.libraryCandidates(.openblas, explicit: "/x", environment: env).paths.isEmpty)
+        // A relative place (a bare file name too) is the current folder's, not the loader's
+        // search; `~` in the setup folder's variable is the home folder.
+        let bare = GEMMEngine.libraryCandidates(.onednn, explicit: "libdnnl.so.3", environment: env, currentDirectory: "/work")
+        #expect(bare.paths == ["/work/libdnnl.so.3"], "\(bare)")
+        let relative = GEMMEngine.libraryCandidates(.mkl, explicit: nil, environment: ["RECHUB_MKL_LIBRARY": "../mkl/lib"],
+                                                    currentDirectory: "/work/run/")
+        #expect(relative.paths.first == "/work/run/../mkl/lib/libmkl_rt.so.3", "\(relative)")
+        let tilde = GEMMEngine.libraryCandidates(.onednn, explicit: nil, environment: ["RECHUB_ONEDNN_HOME": "~/dnnl", "HOME": "/home/u"])
+        #expect(tilde.paths.first == "/home/u/dnnl/lib/libdnnl.so.3", "\(tilde)")
     }
 
     /// Nearest bf16 (8 significant bits), ties to even; NaN and infinities kept, overflow to ∞.

@@ -78,6 +78,44 @@ struct OneDNNCLITests {
                 "\(wrongKey.stderr)")
     }
 
+    /// bf16 where oneDNN's kernels cannot run bf16 instructions (lowered here with oneDNN's own
+    /// ONEDNN_MAX_CPU_ISA) is refused, naming the instruction set: it would be emulated, or fall
+    /// back to OpenBLAS fp32 while labelled bf16. fp32 there still runs.
+    @Test(.enabled(if: cpuRunsBF16, "no bf16 on this CPU"), arguments: ["AVX2", "AVX512_CORE"])
+    func bf16BelowOneDNNsBF16InstructionsIsRefused(isa: String) throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cli = RecHubCLITests()
+        let r = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "bf16"), environment: ["ONEDNN_MAX_CPU_ISA": isa])
+        #expect(r.status == 1 && r.stderr.contains("needs oneDNN's kernels to run bf16 instructions, but here they run at \(isa.lowercased())"),
+                "\(r.stderr)")
+        #expect(!r.stderr.contains("warning: oneDNN cannot make"), "\(r.stderr)")
+        let fp32 = try cli.rechub(["train"] + Self.settings(dir, out: "fp32", precision: "fp32") + ["--set", "max_steps=2"],
+                                  environment: ["ONEDNN_MAX_CPU_ISA": isa])
+        #expect(fp32.status == 0 && fp32.stdout.contains("products: onednn fp32 (oneDNN 3.2.0, \(isa.lowercased())"), "\(fp32.stdout)\(fp32.stderr)")
+    }
+
+    /// evaluate and predict refuse a library flag of another backend, as train and bench do,
+    /// and name the flag when the place it gives does not load.
+    @Test func scoringRefusesALibraryFlagOfAnotherBackend() throws {
+        let dir = try MPITests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cli = RecHubCLITests()
+        let run = try cli.rechub(["train"] + Self.settings(dir, out: "out", precision: "fp32") + ["--set", "max_steps=10"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let checkpoint = "\(dir.path)/out/checkpoints/step-00000010.rhck"
+        for command in ["evaluate", "predict"] {
+            let extra = command == "predict" ? ["--data", "\(dir.path)/data/test.csv", "--out", "\(dir.path)/p.csv"] : []
+            let other = try cli.rechub([command, "--checkpoint", checkpoint, "--gemm-backend", "openblas",
+                                        "--onednn-library", "/x"] + extra)
+            #expect(other.status != 0 && other.stderr.contains("--onednn-library is only read with gemm backend onednn"),
+                    "\(command): \(other.stderr)")
+            let junk = try cli.rechub([command, "--checkpoint", checkpoint, "--onednn-library", "/nonexistent"] + extra)
+            #expect(junk.status != 0 && junk.stderr.contains("--onednn-library (/nonexistent) does not load oneDNN"),
+                    "\(command): \(junk.stderr)")
+        }
+    }
+
     @Test func benchReportsOneDNNAndItsInstructionSet() throws {
         let precision = cpuRunsBF16 ? "bf16" : "fp32"
         let r = try RecHubCLITests().rechub(["bench", "--gemm-backend", "onednn", "--precision", precision, "--steps", "2",

@@ -220,6 +220,12 @@ struct RecHubCLITests {
                 "\(again.stdout)\(again.stderr)")
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/run.json"))) as? [String: Any]
         #expect((info?["products_history"] as? [Any])?.count == 1, "\(String(describing: info?["products_history"]))")
+        if oneDNNInstalled {  // other products asked for, but no step runs on them: run.json keeps the run's
+            let other = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "gemm_backend=onednn"])
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/run.json"))) as? [String: Any]
+            #expect(other.status == 0 && o?["gemm_backend"] as? String == "openblas" && o?["precision"] as? String == "fp32"
+                    && (o?["products_history"] as? [Any])?.count == 1, "\(String(describing: o))")
+        }
         let more = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "max_steps=22"])
         #expect(more.status == 0 && !more.stdout.contains("trains no step"), "\(more.stdout)")
     }

@@ -57,6 +57,9 @@ int rechub_onednn_is_loaded(void);
 // "oneDNN 3.2.0, avx512_core_bf16": the version and the instruction set its kernels use ("" before loading).
 void rechub_onednn_version(char *buffer, int length);
 void rechub_onednn_set_num_threads(int n);
+// Whether the instruction set oneDNN's kernels use has bf16 instructions (AVX512_BF16, AMX,
+// AVX2-VNNI-2); 0 before loading. ONEDNN_MAX_CPU_ISA can lower it below the CPU's.
+int rechub_onednn_isa_has_bf16(void);
 // The name of the implementation oneDNN picks for this product (as rechub_gemm would run it
 // on this thread, bf16 != 0 for bf16 inputs; row strides as stored, bf16 copies are contiguous
 // so pass their widths), e.g. "brg:avx512_core_bf16"; 0 on success, -1 if it cannot make one.
