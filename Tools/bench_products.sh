@@ -32,7 +32,10 @@ for round in $(seq 1 "$ROUNDS"); do
       read -r backend precision <<<"$s"
       line=$("$RECHUB" bench --model "$model" --batch-norm --steps "${STEPS:-30}" --rows "${ROWS:-100000}" \
                --scale "${SCALE:-0.1}" --gemm-backend "$backend" --precision "$precision" --json "$@" | grep '^{')
-      printf '%s\t%s\n' "$round" "$line" | tee -a "$results" | cut -c1-160
+      printf '%s\t%s\n' "$round" "$line" >>"$results"
+      echo "$line" | ROUND="$round" python3 -c 'import json, os, sys; o = json.load(sys.stdin)
+print("round %s: %s %s %s: %s samples/s" % (os.environ["ROUND"], o["model"], o["gemm_backend"], o["precision"],
+                                           format(round(o["samples_per_second"]), ",")))'
     done
   done
 done

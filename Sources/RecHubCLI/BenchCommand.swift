@@ -249,8 +249,7 @@ struct BenchCommand: ParsableCommand {
             let products: GEMMSelection
             do { products = try config.loadGEMM(threads: threads) } catch let e as GEMMBackendError {
                 // The bench's flags set the keys of the same names: name the flag.
-                throw GEMMBackendError(message: e.message.replacingOccurrences(of: "mkl_library (", with: "--mkl-library (")
-                    .replacingOccurrences(of: "onednn_library (", with: "--onednn-library ("))
+                throw e.namingFlag(of: .mkl).namingFlag(of: .onednn)
             }
             if let note = products.note, comm.isRoot { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             let m = try GEMMEngine.withSettings(products) { try measure(config: config, communicator: comm) }

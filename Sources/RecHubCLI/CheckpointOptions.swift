@@ -61,8 +61,8 @@ struct ScoringOptions: ParsableArguments {
         let products: GEMMSelection
         do { products = try c.loadGEMM(threads: 1) } catch var e as GEMMBackendError {
             // A place given by flag is named by its flag.
-            if mklLibrary != nil { e.message = e.message.replacingOccurrences(of: "mkl_library (", with: "--mkl-library (") }
-            if onednnLibrary != nil { e.message = e.message.replacingOccurrences(of: "onednn_library (", with: "--onednn-library (") }
+            if mklLibrary != nil { e = e.namingFlag(of: .mkl) }
+            if onednnLibrary != nil { e = e.namingFlag(of: .onednn) }
             throw GEMMBackendError(message: e.message + " (scoring on \(c.products); the checkpoint's run used \(stored.products); "
                                    + "`--gemm-backend openblas --precision fp32` scores on OpenBLAS)")
         }
@@ -78,5 +78,19 @@ struct ScoringOptions: ParsableArguments {
         guard (1...(1 << 22)).contains(batchSize) else {
             throw ValidationError("--batch-size \(batchSize) is outside 1...\(1 << 22)")
         }
+    }
+}
+
+extension GEMMBackendError {
+    /// The message as a command with a `--mkl-library`/`--onednn-library` flag should say it
+    /// when the flag gave the place: the flag where it names the config key, and dropping the
+    /// flag where it says to unset the key.
+    func namingFlag(of backend: GEMMBackend) -> GEMMBackendError {
+        guard let key = GEMMLibrary.of(backend)?.configKey else { return self }
+        let flag = "--" + key.replacingOccurrences(of: "_", with: "-")
+        return GEMMBackendError(message: message
+            .replacingOccurrences(of: "unset it (`--set \(key)=null`)", with: "drop \(flag)")
+            .replacingOccurrences(of: "in \(key) or", with: "in \(flag) or")
+            .replacingOccurrences(of: "\(key) (", with: "\(flag) ("))
     }
 }

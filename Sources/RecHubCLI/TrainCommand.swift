@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "YAML config file (see Configs/).")
     var config: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set epochs=2 or --set data.train=x.csv.", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set epochs=2 or --set data.train=x.csv (a CSV given here turns the config's data.generate off).", valueName: "key=value"))
     var overrides: [String] = []
 
     @Flag(name: .long, help: "Print the config this run would use (the file or the default, or with --resume the run's stored one, with every --set applied) and exit.")
@@ -46,8 +46,7 @@ struct TrainCommand: ParsableCommand {
             } else if !overridden.contains("checkpoint_dir") {
                 root = try root.setting("checkpoint_dir=null")
             }
-            for o in overrides { root = try root.setting(o) }
-            return try TrainConfig.parse(root)
+            return try TrainConfig.parse(applyingOverrides(to: root))
         }
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
@@ -61,8 +60,42 @@ struct TrainCommand: ParsableCommand {
         } else {
             root = try ConfigNode.parse(yaml: defaultConfigYAML, file: "built-in default config")
         }
+        return try TrainConfig.parse(applyingOverrides(to: root))
+    }
+
+    /// `--set` on top of `root`, and what those overrides imply for keys they leave alone
+    /// (each said in a note on stderr, rank 0):
+    /// - a CSV given by `--set` (`data.train`, `data.val`, `data.test`) on a config that
+    ///   generates its data turns the generation off (the two do not mix), unless `--set` also
+    ///   sets `data.generate`;
+    /// - a `gemm_backend` given by `--set` drops the other backends' library keys
+    ///   (`mkl_library`, `onednn_library`) the config has, unless `--set` also sets them: a run
+    ///   stored with MKL resumes on OpenBLAS or oneDNN with `--set gemm_backend=…` alone.
+    /// - Throws: `ConfigError` for a malformed `--set`.
+    func applyingOverrides(to base: ConfigNode) throws -> ConfigNode {
+        var root = base, notes: [String] = []
         for o in overrides { root = try root.setting(o) }
-        return try TrainConfig.parse(root)
+        let keys = Set(overrides.compactMap { $0.split(separator: "=", maxSplits: 1).first }
+            .map { $0.trimmingCharacters(in: .whitespaces) })
+        let csvKeys = ["data.train", "data.val", "data.test"].filter(keys.contains)
+        if !csvKeys.isEmpty, root.value(at: "data.generate") != nil,
+           !keys.contains(where: { $0 == "data.generate" || $0.hasPrefix("data.generate.") }) {
+            root = try root.setting("data.generate=null")
+            notes.append("note: \(csvKeys.joined(separator: ", ")) given by --set: the config's data.generate is not used")
+        }
+        if keys.contains("gemm_backend") {
+            var backend = "openblas"
+            if case .scalar(let b, _)? = root.value(at: "gemm_backend") { backend = b }
+            for (key, owner) in [("mkl_library", "mkl"), ("onednn_library", "onednn")]
+            where backend != owner && !keys.contains(key) && root.value(at: key) != nil {
+                root = try root.setting("\(key)=null")
+                notes.append("note: gemm_backend is \(backend) (--set): the config's \(key) is not used")
+            }
+        }
+        if !notes.isEmpty && (MPICommunicator.launcherRank ?? 0) == 0 {
+            FileHandle.standardError.write(Data(notes.map { $0 + "\n" }.joined().utf8))
+        }
+        return root
     }
 
     /// `text` as a YAML double-quoted scalar (a path may hold `:`, `#` or spaces).

@@ -209,10 +209,12 @@ public struct RunReport: Sendable {
     private var configSection: String {
         var o = ""
         if case .object(let c) = record.info.config, case .string(let yaml)? = c["sourceYAML"], !yaml.isEmpty {
-            o += "<p>As written (the config file with every <code>--set</code> applied):</p>\n"
+            o += "<p>As stored: the config file (or the built-in default) with every <code>--set</code> applied; a "
+            o += "resume also records where the run then was (<code>output_dir</code>, <code>checkpoint_dir</code>).</p>\n"
             o += "<pre class=\"config\">\(e(yaml))</pre>\n"
         }
-        o += "<p>Every setting the run used, defaults included (the trainer's field names):</p>\n"
+        o += "<p>Every resolved setting, defaults included, under the trainer's field names (optional settings "
+        o += "left unset, such as <code>gemmBackend</code> for the default products, are absent):</p>\n"
         let rows = record.info.config.flattened().filter { $0.key != "sourceYAML" }.map { [$0.key, $0.value.displayText] }
         return o + table(["field", "value"], rows, cls: "config")
     }

@@ -80,6 +80,10 @@ public indirect enum ConfigNode: Sendable {
                 if pairs.contains(where: { $0.0 == key }) {
                     throw ConfigError(file: file, key: full, line: k.mark?.line, message: "appears twice")
                 }
+                // `key: null`, `key: ~` or `key:` is the key left out, as `--set key=null` is.
+                if case .scalar(let vs) = v, vs.style == .plain, ["", "~", "null", "Null", "NULL"].contains(vs.string) {
+                    continue
+                }
                 pairs.append((key, try convert(v, file: file, path: full, budget: &budget)))
             }
             return .map(pairs, origin: origin)
@@ -112,6 +116,16 @@ public indirect enum ConfigNode: Sendable {
         return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
+    /// The value at the dotted `path` (`data.generate.rows`), nil when a key on the way is absent.
+    public func value(at path: String) -> ConfigNode? {
+        var node = self
+        for part in path.split(separator: ".") {
+            guard case .map(let pairs, _) = node, let next = pairs.first(where: { $0.0 == part })?.1 else { return nil }
+            node = next
+        }
+        return node
+    }
+
     /// Applies `--set key=value`: the dotted key's value is replaced by `value` parsed as YAML
     /// (so `--set expert_units=[128,64]` gives a list), creating mappings as needed;
     /// `--set key=null` removes the key (back to its default).
@@ -127,7 +141,7 @@ public indirect enum ConfigNode: Sendable {
         let value: ConfigNode?
         if ["null", "~"].contains(text.trimmingCharacters(in: .whitespaces)) {
             value = nil
-        } else if case .map(let pairs, _) = parsed, pairs.isEmpty {
+        } else if case .map(let pairs, _) = parsed, pairs.isEmpty, text.trimmingCharacters(in: .whitespaces) != "{}" {
             value = .scalar(text, origin: ConfigOrigin(file: "--set", line: nil))
         } else {
             value = parsed

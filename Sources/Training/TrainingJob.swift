@@ -226,7 +226,11 @@ public struct TrainingJob {
                 + "\(info.products) (run.json's products_history and the checkpoints keep both)")
         }
         checkpointer.productsHistory = info.productsHistory
-        if communicator.isRoot { try attachRunLog(to: trainer, info: info) }
+        // A resume that trains no step leaves the run's record as it is (its config and
+        // products), where the run folder already has one.
+        let keepRecord = finished != nil
+            && FileManager.default.fileExists(atPath: (config.logging.outputDirectory as NSString).appendingPathComponent("run.json"))
+        if communicator.isRoot { try attachRunLog(to: trainer, info: info, rewriteInfo: !keepRecord) }
         let stops = handleSignals ? StopSignals() : nil
         defer { stops?.restore() }
         if let stops { trainer.stopRequest = { stops.requested } }
@@ -244,7 +248,10 @@ public struct TrainingJob {
         if let path = saveParametersPath, communicator.isRoot { try saveParameters(model, to: path) }
         let result = JobResult(history: history, test: testMetrics, generation: data.generation,
                                seconds: monotonicSeconds() - start, outOfVocabulary: data.outOfVocabulary)
-        if communicator.isRoot { try writeMetrics(result, startedAt: info.startedAt, gemm: gemm, productsHistory: info.productsHistory) }
+        if communicator.isRoot {
+            try writeMetrics(result, startedAt: info.startedAt, gemm: gemm, productsHistory: info.productsHistory,
+                             trainedWith: info.products)
+        }
         say("done in \(format(result.seconds, 1)) s; metrics in \(config.logging.outputDirectory)/metrics.json")
         return result
     }
@@ -324,8 +331,8 @@ public struct TrainingJob {
     /// `run.json`, and the run log (`train_log.jsonl` and TensorBoard events) fed by the
     /// trainer's step and epoch reports; after a resume, the log is first cut back to the
     /// checkpoint's step. Rank 0 only.
-    private func attachRunLog(to trainer: MTLTrainer, info: RunInfo) throws {
-        try info.write(toDirectory: config.logging.outputDirectory)
+    private func attachRunLog(to trainer: MTLTrainer, info: RunInfo, rewriteInfo: Bool = true) throws {
+        if rewriteInfo { try info.write(toDirectory: config.logging.outputDirectory) }
         let runLog = try RunLog(directory: config.logging.outputDirectory, taskNames: config.data.labels,
                                 resumingAfter: resumeDirectory == nil ? nil : trainer.progress.globalStep)
         for note in runLog.notes { say(note) }
@@ -353,7 +360,7 @@ public struct TrainingJob {
     /// `startedAt` is `run.json`'s: a report pairs the two, so a `metrics.json` an earlier run
     /// left behind is never taken for this run's.
     func writeMetrics(_ r: JobResult, startedAt: String, gemm: GEMMSelection,
-                      productsHistory: [RunInfo.ProductsSegment] = []) throws {
+                      productsHistory: [RunInfo.ProductsSegment] = [], trainedWith: String? = nil) throws {
         let dir = URL(fileURLWithPath: config.logging.outputDirectory)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -387,6 +394,14 @@ public struct TrainingJob {
         ]
         if let g = r.generation { root["oracle_auc"] = g.oracleAUC["test"] ?? [:] }
         for (key, value) in gemm.libraryFields { root[key] = value }
+        // A resume that trains no step scores with the products asked for, while the run's
+        // steps ran on others: the top level names those, `scored_with` the scoring's.
+        if let trainedWith, trainedWith != gemm.products, case let parts = trainedWith.split(separator: " "), parts.count == 2 {
+            root["gemm_backend"] = String(parts[0])
+            root["precision"] = String(parts[1])
+            for key in gemm.libraryFields.keys { root[key] = nil }
+            root["scored_with"] = gemm.summary
+        }
         if !productsHistory.isEmpty {  // as in run.json: one segment unless a resume changed the products
             root["products_history"] = productsHistory.map { ["from_step": $0.fromStep, "products": $0.products] as [String: Any] }
         }

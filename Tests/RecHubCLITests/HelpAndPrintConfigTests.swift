@@ -50,7 +50,8 @@ USAGE: rechub train [--config <config>] [--set <key=value> ...] [--print-config]
 OPTIONS:
   --config <config>       YAML config file (see Configs/).
   --set <key=value>       Override a config key, e.g. --set epochs=2 or --set
-                          data.train=x.csv.
+                          data.train=x.csv (a CSV given here turns the config's
+                          data.generate off).
   --print-config          Print the config this run would use (the file or the
                           default, or with --resume the run's stored one, with
                           every --set applied) and exit.

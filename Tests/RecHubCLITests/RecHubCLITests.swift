@@ -136,6 +136,19 @@ struct RecHubCLITests {
         #expect(missing.status == 1 && missing.stderr.contains("nope.yaml: no such config file"), "\(missing.stderr)")
         let folder = try rechub(["train", "--config", dir.path])
         #expect(folder.status == 1 && folder.stderr.contains("\(dir.path): is a folder, not a config file"), "\(folder.stderr)")
+        // A CSV given by --set on a config that generates its data turns the generation off
+        // (said); a generated set given by --set on a config with its own CSVs is refused.
+        let csv = try rechub(["train", "--set", "data.train=/x/train.csv", "--print-config"])
+        #expect(csv.status == 0 && !csv.stdout.contains("generate") && csv.stdout.contains("/x/train.csv")
+                && csv.stderr.contains("note: data.train given by --set: the config's data.generate is not used"),
+                "\(csv.stdout)\(csv.stderr)")
+        // A backend given by --set drops the other backend's library key (a stored MKL run
+        // resumes on OpenBLAS with --set gemm_backend alone).
+        let lib = dir.appendingPathComponent("lib.yaml")
+        try "data: {generate: {rows: 1000}}\ngemm_backend: mkl\nmkl_library: /opt/mkl\n".write(to: lib, atomically: true, encoding: .utf8)
+        let switched = try rechub(["train", "--config", lib.path, "--set", "gemm_backend=openblas", "--print-config"])
+        #expect(switched.status == 0 && !switched.stdout.contains("mkl_library")
+                && switched.stderr.contains("the config's mkl_library is not used"), "\(switched.stdout)\(switched.stderr)")
         // A config with its own CSVs and a generated data set: refused, naming both.
         let mixed = try rechub(["train", "--config", "Configs/mmoe_ali_ccp_sample.yaml", "--set", "data.generate.rows=1000"])
         #expect(mixed.status == 1 && mixed.stderr.contains("key 'data.generate'")
@@ -225,6 +238,11 @@ struct RecHubCLITests {
             let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/run.json"))) as? [String: Any]
             #expect(other.status == 0 && o?["gemm_backend"] as? String == "openblas" && o?["precision"] as? String == "fp32"
                     && (o?["products_history"] as? [Any])?.count == 1, "\(String(describing: o))")
+            // run.json is the run's record, left as it was; metrics.json names what scored.
+            #expect((o?["config"] as? [String: Any])?["gemmBackend"] == nil, "\(String(describing: o?["config"]))")
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/metrics.json"))) as? [String: Any]
+            #expect(m?["gemm_backend"] as? String == "openblas" && (m?["scored_with"] as? String)?.hasPrefix("onednn fp32") == true,
+                    "\(String(describing: m))")
         }
         let more = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "max_steps=22"])
         #expect(more.status == 0 && !more.stdout.contains("trains no step"), "\(more.stdout)")

@@ -80,6 +80,11 @@ struct TrainConfigTests {
         let generated = try parse("data: {generate: {rows: 5000}}\n", ["data.generate.rows=1000", "data.generate.dir=/g"])
         #expect(generated.data.generate?.trainRows == 1000 && generated.data.train == "/g/train.csv"
                 && generated.data.test == "/g/test.csv")
+        // `key: null`, `~` or empty in a file is the key left out, as `--set key=null`; `{}` by --set is a mapping.
+        let nulls = try parse("data:\n  generate: {rows: 2000}\n  train: null\n  val: ~\n  test:\nearlystop_task: null\nmax_steps: ~\n")
+        #expect(nulls.data.generate?.trainRows == 2000 && nulls.data.train == "runs/data/generated/train.csv"
+                && nulls.schedule.earlyStopTask == nil && nulls.schedule.maxSteps == 0)
+        #expect(try parse("model: mmoe\n", ["data.generate={}"]).data.generate == GenerateConfig())
         // The user's CSVs and generated data do not mix (the run would report the generated
         // test split's oracle beside another split's AUC): the key and the CSV are named.
         for csvKey in ["train", "val", "test"] {
