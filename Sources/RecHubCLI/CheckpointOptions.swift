@@ -67,8 +67,8 @@ struct ScoringOptions: ParsableArguments {
                                    + "`--gemm-backend openblas --precision fp32` scores on OpenBLAS)")
         }
         if products.backend != .openblas || products.precision != .fp32 || c.products != stored.products {
-            lines.insert("products: \(products.summary)" + (c.products != stored.products ? " (the run used \(stored.products))" : ""),
-                         at: 0)
+            lines.insert("products: \(products.summary)" + (products.library.map { " from \($0)" } ?? "")
+                         + (c.products != stored.products ? " (the run used \(stored.products))" : ""), at: 0)
         }
         if let note = products.note { lines.append("note: \(note)") }
         return (products, lines)

@@ -673,6 +673,7 @@ public final class MTLTrainer: @unchecked Sendable {
     /// resume of a finished run should say.
     public var finishedBecause: String? {
         if progress.stopped { return "early stopping ended it at epoch \(progress.epoch - 1)" }
+        if epochs == 0 { return "epochs is 0 (raise it to train on)" }
         if progress.epoch > epochs { return "all \(epochs) epoch(s) are done (raise epochs to train on)" }
         if maxSteps > 0 && progress.globalStep >= maxSteps {
             return "max_steps \(maxSteps) is reached (raise max_steps to train on)"

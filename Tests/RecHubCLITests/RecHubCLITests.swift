@@ -244,6 +244,8 @@ struct RecHubCLITests {
             #expect(m?["gemm_backend"] as? String == "openblas" && (m?["scored_with"] as? String)?.hasPrefix("onednn fp32") == true,
                     "\(String(describing: m))")
         }
+        let zero = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "epochs=0"])
+        #expect(zero.status == 0 && zero.stdout.contains("the resumed run trains no step: epochs is 0"), "\(zero.stdout)")
         let more = try rechub(["train", "--resume", "\(dir.path)/out", "--set", "max_steps=22"])
         #expect(more.status == 0 && !more.stdout.contains("trains no step"), "\(more.stdout)")
     }
