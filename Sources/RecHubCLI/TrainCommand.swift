@@ -49,12 +49,20 @@ struct TrainCommand: ParsableCommand {
             return try TrainConfig.parse(applyingOverrides(to: root))
         }
         if let config {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                var isFolder: ObjCBool = false
-                let exists = FileManager.default.fileExists(atPath: config, isDirectory: &isFolder)
-                throw ConfigError(file: config, key: "", message: !exists ? "no such config file"
-                                  : isFolder.boolValue ? "is a folder, not a config file"
-                                  : "cannot read the config file (permissions, or not UTF-8 text)")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: config, isDirectory: &isFolder)
+            guard exists && !isFolder.boolValue else {
+                throw ConfigError(file: config, key: "", message: exists ? "is a folder, not a config file" : "no such config file")
+            }
+            let regular = (try? URL(fileURLWithPath: config).resolvingSymlinksInPath().resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile
+            guard regular != false else {
+                throw ConfigError(file: config, key: "", message: "is not a regular file (a device or a pipe?), not a config file")
+            }
+            guard let data = FileManager.default.contents(atPath: config) else {
+                throw ConfigError(file: config, key: "", message: "cannot read the config file (\(String(cString: strerror(errno))))")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: config, key: "", message: "the config file is not UTF-8 text")
             }
             root = try ConfigNode.parse(yaml: text, file: config)
         } else {

@@ -13,8 +13,9 @@ public final class ConfigReader {
     /// - Throws: `ConfigError` naming the node's file, line and `prefix` when it is not a mapping.
     public init(_ node: ConfigNode, prefix: String = "") throws {
         guard case .map(let pairs, let origin) = node else {
-            throw ConfigError(file: node.origin.file, key: prefix.isEmpty ? "-" : prefix, line: node.origin.line,
-                              message: "expected a mapping of key: value")
+            throw ConfigError(file: node.origin.file, key: prefix, line: node.origin.line,
+                              message: prefix.isEmpty ? "a config is a mapping of key: value, not a single value or list"
+                                  : "expected a mapping of key: value")
         }
         self.pairs = pairs
         self.prefix = prefix

@@ -136,6 +136,16 @@ struct RecHubCLITests {
         #expect(missing.status == 1 && missing.stderr.contains("nope.yaml: no such config file"), "\(missing.stderr)")
         let folder = try rechub(["train", "--config", dir.path])
         #expect(folder.status == 1 && folder.stderr.contains("\(dir.path): is a folder, not a config file"), "\(folder.stderr)")
+        let device = try rechub(["train", "--config", "/dev/null"])
+        #expect(device.status == 1 && device.stderr.contains("/dev/null: is not a regular file"), "\(device.stderr)")
+        let binary = dir.appendingPathComponent("binary.yaml"), scalar = dir.appendingPathComponent("scalar.yaml")
+        try Data([0xff, 0xfe, 0x00, 0x80]).write(to: binary)
+        try "just words\n".write(to: scalar, atomically: true, encoding: .utf8)
+        let notText = try rechub(["train", "--config", binary.path])
+        #expect(notText.status == 1 && notText.stderr.contains("binary.yaml: the config file is not UTF-8 text"), "\(notText.stderr)")
+        let notMapping = try rechub(["train", "--config", scalar.path])
+        #expect(notMapping.status == 1 && notMapping.stderr.contains("scalar.yaml:1: a config is a mapping of key: value"),
+                "\(notMapping.stderr)")
         // A CSV given by --set on a config that generates its data turns the generation off
         // (said); a generated set given by --set on a config with its own CSVs is refused.
         let csv = try rechub(["train", "--set", "data.train=/x/train.csv", "--print-config"])
