@@ -155,10 +155,11 @@ void rechub_onednn_version(char *buffer, int length) {
 
 int rechub_onednn_isa_has_bf16(void) {
     if (!rechub_onednn_is_loaded()) return 0;
-    switch (api.effective_isa()) {  // the dnnl_cpu_isa_t values with bf16 instructions
-    case 0x1f: case 0xe7: case 0x1ef: case 0x3e7: case 0xfef: case 0x1fef: return 1;
-    default: return 0;
-    }
+    // dnnl_cpu_isa_t values are sets of feature bits: every AVX-512 level with bf16 (0xe7 and
+    // those above it, AMX included, whose values differ between 3.x releases) has 0x80;
+    // AVX2-VNNI-2 (0x1f) has bf16 conversions.
+    unsigned isa = (unsigned)api.effective_isa();
+    return (isa & 0x80u) != 0 || isa == 0x1fu;
 }
 
 void rechub_onednn_set_num_threads(int n) { wanted_threads = n < 1 ? 1 : n; }
