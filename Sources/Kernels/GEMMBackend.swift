@@ -228,11 +228,13 @@ public enum GEMMEngine {
                 }
             }
         }
+        var environment: [String: String] = [:]
+        for key in [spec.variable, spec.homeVariable, "HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
+            if let p = getenv(key) { environment[key] = String(cString: p) }
+        }
+        var cwd: String?
+        if let p = getcwd(nil, 0) { cwd = String(cString: p); free(p) }
         if let done = loaded[backend] {
-            var cwd: String?
-            if let p = getcwd(nil, 0) { cwd = String(cString: p); free(p) }
-            var environment: [String: String] = [:]
-            if let h = getenv("HOME") { environment["HOME"] = String(cString: h) }
             if let library, !libraryCandidates(backend, explicit: library, environment: environment,
                                                currentDirectory: cwd).paths.contains(done.library) {
                 throw GEMMBackendError(message: "\(spec.configKey) (\(library)) asks for another \(spec.name) than the one "
@@ -242,13 +244,7 @@ public enum GEMMEngine {
             return GEMMSelection(backend: backend, precision: precision, library: done.library, version: done.version,
                                  note: note(version: done.version))
         }
-        var environment: [String: String] = [:]
-        for key in [spec.variable, spec.homeVariable, "HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
-            if let p = getenv(key) { environment[key] = String(cString: p) }
-        }
         var tried: [String] = []
-        var cwd: String?
-        if let p = getcwd(nil, 0) { cwd = String(cString: p); free(p) }
         let (paths, named) = libraryCandidates(backend, explicit: library, environment: environment, currentDirectory: cwd)
         for path in paths {
             if path.hasPrefix("/") && access(path, F_OK) != 0 {
