@@ -126,7 +126,8 @@ public enum GEMMEngine {
     /// Where `backend`'s library is looked for, and what names the place in an error. A place
     /// the user names is the only one tried: `explicit` (the `mkl_library`/`onednn_library`
     /// config key), else `RECHUB_MKL_LIBRARY`/`RECHUB_ONEDNN_LIBRARY`; each a file, or a folder
-    /// holding the library (`libmkl_rt.so.3`/`.2`/`.so`, `libdnnl.so.3`/`.so`) or its `lib/`.
+    /// holding the library (`libmkl_rt.so.3`/`.2`/`.so`, `libdnnl.so.3`/`.so`) or its `lib/` (a
+    /// place is a file when it is one, or when its name has `.so`).
     /// Otherwise, in order: the folder its setup script installs into (`RECHUB_MKL_HOME`, else
     /// `~/.local/share/rechub/mkl`; `RECHUB_ONEDNN_HOME`, else `~/.local/share/rechub/onednn`),
     /// an active virtualenv or conda environment, then the plain names through the dynamic
@@ -145,7 +146,9 @@ public enum GEMMEngine {
         }
         func expand(_ given: String) -> [String] {
             let path = absolute(given)
-            if path.hasSuffix(".so") || path.contains(".so.") { return [path] }
+            var info = stat()
+            let isFile = stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            if isFile || path.hasSuffix(".so") || path.contains(".so.") { return [path] }
             let dir = path.hasSuffix("/") ? String(path.dropLast()) : path
             return names.map { "\(dir)/\($0)" } + names.map { "\(dir)/lib/\($0)" }
         }

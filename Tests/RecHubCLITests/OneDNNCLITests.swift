@@ -148,6 +148,12 @@ struct NamedGEMMLibraryCLITests {
                 && byKey.stderr.contains(missingSymbol), "\(byKey.stderr)")
         let byVariable = try cli.rechub(["train"] + settings, environment: [variable: "/tmp"])
         #expect(byVariable.status == 1 && byVariable.stderr.contains("\(variable) (/tmp) does not load \(name)"), "\(byVariable.stderr)")
+        // A file is loaded as given, whatever its name: a file that is no library says why.
+        let text = dir.appendingPathComponent("notalibrary")
+        try "text\n".write(to: text, atomically: true, encoding: .utf8)
+        let file = try cli.rechub(["train"] + settings + ["--set", "\(key)=\(text.path)"])
+        #expect(file.status == 1 && file.stderr.contains("Tried: \(text.path) (") && !file.stderr.contains("notalibrary/"),
+                "\(file.stderr)")
         let bench = try cli.rechub(["bench", "--gemm-backend", backend, "--\(key.replacingOccurrences(of: "_", with: "-"))",
                                     "/nonexistent", "--steps", "1"])
         #expect(bench.status != 0 && bench.stderr.contains("--\(key.replacingOccurrences(of: "_", with: "-")) (/nonexistent) does not load \(name)"),
