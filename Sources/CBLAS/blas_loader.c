@@ -192,13 +192,17 @@ CONVERSION_CLONES void rechub_round_to_bf16(const float *x, float *y, size_t n) 
 static __thread uint16_t *scratch[2];
 static __thread size_t scratch_size[2];
 
-// The pinned matrix (rechub_bf16_pin) and the count of converted values, per thread.
-static __thread struct {
+// The pinned matrices (rechub_bf16_pin), innermost last, each with its bf16 copy kept for the
+// next pin at that depth; and the count of converted values, per thread.
+#define PIN_DEPTH 4
+typedef struct {
     const float *x;
     int rows, cols, ld, active;
     uint16_t *data;
     size_t size;
-} pinned;
+} pin_slot;
+static __thread pin_slot pins[PIN_DEPTH];
+static __thread int pin_count;  // pins pushed, including those that got no slot (deeper than PIN_DEPTH)
 static __thread unsigned long long converted;
 
 unsigned long long rechub_bf16_converted(void) { return converted; }
@@ -207,10 +211,20 @@ CONVERSION_CLONES static void convert_row(const float *x, uint16_t *y, int n) {
     for (int j = 0; j < n; j++) y[j] = to_bf16(x[j]);
 }
 
+// The pinned copy of exactly this matrix, innermost first, or NULL.
+static const uint16_t *pinned_copy(const float *x, int rows, int cols, int ld) {
+    for (int d = (pin_count < PIN_DEPTH ? pin_count : PIN_DEPTH) - 1; d >= 0; d--) {
+        const pin_slot *p = &pins[d];
+        if (p->active && p->x == x && p->rows == rows && p->cols == cols && p->ld == ld) return p->data;
+    }
+    return NULL;
+}
+
 // Packs the stored (rows, cols) matrix with row stride `ld` into this thread's scratch slot as
-// bf16, rows contiguous; NULL if memory runs out.
+// bf16, rows contiguous (or returns its pinned copy); NULL if memory runs out.
 const uint16_t *rechub_pack_bf16(int slot, const float *x, int rows, int cols, int ld) {
-    if (pinned.active && x == pinned.x && rows == pinned.rows && cols == pinned.cols && ld == pinned.ld) return pinned.data;
+    const uint16_t *copy = pinned_copy(x, rows, cols, ld);
+    if (copy) return copy;
     size_t need = (size_t)rows * (size_t)cols;
     converted += need;
     if (need > scratch_size[slot]) {
@@ -225,25 +239,33 @@ const uint16_t *rechub_pack_bf16(int slot, const float *x, int rows, int cols, i
 }
 
 void rechub_bf16_pin(const float *x, int rows, int cols, int ld) {
-    pinned.active = 0;
+    int depth = pin_count++;
+    if (depth >= PIN_DEPTH) return;  // too deep: this matrix is converted per product (still correct)
+    pin_slot *p = &pins[depth];
+    p->active = 0;
     if ((thread_mode != RECHUB_GEMM_MKL_BF16 && thread_mode != RECHUB_GEMM_ONEDNN_BF16) || rows <= 0 || cols <= 0) return;
+    if (pinned_copy(x, rows, cols, ld)) return;  // pinned further out: that copy serves
     size_t need = (size_t)rows * (size_t)cols;
-    if (need > pinned.size) {
-        uint16_t *grown = realloc(pinned.data, need * sizeof(uint16_t));
+    if (need > p->size) {
+        uint16_t *grown = realloc(p->data, need * sizeof(uint16_t));
         if (!grown) return;  // no pin: the products convert as usual
-        pinned.data = grown;
-        pinned.size = need;
+        p->data = grown;
+        p->size = need;
     }
-    for (int i = 0; i < rows; i++) convert_row(x + (size_t)i * (size_t)ld, pinned.data + (size_t)i * (size_t)cols, cols);
+    for (int i = 0; i < rows; i++) convert_row(x + (size_t)i * (size_t)ld, p->data + (size_t)i * (size_t)cols, cols);
     converted += need;
-    pinned.x = x;
-    pinned.rows = rows;
-    pinned.cols = cols;
-    pinned.ld = ld;
-    pinned.active = 1;
+    p->x = x;
+    p->rows = rows;
+    p->cols = cols;
+    p->ld = ld;
+    p->active = 1;
 }
 
-void rechub_bf16_unpin(void) { pinned.active = 0; }
+void rechub_bf16_unpin(void) {
+    if (pin_count == 0) return;
+    pin_count--;
+    if (pin_count < PIN_DEPTH) pins[pin_count].active = 0;
+}
 
 void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc) {

@@ -302,8 +302,9 @@ public enum GEMMEngine {
     /// product on this thread that reads exactly that matrix, instead of once per product
     /// (bf16 only; otherwise just runs `body`). For an input several products read: the expert
     /// bank's input feeds every expert's forward and weight-gradient products. `x` must not
-    /// change while `body` runs. One matrix is pinned per thread: a nested call replaces the
-    /// outer pin, and after it the outer matrix is converted per product again (still correct).
+    /// change while `body` runs. Pins nest (the expert bank's input, and inside it each layer's
+    /// output gradient, which feeds both the weight and the input gradient's products); up to
+    /// four are held at once, and a deeper one converts per product (still correct).
     public static func withPinnedInput<T>(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
                                           _ body: () throws -> T) rethrows -> T {
         guard current.precision == .bf16 else { return try body() }

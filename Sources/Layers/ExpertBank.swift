@@ -208,24 +208,45 @@ public struct ExpertBank: Sendable {
     @inline(__always)
     func layerBackward(layer l: Int, expert e: Int, _ pass: BackwardPass, params: ArenaView, grads: ArenaView,
                        cache: ExpertBankCache) -> Bool {
-        let h = units[l], inWidth = l == 0 ? inputSize : units[l - 1], batch = pass.batch
+        let h = units[l], batch = pass.batch
         let dy = l == units.count - 1 ? pass.dOutput + e * cache.capacity * h
                                       : block(cache.gradients, layer: l, expert: e, cache: cache)
         activationBackward(layer: l, expert: e, dOutput: dy, batch: batch, params: params, grads: grads, cache: cache)
-        let input = l == 0 ? pass.input : UnsafePointer(block(cache.outputs, layer: l - 1, expert: e, cache: cache))
-        let ldIn = l == 0 ? pass.ldx : inWidth
         let tap = cache.context.gradNormTap
-        let w = weights[l], wOffset = e * h * inWidth
+        let w = weights[l]
         let tapped = tap.isPerTask && tap.weight == w
         // dW_e (H_l, H_{l−1}) += dy_eᵀ x_e: into the tap's buffer at W in a per-task pass, else
         // into the gradients unless a per-task pass or the combined pass's W.
         let dW: UnsafeMutablePointer<Float>? = tapped ? tap.dWeight!
             : !tap.isPerTask && !(tap.weight == w && tap.mode == .combined) ? grads[w] : nil
+        // dy feeds both products: in bf16, rounded once for the two.
+        let inputProduct = l > 0 || pass.dInput != nil
+        if dW != nil && inputProduct && !tapped {
+            GEMMEngine.withPinnedInput(dy, rows: batch, cols: h, ld: h) {
+                weightAndInputProducts(layer: l, expert: e, pass, dy: dy, dW: dW, params: params, cache: cache)
+            }
+        } else {
+            weightAndInputProducts(layer: l, expert: e, pass, dy: dy, dW: dW, params: params, cache: cache)
+        }
+        return !tapped
+    }
+
+    /// Expert e's products at layer l: dW_e (H_l, H_{l−1}) += dy_eᵀ x_e when `dW` is given, then,
+    /// unless `dW` is the GradNorm tap's, dx_e = dy_e W_e into its block of layer l − 1's
+    /// gradient, or at layer 0 into (or added to) `dInput`.
+    @inline(__always)
+    func weightAndInputProducts(layer l: Int, expert e: Int, _ pass: BackwardPass, dy: UnsafeMutablePointer<Float>,
+                                dW: UnsafeMutablePointer<Float>?, params: ArenaView, cache: ExpertBankCache) {
+        let h = units[l], inWidth = l == 0 ? inputSize : units[l - 1], batch = pass.batch
+        let input = l == 0 ? pass.input : UnsafePointer(block(cache.outputs, layer: l - 1, expert: e, cache: cache))
+        let ldIn = l == 0 ? pass.ldx : inWidth
+        let w = weights[l], wOffset = e * h * inWidth
         if let dW {
             gemm(.transposed, .none, m: h, n: inWidth, k: batch, a: dy, lda: h, b: input, ldb: ldIn,
                  beta: 1, c: dW + wOffset, ldc: inWidth)
         }
-        if tapped { return false }
+        let tap = cache.context.gradNormTap
+        if tap.isPerTask && tap.weight == w { return }
         // dx_e = dy_e W_e.
         if l > 0 {
             gemm(.none, .none, m: batch, n: inWidth, k: h, a: dy, lda: h, b: params[w] + wOffset, ldb: inWidth,
@@ -234,7 +255,6 @@ public struct ExpertBank: Sendable {
             gemm(.none, .none, m: batch, n: pass.dInputColumns, k: h, a: dy, lda: h, b: params[w] + wOffset,
                  ldb: inWidth, beta: e > 0 || pass.accumulateInput ? 1 : 0, c: dInput, ldc: pass.lddx)
         }
-        return true
     }
 
     /// Takes expert e's block `dy` (B, H_l) through layer l's activation (and batch norm),

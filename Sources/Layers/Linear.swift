@@ -51,13 +51,21 @@ public struct Linear: Sendable {
                          dOutput dy: UnsafePointer<Float>, lddy: Int, input x: UnsafePointer<Float>, ldx: Int,
                          batch: Int, params: ArenaView, grads: ArenaView,
                          weightGradient: Bool = true, biasGradient: Bool = true) {
-        if weightGradient {
-            addWeightGradient(into: grads[weight], dOutput: dy, lddy: lddy, input: x, ldx: ldx, batch: batch)
-        }
         if biasGradient, let bias { Ops.addColumnSums(dy, rows: batch, cols: outputSize, ldy: lddy, into: grads[bias]) }
-        if let dx {
-            gemm(.none, .none, m: batch, n: inputSize, k: outputSize,
-                 a: dy, lda: lddy, b: params[weight], ldb: inputSize, beta: accumulateInput ? 1 : 0, c: dx, ldc: lddx)
+        func products() {
+            if weightGradient {
+                addWeightGradient(into: grads[weight], dOutput: dy, lddy: lddy, input: x, ldx: ldx, batch: batch)
+            }
+            if let dx {
+                gemm(.none, .none, m: batch, n: inputSize, k: outputSize,
+                     a: dy, lda: lddy, b: params[weight], ldb: inputSize, beta: accumulateInput ? 1 : 0, c: dx, ldc: lddx)
+            }
+        }
+        // dy feeds both products: in bf16, rounded once for the two.
+        if weightGradient && dx != nil {
+            GEMMEngine.withPinnedInput(dy, rows: batch, cols: outputSize, ld: lddy, products)
+        } else {
+            products()
         }
     }
 

@@ -233,6 +233,53 @@ struct OptionalGEMMTests {
         GEMMEngine.withPinnedInput(x.base, rows: m, cols: k, ld: k + 2) {}
         #expect(GEMMEngine.convertedToBF16 == fp32, "outside bf16 nothing is converted")
     }
+
+    /// Pins nest: an inner pin (a layer's output gradient) leaves the outer (the bank's input)
+    /// pinned, during and after it; a matrix pinned further out is not converted again; past
+    /// four pins a product converts its own copy, with the same values; and after the last
+    /// unpin every product converts again.
+    @Test(arguments: GEMMLibrariesForTests.backends)
+    func pinsNest(backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
+        let s = try GEMMLibrariesForTests.settings(backend, .bf16)
+        var rng = SeededRandom(seed: 43)
+        let (m, k, n) = (32, 24, 16)
+        let inputs = (0..<6).map { _ in randomBuffer(m * k, rng: &rng) }
+        let w = randomBuffer(n * k, rng: &rng)
+        let y = FloatBuffer(count: m * n)
+        // Values converted by one product reading inputs[i] (and w, never pinned).
+        func converted(_ i: Int) -> UInt64 {
+            let before = GEMMEngine.convertedToBF16
+            gemm(.none, .transposed, m: m, n: n, k: k, a: inputs[i].base, lda: k, b: w.base, ldb: k, beta: 0, c: y.base, ldc: n)
+            return GEMMEngine.convertedToBF16 - before
+        }
+        func product(_ i: Int) -> [Float] { _ = converted(i); return y.toArray() }
+        let (pinnedCost, plainCost) = (UInt64(n * k), UInt64(m * k + n * k))
+        GEMMEngine.withSettings(s) {
+            let plain = (0..<6).map(product)
+            GEMMEngine.withPinnedInput(inputs[0].base, rows: m, cols: k, ld: k) {
+                GEMMEngine.withPinnedInput(inputs[1].base, rows: m, cols: k, ld: k) {
+                    #expect(converted(0) == pinnedCost && converted(1) == pinnedCost, "both pins serve inside")
+                    let before = GEMMEngine.convertedToBF16
+                    GEMMEngine.withPinnedInput(inputs[0].base, rows: m, cols: k, ld: k) {}
+                    #expect(GEMMEngine.convertedToBF16 == before, "a matrix pinned further out is not converted again")
+                    GEMMEngine.withPinnedInput(inputs[2].base, rows: m, cols: k, ld: k) {
+                        GEMMEngine.withPinnedInput(inputs[3].base, rows: m, cols: k, ld: k) {
+                            GEMMEngine.withPinnedInput(inputs[4].base, rows: m, cols: k, ld: k) {
+                                #expect(converted(4) == plainCost, "a fifth pin converts per product")
+                                #expect((0..<5).map(product) == Array(plain[0..<5]), "pinned copies give the same products")
+                                #expect((0..<4).map(converted) == Array(repeating: pinnedCost, count: 4))
+                            }
+                            #expect(converted(3) == pinnedCost, "the fourth pin outlives the fifth")
+                        }
+                        #expect(converted(3) == plainCost, "an unpinned matrix is converted again")
+                    }
+                }
+                #expect(converted(0) == pinnedCost && converted(1) == plainCost, "the inner unpin left the outer pin")
+            }
+            #expect(converted(0) == plainCost, "after the last unpin every product converts")
+        }
+    }
 }
 
 /// oneDNN runs the layers' products with its optimised kernels, never its reference loop, and

@@ -142,6 +142,35 @@ struct ExpertBankTests {
         #expect(Self.close(bankDx.toArray(), sumDx, 1e-4), "dInput is the sum of the experts' input gradients")
     }
 
+    /// In bf16 each matrix a bank's backward pass multiplies is rounded once: the input (pinned
+    /// for every expert's weight gradient), each layer's output gradient (it feeds both the
+    /// weight and the input gradient's products), each layer's input and weight.
+    @Test(arguments: GEMMLibrariesForTests.backends)
+    func backwardInBF16RoundsEachMatrixOnce(backend: GEMMBackend) throws {
+        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
+        let settings = try GEMMLibrariesForTests.settings(backend, .bf16)
+        let units = [16, 8]
+        let pair = Pair(batch: 32, input: 12, experts: 3, units: units, options: MLPOptions(batchNorm: true), seed: 76)
+        let (b, i, k) = (pair.b, pair.i, pair.k)
+        var rng = SeededRandom(seed: 77)
+        let x = randomBuffer(b * i, rng: &rng)
+        pair.bankContext.isTraining = true
+        let cache = pair.bank.makeCache(batch: b, context: pair.bankContext)
+        let params = pair.bankLayout.view(pair.bankParams)
+        let dy = randomBuffer(cache.outputCount, rng: &rng), dx = FloatBuffer(count: b * i)
+        let grads = FloatBuffer(count: pair.bankLayout.count)
+        let count = GEMMEngine.withSettings(settings) {
+            pair.bank.forward(input: x.base, ldx: i, batch: b, params: params, cache: cache)
+            let before = GEMMEngine.convertedToBF16
+            pair.bank.backward(dOutput: dy.base, input: x.base, ldx: i, dInput: dx.base, lddx: i, batch: b, params: params,
+                               grads: pair.bankLayout.view(grads), cache: cache)
+            return GEMMEngine.convertedToBF16 - before
+        }
+        // x once; per expert, layer 1: dy (B, 8), its input (B, 16), W (8, 16); layer 0: dy (B, 16), W (16, 12).
+        let perExpert = b * 8 + b * 16 + 8 * 16 + b * 16 + 16 * 12
+        #expect(count == UInt64(b * i + k * perExpert), "\(count) values rounded to bf16")
+    }
+
     /// Inference with batch norm and dropout: after a training pass has moved the bank's running
     /// statistics (each MLP is given its expert's columns of them: the training passes' dropout
     /// masks differ, bank and MLPs being other dropout sites), the bank in inference mode equals

@@ -82,10 +82,11 @@ int rechub_gemm_mode(void);
 // ensures it is loaded).
 void rechub_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
-// One matrix per thread converted to bf16 once, for every product that reads exactly it (the
+// A matrix converted to bf16 once, for every product on this thread that reads exactly it (the
 // same pointer, rows, columns and row stride) until unpinned: an input several products read.
 // Only in the bf16 modes (elsewhere a no-op). The caller must not change the matrix while
-// it is pinned. A new pin replaces the previous one.
+// it is pinned. Pins nest: each unpin releases the innermost; up to 4 are held at once (a
+// deeper pin is counted but converts per product, as without a pin).
 void rechub_bf16_pin(const float *x, int rows, int cols, int ld);
 void rechub_bf16_unpin(void);
 // How many values this thread has converted to bf16 for products (for tests and the bench).
