@@ -133,12 +133,19 @@ public final class ConfigReader {
     /// Throws for the first key that was never read, suggesting the closest known key.
     /// - Throws: `ConfigError` naming the file, line and unknown key, with "did you mean" when a
     ///   read or `extra` key is within max(2, length / 3) edits of it.
+    ///   Keys written as null (`key: ~`, `--set key=null`) are checked too.
     public func finish(known extra: [String] = []) throws {
-        for (key, value) in pairs where !used.contains(key) {
-            let known = Array(used) + extra
+        let known = Array(used) + extra
+        func unknown(_ key: String) -> String {
             let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }
                 .flatMap { editDistance($0, key) <= max(2, key.count / 3) ? $0 : nil }
-            throw fail(key, value, "unknown key" + (suggestion.map { " (did you mean '\($0)'?)" } ?? ""))
+            return "unknown key" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
+        }
+        for (key, value) in pairs where !used.contains(key) {
+            throw fail(key, value, unknown(key))
+        }
+        for (key, place) in origin.nullKeys where !used.contains(key) && !extra.contains(key) {
+            throw ConfigError(file: place.file, key: full(key), line: place.line, message: unknown(key) + ", set to null")
         }
     }
 }

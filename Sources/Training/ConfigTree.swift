@@ -71,6 +71,7 @@ public indirect enum ConfigNode: Sendable {
             return .list(try seq.enumerated().map { try convert($1, file: file, path: "\(path)[\($0)]", budget: &budget) }, origin: origin)
         case .mapping(let map):
             var pairs: [(String, ConfigNode)] = []
+            var mapOrigin = origin
             for (k, v) in map {
                 guard case .scalar(let ks) = k else {
                     throw ConfigError(file: file, key: path, line: origin.line, message: "mapping keys must be plain text")
@@ -82,11 +83,12 @@ public indirect enum ConfigNode: Sendable {
                 }
                 // `key: null`, `key: ~` or `key:` is the key left out, as `--set key=null` is.
                 if case .scalar(let vs) = v, vs.style == .plain, ["", "~", "null", "Null", "NULL"].contains(vs.string) {
+                    mapOrigin.nullKeys.append((key, ConfigKeyOrigin(file: file, line: k.mark?.line)))
                     continue
                 }
                 pairs.append((key, try convert(v, file: file, path: full, budget: &budget)))
             }
-            return .map(pairs, origin: origin)
+            return .map(pairs, origin: mapOrigin)
         }
     }
 
@@ -153,7 +155,7 @@ public indirect enum ConfigNode: Sendable {
         guard let head = path.first else {
             return value ?? .map([], origin: ConfigOrigin(file: "--set", line: nil))
         }
-        guard case .map(var pairs, let origin) = self else {
+        guard case .map(var pairs, var origin) = self else {
             throw ConfigError(file: "--set", key: fullKey, message: "'\(head)' is inside a value that is not a mapping")
         }
         let rest = Array(path.dropFirst())
@@ -164,7 +166,11 @@ public indirect enum ConfigNode: Sendable {
                 pairs[i].1 = try pairs[i].1.replacing(path: rest, with: value, fullKey: fullKey)
             }
         } else if value == nil && rest.isEmpty {
-            return self
+            // Nothing to remove; the key is still checked as a key (a misspelt one is an error).
+            origin.nullKeys.append((head, ConfigKeyOrigin(file: "--set", line: nil)))
+        } else if value == nil {
+            // Inside a mapping that is absent: nothing to remove, but the path is still checked.
+            origin.nullKeys.append((head, ConfigKeyOrigin(file: "--set", line: nil)))
         } else {
             let empty = ConfigNode.map([], origin: ConfigOrigin(file: "--set", line: nil))
             pairs.append((head, try empty.replacing(path: rest, with: value, fullKey: fullKey)))
@@ -175,6 +181,24 @@ public indirect enum ConfigNode: Sendable {
 
 /// Where a config value was written.
 public struct ConfigOrigin: Sendable {
+    /// The file, or `--set`.
+    public var file: String
+    /// The 1-based line, when known.
+    public var line: Int?
+    /// A mapping's keys written as null (`key: ~`, `--set key=null`): left out of its pairs, and
+    /// still checked against the known keys (`ConfigReader.finish`), so a misspelt one is not
+    /// silently ignored.
+    public var nullKeys: [(key: String, origin: ConfigKeyOrigin)] = []
+
+    /// A place in `file`, at `line` when known.
+    public init(file: String, line: Int?) {
+        self.file = file
+        self.line = line
+    }
+}
+
+/// Where a key written as null was written.
+public struct ConfigKeyOrigin: Sendable {
     /// The file, or `--set`.
     public var file: String
     /// The 1-based line, when known.

@@ -85,6 +85,16 @@ struct TrainConfigTests {
         #expect(nulls.data.generate?.trainRows == 2000 && nulls.data.train == "runs/data/generated/train.csv"
                 && nulls.schedule.earlyStopTask == nil && nulls.schedule.maxSteps == 0)
         #expect(try parse("model: mmoe\n", ["data.generate={}"]).data.generate == GenerateConfig())
+        // A key set to null is still a key: a misspelt one is named, with its line and a suggestion.
+        let typo = error("data: {train: a.csv}\nmodel: mmoe\nepochz: ~\n")
+        #expect(typo?.key == "epochz" && typo?.file == "test.yaml" && typo?.line == 3
+                && typo?.message == "unknown key (did you mean 'epochs'?), set to null", "\(String(describing: typo))")
+        #expect(error("data: {train: a.csv, vall: null}\n")?.key == "data.vall")
+        let setTypo = error("data: {train: a.csv}\n", ["earlystop_patiense=null"])
+        #expect(setTypo?.key == "earlystop_patiense" && setTypo?.file == "--set"
+                && setTypo?.message.contains("did you mean 'earlystop_patience'") == true, "\(String(describing: setTypo))")
+        #expect(error("data: {train: a.csv}\n", ["data.generat.rows=null"])?.key == "data.generat")
+        #expect(error("data: {train: a.csv}\nnum_layers: ~\n") == nil, "a model key of another model, left out")
         // The user's CSVs and generated data do not mix (the run would report the generated
         // test split's oracle beside another split's AUC): the key and the CSV are named.
         for csvKey in ["train", "val", "test"] {
