@@ -78,7 +78,9 @@ struct TrainCommand: ParsableCommand {
     ///   sets `data.generate`;
     /// - a `gemm_backend` given by `--set` drops the other backends' library keys
     ///   (`mkl_library`, `onednn_library`) the config has, unless `--set` also sets them: a run
-    ///   stored with MKL resumes on OpenBLAS or oneDNN with `--set gemm_backend=…` alone.
+    ///   stored with MKL resumes on OpenBLAS or oneDNN with `--set gemm_backend=…` alone;
+    /// - a `model` given by `--set` drops the config's keys that only other models read
+    ///   (`expert_units` when switching MMoE to ESMM), unless `--set` also sets them.
     /// - Throws: `ConfigError` for a malformed `--set`.
     func applyingOverrides(to base: ConfigNode) throws -> ConfigNode {
         var root = base, notes: [String] = []
@@ -98,6 +100,15 @@ struct TrainCommand: ParsableCommand {
             where backend != owner && !keys.contains(key) && root.value(at: key) != nil {
                 root = try root.setting("\(key)=null")
                 notes.append("note: gemm_backend is \(backend) (--set): the config's \(key) is not used")
+            }
+        }
+        if keys.contains("model"), case .scalar(let name, _)? = root.value(at: "model"), let kind = ModelKind(rawValue: name) {
+            let unused = TrainConfig.modelKeys.filter { !$0.value.contains(kind) && !keys.contains($0.key) }.map(\.key).sorted()
+                .filter { root.value(at: $0) != nil }
+            for key in unused { root = try root.setting("\(key)=null") }
+            if !unused.isEmpty {
+                notes.append("note: model is \(name) (--set): the config's \(unused.joined(separator: ", ")) "
+                             + "(other models' keys) are not used")
             }
         }
         if !notes.isEmpty && (MPICommunicator.launcherRank ?? 0) == 0 {

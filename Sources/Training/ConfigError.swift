@@ -22,6 +22,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 
     /// "file:line: key 'k': message", or "file: message" for the file as a whole (empty key).
     public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): " + (key.isEmpty ? "" : "key '\(key)': ") + message
+        // A --set value is one line of its own: no line number.
+        "\(file)\(line.map { file.hasPrefix("--set") ? "" : ":\($0)" } ?? ""): " + (key.isEmpty ? "" : "key '\(key)': ") + message
     }
 }

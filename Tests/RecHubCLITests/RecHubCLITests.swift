@@ -159,6 +159,15 @@ struct RecHubCLITests {
         let switched = try rechub(["train", "--config", lib.path, "--set", "gemm_backend=openblas", "--print-config"])
         #expect(switched.status == 0 && !switched.stdout.contains("mkl_library")
                 && switched.stderr.contains("the config's mkl_library is not used"), "\(switched.stdout)\(switched.stderr)")
+        // A model given by --set drops the config's keys of other models (the built-in config
+        // is MMoE's), said; one given by --set too is still refused. A --set value has no line.
+        let esmm = try rechub(["train", "--set", "model=esmm", "--print-config"])
+        #expect(esmm.status == 0 && !esmm.stdout.contains("expert_units") && !esmm.stdout.contains("num_experts")
+                && esmm.stderr.contains("note: model is esmm (--set): the config's expert_units, num_experts"),
+                "\(esmm.stdout)\(esmm.stderr)")
+        let both = try rechub(["train", "--set", "model=esmm", "--set", "expert_units=[8]", "--print-config"])
+        #expect(both.status == 1 && both.stderr.contains("error: --set expert_units: key 'expert_units': not used by model 'esmm'"),
+                "\(both.stderr)")
         // A config with its own CSVs and a generated data set: refused, naming both.
         let mixed = try rechub(["train", "--config", "Configs/mmoe_ali_ccp_sample.yaml", "--set", "data.generate.rows=1000"])
         #expect(mixed.status == 1 && mixed.stderr.contains("key 'data.generate'")
