@@ -195,8 +195,7 @@ struct OptionalGEMMTests {
     /// row stride or size rounds its own copy; outside bf16 pinning does nothing.
     @Test(arguments: GEMMLibrariesForTests.backends)
     func aPinnedInputIsConvertedOnceWithTheSameProducts(backend: GEMMBackend) throws {
-        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
-        let s = try GEMMLibrariesForTests.settings(backend, .bf16)
+        guard let s = try GEMMLibrariesForTests.bf16Settings(backend) else { return }
         var rng = SeededRandom(seed: 42)
         let (m, k, n) = (64, 40, 24)
         let x = randomBuffer(m * (k + 2), rng: &rng), w1 = randomBuffer(n * k, rng: &rng), w2 = randomBuffer(n * k, rng: &rng)
@@ -240,8 +239,7 @@ struct OptionalGEMMTests {
     /// unpin every product converts again.
     @Test(arguments: GEMMLibrariesForTests.backends)
     func pinsNest(backend: GEMMBackend) throws {
-        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
-        let s = try GEMMLibrariesForTests.settings(backend, .bf16)
+        guard let s = try GEMMLibrariesForTests.bf16Settings(backend) else { return }
         var rng = SeededRandom(seed: 43)
         let (m, k, n) = (32, 24, 16)
         let inputs = (0..<6).map { _ in randomBuffer(m * k, rng: &rng) }

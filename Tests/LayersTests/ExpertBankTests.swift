@@ -147,8 +147,7 @@ struct ExpertBankTests {
     /// weight and the input gradient's products), each layer's input and weight.
     @Test(arguments: GEMMLibrariesForTests.backends)
     func backwardInBF16RoundsEachMatrixOnce(backend: GEMMBackend) throws {
-        guard GEMMLibrariesForTests.enabled(backend) && GEMMLibrariesForTests.cpuRunsBF16 else { return }
-        let settings = try GEMMLibrariesForTests.settings(backend, .bf16)
+        guard let settings = try GEMMLibrariesForTests.bf16Settings(backend) else { return }
         let units = [16, 8]
         let pair = Pair(batch: 32, input: 12, experts: 3, units: units, options: MLPOptions(batchNorm: true), seed: 76)
         let (b, i, k) = (pair.b, pair.i, pair.k)

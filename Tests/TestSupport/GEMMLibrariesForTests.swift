@@ -28,6 +28,14 @@ public enum GEMMLibrariesForTests {
         return f.amxBF16 || (f.avx512BF16 && f.osAVX512)
     }
 
+    /// `backend`'s bf16 products, or nil when its tests do not run here (`enabled`) or the CPU
+    /// has no bf16 (`cpuRunsBF16`).
+    /// - Throws: what loading the library threw.
+    public static func bf16Settings(_ backend: GEMMBackend) throws -> GEMMSelection? {
+        guard enabled(backend) && cpuRunsBF16 else { return nil }
+        return try settings(backend, .bf16)
+    }
+
     /// `backend`'s products in `precision`.
     /// - Throws: what loading the library threw.
     public static func settings(_ backend: GEMMBackend, _ precision: GEMMPrecision) throws -> GEMMSelection {
