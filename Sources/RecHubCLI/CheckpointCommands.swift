@@ -47,7 +47,9 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
-            let target = try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])[0]
+            let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
+            try OutputPlaces.checkNotInput(place, inputs: [("--data", data), ("--checkpoint", source.checkpoint)])
+            let target = try OutputPlaces.check([place])[0]
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)

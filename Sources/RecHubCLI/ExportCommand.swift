@@ -19,7 +19,9 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
-            try OutputPlaces.check([.init(key: "--out", path: out, isFolder: false)])
+            let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
+            try OutputPlaces.checkNotInput(place, inputs: [("--checkpoint", source.checkpoint)])
+            try OutputPlaces.check([place])
             let t0 = monotonicSeconds()
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, features, model) = (loaded.config, loaded.features, loaded.model)

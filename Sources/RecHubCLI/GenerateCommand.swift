@@ -38,6 +38,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         Runtime.run(nil) {
+            try OutputPlaces.check([.init(key: "--out", path: out, isFolder: true)])
             var g = GenerateConfig()
             g.trainRows = rows
             g.validationRows = valRows ?? max(1, rows / 10)

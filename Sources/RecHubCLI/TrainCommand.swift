@@ -102,9 +102,26 @@ struct TrainCommand: ParsableCommand {
                 notes.append("note: gemm_backend is \(backend) (--set): the config's \(key) is not used")
             }
         }
-        if keys.contains("model"), case .scalar(let name, _)? = root.value(at: "model"), let kind = ModelKind(rawValue: name) {
-            let unused = TrainConfig.modelKeys.filter { !$0.value.contains(kind) && !keys.contains($0.key) }.map(\.key).sorted()
-                .filter { root.value(at: $0) != nil }
+        if keys.contains("model") {
+            // `--set model=null` is the default model.
+            var name = TrainConfig().model.rawValue
+            if case .scalar(let given, _)? = root.value(at: "model") { name = given }
+            let kind = ModelKind(rawValue: name)
+            var unused = kind.map { kind in
+                TrainConfig.modelKeys.filter { !$0.value.contains(kind) && !keys.contains($0.key) }.map(\.key).sorted()
+                    .filter { root.value(at: $0) != nil }
+            } ?? []
+            // The towers' widths are one setting under two names (SharedBottom's task_hidden_units):
+            // carried over, not dropped.
+            for (from, to) in [("tower_units", "task_hidden_units"), ("task_hidden_units", "tower_units")]
+            where unused.contains(from) && root.value(at: to) == nil && !keys.contains(to) {
+                if let widths = root.value(at: from), let kind, TrainConfig.modelKeys[to]?.contains(kind) == true {
+                    root = try root.setting("\(to)=\(widths.yaml())")
+                    unused.removeAll { $0 == from }
+                    root = try root.setting("\(from)=null")
+                    notes.append("note: model is \(name) (--set): the config's \(from) is its \(to)")
+                }
+            }
             for key in unused { root = try root.setting("\(key)=null") }
             if !unused.isEmpty {
                 notes.append("note: model is \(name) (--set): the config's \(unused.joined(separator: ", ")) "

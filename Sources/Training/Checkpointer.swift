@@ -66,14 +66,18 @@ public final class Checkpointer {
     /// - Throws: rank 0's `CheckpointError` (no valid checkpoint, or one that disagrees with
     ///   this run); on the other ranks `CheckpointError.io` saying rank 0 could not resume;
     ///   `CommunicatorError` from the broadcasts.
-    public func resume(from directory: String, into trainer: MTLTrainer, log: (String) -> Void) throws {
+    /// - Returns: on rank 0 the checkpoint file resumed from; nil on the other ranks.
+    @discardableResult
+    public func resume(from directory: String, into trainer: MTLTrainer, log: (String) -> Void) throws -> String? {
         var ok: Int64 = 1
         var failure: Error?
+        var resumed: String?
         if communicator.isRoot {
             do {
                 let (file, rejected) = try Self.newestValid(in: directory)
                 for r in rejected { log("skipping checkpoint: \(r)") }
                 try restore(file, into: trainer)
+                resumed = file.path
                 let p = trainer.progress
                 log("resumed from \(file.path): step \(p.globalStep), epoch \(p.epoch), step \(p.stepInEpoch) of the epoch")
             } catch {
@@ -85,6 +89,7 @@ public final class Checkpointer {
         if let failure { throw failure }
         if ok == 0 { throw CheckpointError.io(file: directory, reason: "rank 0 could not resume (see its error)") }
         try trainer.broadcastState()
+        return resumed
     }
 
     /// Writes a checkpoint of `trainer` now (rank 0) and returns its path (nil on other ranks).
@@ -157,15 +162,8 @@ public final class Checkpointer {
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".rhck") }.sorted()
         guard !names.isEmpty else { return nil }
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        var target = (directory as NSString).appendingPathComponent("earlier-\(stamp)")
-        var n = 1
-        while fm.fileExists(atPath: target) {
-            n += 1
-            target = (directory as NSString).appendingPathComponent("earlier-\(stamp)-\(n)")
-        }
+        let target = try TrainingJob.freshFolder(named: "earlier", in: directory)
         do {
-            try fm.createDirectory(atPath: target, withIntermediateDirectories: false)
             for name in names {
                 try fm.moveItem(atPath: (directory as NSString).appendingPathComponent(name),
                                 toPath: (target as NSString).appendingPathComponent(name))

@@ -29,18 +29,26 @@ public indirect enum ConfigNode: Sendable {
     ///   (with its aliases expanded) holds more than `maxValues` values.
     public static func parse(yaml: String, file: String) throws -> ConfigNode {
         // Yams composes recursively, so the nesting is bounded before it runs: an upper bound
-        // is the deepest run of unclosed `[`/`{` plus the most `-`/`?` on one line (compact
-        // block sequences `- - - x`), quotes and comments counted too.
-        var depth = 0, flow = 0, block = 0
+        // is the deepest run of unclosed `[`/`{`, plus the most `-`/`?` on one line (compact
+        // block sequences `- - - x`), plus twice the line's indentation (each block level is
+        // indented one column at least, and a sequence may sit at its key's own column), quotes
+        // and comments counted too.
+        var depth = 0, flow = 0, block = 0, indent = 0, atLineStart = true
         for c in yaml.utf8 {
+            if atLineStart && c == UInt8(ascii: " ") {
+                indent += 1
+                depth = max(depth, flow + block + 2 * indent)
+                continue
+            }
+            atLineStart = false
             switch c {
             case UInt8(ascii: "["), UInt8(ascii: "{"): flow += 1
             case UInt8(ascii: "]"), UInt8(ascii: "}"): flow = max(0, flow - 1)
             case UInt8(ascii: "-"), UInt8(ascii: "?"): block += 1
-            case UInt8(ascii: "\n"): block = 0
+            case UInt8(ascii: "\n"): (block, indent, atLineStart) = (0, 0, true)
             default: continue
             }
-            depth = max(depth, flow + block)
+            depth = max(depth, flow + block + 2 * indent)
         }
         guard depth <= maxDepth else {
             throw ConfigError(file: file, key: "-", message: "nested more than \(maxDepth) levels deep")
@@ -78,7 +86,7 @@ public indirect enum ConfigNode: Sendable {
                 }
                 let key = ks.string
                 let full = path.isEmpty ? key : "\(path).\(key)"
-                if pairs.contains(where: { $0.0 == key }) {
+                if pairs.contains(where: { $0.0 == key }) || mapOrigin.nullKeys.contains(where: { $0.key == key }) {
                     throw ConfigError(file: file, key: full, line: k.mark?.line, message: "appears twice")
                 }
                 // `key: null`, `key: ~` or `key:` is the key left out, as `--set key=null` is.
@@ -141,14 +149,22 @@ public indirect enum ConfigNode: Sendable {
         let text = String(assignment[assignment.index(after: eq)...])
         let parsed = try ConfigNode.parse(yaml: text.isEmpty ? "''" : text, file: "--set \(key)")
         let value: ConfigNode?
-        if ["null", "~"].contains(text.trimmingCharacters(in: .whitespaces)) {
+        if ["null", "Null", "NULL", "~"].contains(text.trimmingCharacters(in: .whitespaces)) {  // YAML's nulls, as in files
             value = nil
-        } else if case .map(let pairs, _) = parsed, pairs.isEmpty, text.trimmingCharacters(in: .whitespaces) != "{}" {
+        } else if case .map(let pairs, let origin) = parsed, pairs.isEmpty, origin.nullKeys.isEmpty,
+                  text.trimmingCharacters(in: .whitespaces) != "{}" {
             value = .scalar(text, origin: ConfigOrigin(file: "--set", line: nil))
         } else {
             value = parsed
         }
-        return try replacing(path: key.split(separator: ".").map(String.init), with: value, fullKey: key)
+        let path = key.split(separator: ".").map(String.init)
+        var result = try replacing(path: path, with: value, fullKey: key)
+        if value == nil, path.count > 1, self.value(at: path.dropLast().joined(separator: ".")) == nil,
+           case .map(let pairs, var origin) = result {
+            origin.danglingNullPaths.append(key)
+            result = .map(pairs, origin: origin)
+        }
+        return result
     }
 
     private func replacing(path: [String], with value: ConfigNode?, fullKey: String) throws -> ConfigNode {
@@ -165,11 +181,9 @@ public indirect enum ConfigNode: Sendable {
             } else {
                 pairs[i].1 = try pairs[i].1.replacing(path: rest, with: value, fullKey: fullKey)
             }
-        } else if value == nil && rest.isEmpty {
-            // Nothing to remove; the key is still checked as a key (a misspelt one is an error).
-            origin.nullKeys.append((head, ConfigKeyOrigin(file: "--set", line: nil)))
         } else if value == nil {
-            // Inside a mapping that is absent: nothing to remove, but the path is still checked.
+            // Nothing to remove; the key is still checked as a key (a misspelt one is an error),
+            // and a path inside a mapping that is absent too (`setting` keeps it for the parse).
             origin.nullKeys.append((head, ConfigKeyOrigin(file: "--set", line: nil)))
         } else {
             let empty = ConfigNode.map([], origin: ConfigOrigin(file: "--set", line: nil))
@@ -189,6 +203,10 @@ public struct ConfigOrigin: Sendable {
     /// still checked against the known keys (`ConfigReader.finish`), so a misspelt one is not
     /// silently ignored.
     public var nullKeys: [(key: String, origin: ConfigKeyOrigin)] = []
+    /// At the root: the dotted keys `--set` set to null inside a mapping the config does not
+    /// have (`--set task_specific_lr.clik=null`); nothing is removed, and `TrainConfig.parse`
+    /// still checks each as a key.
+    public var danglingNullPaths: [String] = []
 
     /// A place in `file`, at `line` when known.
     public init(file: String, line: Int?) {

@@ -743,10 +743,10 @@ public final class MTLTrainer: @unchecked Sendable {
                                 losses: (0..<t).map { (taskNames[$0], meter.running[$0] / meter.runningWeight) },
                                 extra: monitorSummary())
         }
-        // Every log_every-th and monitored step, and each epoch's last (so every step's loss
-        // reaches the run log, the curves end where the epoch does).
+        // Every log_every-th and monitored step, each epoch's last, and the run's last at
+        // max_steps (so every step's loss reaches the run log, the curves end where training does).
         if (logEvery > 0 && globalStep % logEvery == 0) || (monitorEvery > 0 && globalStep % monitorEvery == 0)
-            || progress.stepInEpoch == stepsPerEpoch {
+            || progress.stepInEpoch == stepsPerEpoch || (maxSteps > 0 && globalStep == maxSteps) {
             try reportStep(epoch: progress.epoch, samplesPerSecond: meter.samplesPerSecond)
         }
         var wrote = false

@@ -52,6 +52,42 @@ public enum OutputPlaces {
         }
     }
 
+    /// Refuses an output file that is one of the command's inputs: the same file (same device
+    /// and inode), whatever path or link names it, would be replaced before or while it is read
+    /// (`predict --out` over its `--data`, `export --out` over its checkpoint). An input that is
+    /// a folder stands for the files in it and in its `checkpoints/` (a run folder).
+    /// - Throws: `ConfigError` (file "command line", the output's key) naming both paths.
+    public static func checkNotInput(_ output: Place, inputs: [(key: String, path: String)]) throws {
+        func identity(_ path: String) -> (UInt64, UInt64)? {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            return (UInt64(st.st_dev), UInt64(st.st_ino))
+        }
+        guard let out = identity(output.path) else { return }  // not there yet: nothing to overwrite
+        for input in inputs {
+            var files = [input.path]
+            var st = stat()
+            if stat(input.path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR {
+                for folder in [input.path, input.path + "/checkpoints"] {
+                    guard let d = opendir(folder) else { continue }
+                    defer { closedir(d) }
+                    while let e = readdir(d) {
+                        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                        if name != "." && name != ".." { files.append(folder + "/" + name) }
+                    }
+                }
+            }
+            for file in files {
+                if let id = identity(file), id == out {
+                    throw ConfigError(file: "command line", key: output.key,
+                                      message: "\(output.path) is " + (file == input.path ? "the \(input.key) file \(file)"
+                                          : "\(file), read through \(input.key) \(input.path)")
+                                          + ": writing it would replace that input")
+                }
+            }
+        }
+    }
+
     /// Why `place` cannot be written, or nil.
     static func problem(_ place: Place) -> String? {
         guard !place.path.isEmpty else { return "the path is empty" }

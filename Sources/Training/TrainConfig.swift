@@ -95,6 +95,20 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         return o
     }
 
+    /// Refuses `gradnorm_layers` naming a tensor `model` does not have, or one of a task's own
+    /// (GradNorm balances the tasks' gradient norms on shared weights; Chen et al., ICML 2018, §3).
+    /// - Throws: `ConfigError` naming `gradnorm_layers`, the tensor and the model's shared weights.
+    public func checkGradNormLayers(of model: any MultiTaskModel) throws {
+        guard weighting.strategy == .gradnorm, let names = weighting.gradnormLayers else { return }
+        let shared = model.layout.tensors.filter { $0.role == .shared && $0.name.hasSuffix(".weight") }.map(\.name)
+        for name in names where model.layout.tensor(named: name)?.role != .shared {
+            let what = model.layout.tensor(named: name) == nil ? "is not a tensor of \(model.kind)" : "is a task's own tensor, not shared"
+            throw ConfigError(file: "config", key: "gradnorm_layers",
+                              message: "'\(name)' \(what); its shared weights: "
+                                  + shared.prefix(12).joined(separator: ", ") + (shared.count > 12 ? ", …" : ""))
+        }
+    }
+
     /// Builds the configured model over `features` (the one place a config becomes a model:
     /// training, the bench, and a checkpoint's model).
     public func makeModel(features: Features) -> any MultiTaskModel {
@@ -158,7 +172,29 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         try c.readRuntime(r)
         try r.finish(known: Array(modelKeys.keys))
         try c.checkAgainstLabels(r, file: root.origin.file)
+        try checkDanglingNullPaths(root)
         return c
+    }
+
+    /// A key `--set` set to null inside a mapping the config lacks is checked as the readers of
+    /// that mapping would check it: the config is parsed again with the mapping present and
+    /// empty, and an "unknown key" for that path is thrown (any other outcome of that probe,
+    /// such as an empty `data.generate` clashing with CSVs, is not this key's error).
+    /// - Throws: `ConfigError` (file `--set`) naming the unknown key, with "did you mean".
+    private static func checkDanglingNullPaths(_ root: ConfigNode) throws {
+        guard case .map(let pairs, var origin) = root, !origin.danglingNullPaths.isEmpty else { return }
+        let paths = origin.danglingNullPaths
+        origin.danglingNullPaths = []
+        let plain = ConfigNode.map(pairs, origin: origin)
+        for path in paths {
+            let parent = path.split(separator: ".").dropLast().joined(separator: ".")
+            let probe = try plain.setting("\(parent)={}").setting("\(path)=null")
+            do {
+                _ = try parse(probe)
+            } catch let e as ConfigError where e.key == path && e.message.hasPrefix("unknown key") {
+                throw e
+            } catch {}
+        }
     }
 
     /// `model`, and no key that only other models read.
@@ -265,7 +301,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         let t = data.labels.count
         if model == .esmm && t != 2 {
-            throw ConfigError(file: file, key: "data.labels",
+            // Named where the labels were written (a --set, a file's line), else the config.
+            let written = r.raw("data")?.value(at: "labels")?.origin
+            throw ConfigError(file: written?.file ?? file, key: "data.labels", line: written?.line,
                               message: "ESMM needs exactly two labels, click then purchase (got \(data.labels))")
         }
         if [.esmm, .aitm].contains(model), let types = architecture.taskTypes, types.contains(.regression) {
@@ -297,6 +335,10 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         data.maskColumns = try d.list("mask_columns", "column names") { $0.isEmpty ? nil : $0 } ?? []
         data.sparse = try d.list("sparse", "column names") { $0.isEmpty ? nil : $0 }
+        if data.sparse?.isEmpty == true {
+            throw d.fail("sparse", d.raw("sparse"), "needs at least one id column: every model embeds one "
+                         + "(leave the key out to take the CSV header's)")
+        }
         data.dense = try d.list("dense", "column names") { $0.isEmpty ? nil : $0 }
         data.vocabularySizes = try d.list("vocabulary_sizes", "positive integers") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
         data.cache = try d.bool("cache", data.cache)

@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import Layers
 import Models
+import TensorBoard
 
 /// A whole run from a `TrainConfig`: data (generated if asked), model, training,
 /// validation each epoch, test at the end. Rank 0 writes the output folder: `run.json` before
@@ -36,6 +37,8 @@ public struct TrainingJob {
     func say(_ s: String) { if communicator.isRoot { log(s) } }
 
     /// The schema of a CSV under this config: labels, then sparse and dense columns.
+    /// - Throws: what `CSVReader.header` throws for an unreadable file or header; `ConfigError`
+    ///   when no column is a sparse (id) field.
     public func schema(for url: URL) throws -> DatasetSchema {
         let header = try CSVReader.header(of: url)
         let d = config.data
@@ -55,6 +58,13 @@ public struct TrainingJob {
             schema = DatasetSchema.aliCCPRule(header: header, labels: labelColumns, labelKinds: kinds)
         }
         schema.vocabularySizes = d.vocabularySizes
+        // Every model embeds at least one id field (Features): none is a config error, not a trap.
+        if schema.sparse.isEmpty {
+            throw ConfigError(file: d.sparse != nil ? "config" : url.path, key: d.sparse != nil ? "data.sparse" : "",
+                              message: d.sparse != nil ? "no sparse column: a model needs at least one id field"
+                                  : "no sparse (id) column among \(header.joined(separator: ", ")): a model needs at least "
+                                  + "one; name them in data.sparse")
+        }
         return schema
     }
 
@@ -185,6 +195,12 @@ public struct TrainingJob {
             try Checkpointer.checkSettingsBeforeData(resume: dir, config: config)
         }
         if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
+        if config.weighting.strategy == .gradnorm && config.weighting.gradnormLayers != nil {
+            // The tensors' names do not depend on the data: a model over one stand-in field has them.
+            let probe = Features(sparseNames: ["probe"], vocabularySizes: [1], embeddingDim: config.architecture.embeddingDim,
+                                 denseNames: [])
+            try config.checkGradNormLayers(of: makeModel(features: probe))
+        }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
         let blas = try BLASCore.load(policy: config.blasCore)
         BLASThreads.set(threads)
@@ -209,7 +225,8 @@ public struct TrainingJob {
                                         features: data.features, communicator: communicator)
         if config.checkpointing.enabled { attach(checkpointer, to: trainer) }
         if let dir = resumeDirectory {
-            try checkpointer.resume(from: dir, into: trainer, log: say)
+            let file = try checkpointer.resume(from: dir, into: trainer, log: say)
+            if let file { try settleMovedRun(resumedFrom: file, checkpointer: checkpointer) }
         } else if config.checkpointing.enabled, communicator.isRoot, let aside = try checkpointer.setAsideEarlierRun() {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
@@ -317,6 +334,75 @@ public struct TrainingJob {
         trainer.progressLine = communicator.isRoot
             ? ProgressLine(plainEvery: config.logging.logEvery, interactive: communicator.size > 1 ? false : nil) : nil
         return trainer
+    }
+
+    /// A resume that moves the run (`--set output_dir=…`, or a `--config` whose folders differ
+    /// from the checkpoint's) into folders holding another run's files must not damage them:
+    /// the checkpoints found in the new `checkpoint_dir` are moved to `earlier-<UTC time>/` (as
+    /// a fresh run does), and the run files in the new `output_dir` (`run.json`,
+    /// `metrics.json`, `train_log.jsonl`, TensorBoard events, `report.html`) to
+    /// `<output_dir>/earlier-<UTC time>/`, each said in a note. The continued run's own log and
+    /// events are then copied from the run folder it comes from (the folder holding its
+    /// `checkpoints/`), to be cut back to the checkpoint's step as on any resume. Rank 0.
+    /// - Throws: `CheckpointError.io` naming the folder when a file cannot be moved or copied.
+    private func settleMovedRun(resumedFrom file: String, checkpointer: Checkpointer) throws {
+        let fm = FileManager.default
+        func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        let sourceCheckpoints = (file as NSString).deletingLastPathComponent
+        if resolved(sourceCheckpoints) != resolved(checkpointDirectory), config.checkpointing.enabled,
+           let aside = try checkpointer.setAsideEarlierRun() {
+            say("note: \(checkpointDirectory) held another run's checkpoints: moved to \(aside)")
+        }
+        let target = config.logging.outputDirectory
+        let sourceRun = (sourceCheckpoints as NSString).lastPathComponent == "checkpoints"
+            ? (sourceCheckpoints as NSString).deletingLastPathComponent : nil
+        if let sourceRun, resolved(sourceRun) == resolved(target) { return }
+        let isRunFile = { (name: String) in
+            ["run.json", RunLog.fileName, "metrics.json", "report.html"].contains(name)
+                || EventFileWriter.isEventFileName(name)
+        }
+        let others = ((try? fm.contentsOfDirectory(atPath: target)) ?? []).filter(isRunFile).sorted()
+        if !others.isEmpty {
+            let aside = try Self.freshFolder(named: "earlier", in: target)
+            do {
+                for name in others {
+                    try fm.moveItem(atPath: (target as NSString).appendingPathComponent(name),
+                                    toPath: (aside as NSString).appendingPathComponent(name))
+                }
+            } catch {
+                throw CheckpointError.io(file: target, reason: "cannot set another run's files aside: \(error.localizedDescription)")
+            }
+            say("note: \(target) held another run's files (\(others.joined(separator: ", "))): moved to \(aside)")
+        }
+        guard let sourceRun else { return }
+        let own = ((try? fm.contentsOfDirectory(atPath: sourceRun)) ?? [])
+            .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
+        do {
+            for name in own {
+                try fm.copyItem(atPath: (sourceRun as NSString).appendingPathComponent(name),
+                                toPath: (target as NSString).appendingPathComponent(name))
+            }
+        } catch {
+            throw CheckpointError.io(file: target, reason: "cannot copy the run's log from \(sourceRun): \(error.localizedDescription)")
+        }
+    }
+
+    /// A new folder `<name>-<UTC time>` (or `…-2`, `…-3` when taken) inside `parent`.
+    /// - Throws: `CheckpointError.io` naming `parent` when it cannot be made.
+    static func freshFolder(named name: String, in parent: String) throws -> String {
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        var target = (parent as NSString).appendingPathComponent("\(name)-\(stamp)")
+        var n = 1
+        while FileManager.default.fileExists(atPath: target) {
+            n += 1
+            target = (parent as NSString).appendingPathComponent("\(name)-\(stamp)-\(n)")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
+        } catch {
+            throw CheckpointError.io(file: parent, reason: "cannot make \(target): \(error.localizedDescription)")
+        }
+        return target
     }
 
     /// Checkpoints every `checkpoint_every` steps and at every epoch end (and the best epoch).

@@ -49,6 +49,10 @@ public struct WeightingConfig: Sendable, Codable, Equatable {
         gradnormAlpha = Float(try r.double("gradnorm_alpha", Double(gradnormAlpha), in: 0...100))
         gradnormLR = Float(try r.double("gradnorm_lr", Double(gradnormLR), in: 0...100))
         gradnormLayers = try r.list("gradnorm_layers", "tensor names") { $0.isEmpty ? nil : $0 }
+        if gradnormLayers?.isEmpty == true {
+            throw r.fail("gradnorm_layers", r.raw("gradnorm_layers"),
+                         "needs at least one tensor name (leave the key out for the last shared layer's weight)")
+        }
         relaxFactor = Float(try r.double("relax_factor", Double(relaxFactor), in: 0...1))
         beta = Float(try r.double("beta", Double(beta), in: 0...0.999999))
         metabalanceTarget = try r.string("metabalance_target")

@@ -174,6 +174,28 @@ struct RecHubCLITests {
                 && mixed.stderr.contains("given with data.train (../shared/data/"), "\(mixed.stderr)")
     }
 
+    /// Settings that only the model or the data can judge are errors naming the key or file,
+    /// never a trap: GradNorm on a tensor the model lacks or does not share (refused before any
+    /// data is made), and a CSV with no id column.
+    @Test func modelAndDataDependentSettingsAreErrors() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        for (tensor, reason) in [("foo", "is not a tensor of mmoe"), ("towers.0.0.weight", "is a task's own tensor, not shared")] {
+            let r = try rechub(["train", "--set", "task_weights_strategy=gradnorm", "--set", "gradnorm_layers=[\(tensor)]",
+                                "--set", "data.generate.dir=\(data.path)", "--set", "output_dir=\(dir.path)/out"])
+            #expect(r.status == 1 && r.stderr.contains("key 'gradnorm_layers': '\(tensor)' \(reason); its shared weights: "
+                                                       + "experts.0.weight, experts.1.weight"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("train.csv").path),
+                    "data was generated before the check")
+        }
+        let csv = dir.appendingPathComponent("dense.csv")
+        try "click,purchase,D1,D2\n0,0,0.5,0.1\n1,0,0.2,0.3\n".write(to: csv, atomically: true, encoding: .utf8)
+        let dense = try rechub(["train", "--set", "data.train=\(csv.path)", "--set", "output_dir=\(dir.path)/out"])
+        #expect(dense.status == 1 && dense.stderr.contains("\(csv.path): no sparse (id) column among click, purchase, D1, D2"),
+                "\(dense.stderr)")
+    }
+
     @Test func malformedCSVNamesFileLineAndColumn() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

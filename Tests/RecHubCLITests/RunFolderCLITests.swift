@@ -43,6 +43,55 @@ struct RunFolderCLITests {
         #expect(log.contains("\"epoch\":2"), "the copy's log goes on into epoch 2")
     }
 
+    /// A run resumed into a folder that holds another run (`--set output_dir=`) leaves that run
+    /// whole: its checkpoints and its run files are moved aside, byte for byte, and said; the
+    /// continued run's log there holds its own steps from the start, none of the other run's.
+    @Test func aRunMovedOntoAnotherRunSetsItAside() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let (first, _) = try cli.trainTinyRun(in: dir, extra: ["--set", "epochs=2", "--set", "max_steps=10",
+                                                               "--set", "log_every=2", "--set", "checkpoint_every=4"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let mine = dir.appendingPathComponent("out"), other = dir.appendingPathComponent("other")
+        let otherRun = try cli.trainTinyRun(in: dir, extra: ["--set", "model=ple", "--set", "output_dir=\(other.path)",
+                                                             "--set", "log_every=3"])
+        #expect(otherRun.run.status == 0, "\(otherRun.run.stderr)")
+        func files(_ folder: URL) throws -> [String: Data] {
+            var all: [String: Data] = [:]
+            for name in try fm.subpathsOfDirectory(atPath: folder.path) {
+                let url = folder.appendingPathComponent(name)
+                if let data = fm.contents(atPath: url.path), (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true {
+                    all[name] = data
+                }
+            }
+            return all
+        }
+        let before = try files(other)
+        let r = try cli.rechub(["train", "--resume", mine.path, "--set", "output_dir=\(other.path)", "--set", "max_steps=16"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("held another run's checkpoints: moved to") && r.stdout.contains("held another run's files"),
+                "\(r.stdout)")
+        // Every file of the other run is still there, unchanged, under an earlier-… folder.
+        let after = try files(other)
+        for (name, data) in before {
+            let parts = name.split(separator: "/").map(String.init)
+            let kept = after.first { key, value in
+                key.hasSuffix("/" + parts.last!) && key.contains("earlier-") && value == data
+                    && (parts.count == 1 ? !key.hasPrefix("checkpoints/") : key.hasPrefix("checkpoints/"))
+            }
+            #expect(kept != nil, "\(name) of the other run was lost or changed")
+        }
+        // The continued run's log: its own steps 2, 4, …, 8 (cut at the checkpoint), then on to 16.
+        let log = try String(contentsOf: other.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
+        let steps = log.split(separator: "\n").compactMap { line -> Int? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  o["kind"] as? String == "step" else { return nil }
+            return o["step"] as? Int
+        }
+        #expect(steps == [2, 4, 6, 8, 10, 12, 14, 16], "\(steps)")
+    }
+
     /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
     @Test func resumeFromOneFileAndFromNothing() throws {
         let dir = try cli.tempDir()

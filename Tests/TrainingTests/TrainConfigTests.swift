@@ -95,6 +95,22 @@ struct TrainConfigTests {
                 && setTypo?.message.contains("did you mean 'earlystop_patience'") == true, "\(String(describing: setTypo))")
         #expect(error("data: {train: a.csv}\n", ["data.generat.rows=null"])?.key == "data.generat")
         #expect(error("data: {train: a.csv}\nnum_layers: ~\n") == nil, "a model key of another model, left out")
+        // Inside a mapping the config lacks, the key is checked as that mapping's readers would.
+        for (path, suggestion) in [("task_specific_lr.clik", "click"), ("pos_weight.clik", "click"),
+                                   ("task_sample_space.purchse", "purchase"), ("data.generate.rowz", "rows")] {
+            let e = error("data: {train: a.csv}\n", ["\(path)=null"])
+            #expect(e?.key == path && e?.file == "--set" && e?.message.contains("did you mean '\(suggestion)'") == true,
+                    "\(path): \(String(describing: e))")
+        }
+        #expect(try parse("data: {train: a.csv}\n", ["task_specific_lr.click=null", "data.generate.rows=null"]).data.generate == nil)
+        // A key written twice is refused when the first is null too; YAML's nulls are nulls in --set;
+        // a --set mapping of null keys is a mapping.
+        #expect(error("data: {train: a.csv}\nmax_steps: ~\nmax_steps: 5\n")?.message == "appears twice")
+        #expect(try parse("data: {train: a.csv}\nepochs: 4\n", ["epochs=NULL"]).schedule.epochs == 1)
+        #expect(try parse("data: {train: a.csv}\n", ["task_specific_lr={purchase: ~}"]).optimizer.taskLearningRates.isEmpty)
+        // Lists that must not be empty.
+        #expect(error("data: {train: a.csv, sparse: []}\n")?.key == "data.sparse")
+        #expect(error("data: {train: a.csv}\ntask_weights_strategy: gradnorm\ngradnorm_layers: []\n")?.key == "gradnorm_layers")
         // The user's CSVs and generated data do not mix (the run would report the generated
         // test split's oracle beside another split's AUC): the key and the CSV are named.
         for csvKey in ["train", "val", "test"] {
@@ -127,6 +143,13 @@ struct TrainConfigTests {
         #expect { try root.setting("expert_units=[" + String(repeating: "{", count: 2_857)) } throws: {
             "\($0)".contains("nested more than 256")
         }
+        // Nesting by indentation (a new-user trial: 3 000 levels crashed the composer's stack).
+        let indented = (0..<3_000).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n") + " x\n"
+        #expect { try ConfigNode.parse(yaml: indented, file: "indented.yaml") } throws: { "\($0)".contains("nested more than 256") }
+        let listed = (0..<300).map { String(repeating: " ", count: $0) + "-" }.joined(separator: "\n") + " x\n"
+        #expect { try ConfigNode.parse(yaml: listed, file: "listed.yaml") } throws: { "\($0)".contains("nested more than 256") }
+        _ = try ConfigNode.parse(yaml: (0..<40).map { String(repeating: " ", count: 2 * $0) + "k:" }.joined(separator: "\n") + " x\n",
+                                 file: "ok.yaml")
         // Within the limits both still parse: a few aliases, and nesting 200 deep.
         _ = try ConfigNode.parse(yaml: "u: &u [8, 4]\nv: *u\n", file: "ok.yaml")
         _ = try ConfigNode.parse(yaml: "a: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200), file: "ok.yaml")
