@@ -90,10 +90,10 @@ struct InspectCommand: ParsableCommand {
             print("step \(f.header.step), epoch \(f.header.epoch), step in epoch \(f.header.stepInEpoch), "
                   + "fingerprint \(String(f.header.configFingerprint, radix: 16))")
             print("sections:")
-            var bad = 0
+            var bad: [String] = []
             for s in f.sections {
                 var status = "ok"
-                do { try f.verify(s.name) } catch { status = "CORRUPT (\(error))"; bad += 1 }
+                do { try f.verify(s.name) } catch { status = "CORRUPT (\(error))"; bad.append(s.name) }
                 print(String(format: "  %-18@ %12d bytes  %@", s.name as NSString, s.length, status as NSString))
             }
             if let (config, features) = try? Checkpointer.readSetup(f) {
@@ -102,7 +102,10 @@ struct InspectCommand: ParsableCommand {
                       + "\(features.numDense) dense")
                 print("config:\n" + config.sourceYAML.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             }
-            if bad > 0 { throw CheckpointError.badSection(file: file, section: "\(bad) section(s)", reason: "see above") }
+            if !bad.isEmpty {
+                fflush(nil)  // the listing first, then the error (every output stream)
+                throw CheckpointError.io(file: file, reason: "corrupt section(s): \(bad.joined(separator: ", ")) (checksum mismatch)")
+            }
         }
     }
 }

@@ -392,5 +392,11 @@ struct RecHubCLITests {
         try bytes.write(to: bad)
         let refused = try rechub(["evaluate", "--checkpoint", bad.path])
         #expect(refused.status == 1 && refused.stderr.contains("corrupt"), "\(refused.stderr)")
+        // inspect lists every section, then names the corrupt one(s).
+        let listed = try rechub(["inspect", bad.path])
+        let lastSection = try #require(listed.stdout.split(separator: "\n").last { $0.contains("CORRUPT") })
+        let name = try #require(lastSection.split(separator: " ").first)
+        #expect(listed.status == 1 && listed.stderr.contains("\(bad.path): corrupt section(s): \(name) (checksum mismatch)"),
+                "\(listed.stdout)\(listed.stderr)")
     }
 }
