@@ -292,9 +292,13 @@ public final class Checkpointer {
         return .incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
     }
 
-    /// "key: checkpoint A, now B" for each identity field that differs.
+    /// "key: checkpoint A, now B" for each identity field that differs; when `model` differs,
+    /// the model's shape keys are left out (another model reads others, so theirs differ anyway).
     static func differences(now: [(String, String)], then: [(String, String)]) -> [String] {
-        zip(now, then).filter { $0.1 != $1.1 }.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
+        let all = zip(now, then).filter { $0.1 != $1.1 }
+        let shapes = Set(ArchitectureConfig.modelKeyTable.map(\.name))
+        let shown = all.contains { $0.0.0 == "model" } ? all.filter { !shapes.contains($0.0.0) } : all
+        return shown.map { "\($0.0): checkpoint \($1.1), now \($0.1)" }
     }
 
     /// Before any data is generated or loaded (rank 0): refuses resuming from `directory` (as

@@ -304,6 +304,11 @@ struct RecHubCLITests {
                             "--set", "data.generate.dir=\(fresh.path)"])
         #expect(r.status != 0 && r.stderr.contains("expert_units: checkpoint [8], now [12]"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fresh.path), "no data generated: \(r.stdout)")
+        // Another model is named alone, not the shape keys that model does not read.
+        let model = try rechub(["train", "--resume", dir.path + "/out", "--set", "model=esmm",
+                                "--set", "data.generate.dir=\(fresh.path)"])
+        #expect(model.status != 0 && model.stderr.contains("checkpoint does not fit this run: model: checkpoint mmoe, now esmm\n"),
+                "\(model.stderr)")
         // Other generated rows (another count, seed or scale) are other training data.
         for (key, value, stored) in [("rows", "3000", "2000"), ("seed", "8", "7"), ("scale", "0.02", "0.01")] {
             let d = try rechub(["train", "--resume", dir.path + "/out", "--set", "data.generate.\(key)=\(value)",
