@@ -273,6 +273,7 @@ struct BenchCommand: ParsableCommand {
         let dataSeconds = monotonicSeconds() - t0
         let features = Features(sparseNames: data.schema.sparse, vocabularySizes: data.vocabularySizes,
                                 embeddingDim: config.architecture.embeddingDim, denseNames: data.schema.dense)
+        try job.checkModelFits(features: features)
         let net = job.makeModel(features: features)
         net.initialize(seed: config.seed)
         // The optimizer and trainer of `TrainingJob.run`, from the same config.

@@ -23,11 +23,10 @@ struct ReportCommand: ParsableCommand {
             // the run folder is known to hold a run, since the check creates a missing folder.
             let path = out ?? URL(fileURLWithPath: runDir).appendingPathComponent("report.html").path
             let place = OutputPlaces.Place(key: "--out", path: path, isFolder: false)
-            // The page replaces a file the report reads (run.json, the log): refused. The
-            // default report.html is no input, nor is a page written earlier.
-            try OutputPlaces.checkNotInput(place, inputs: ["run.json", "train_log.jsonl", "metrics.json"].map {
-                (key: "run", path: URL(fileURLWithPath: runDir).appendingPathComponent($0).path)
-            })
+            // The page must not replace a file of the run (run.json, the log, a checkpoint, the
+            // events): refused. An HTML page there (report.html, an earlier page) may be replaced.
+            try OutputPlaces.checkNotInput(place, inputs: [(key: "run folder", path: runDir)],
+                                           allowed: { $0.hasSuffix(".html") })
             var target = out == nil ? path : try OutputPlaces.check([place])[0]
             let record = try RunRecord.load(directory: runDir)
             if out == nil { target = try OutputPlaces.check([place])[0] }

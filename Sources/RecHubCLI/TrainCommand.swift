@@ -33,15 +33,20 @@ struct TrainCommand: ParsableCommand {
             let stored = try Checkpointer.readSetup(file).0
             root = try ConfigNode.parse(yaml: stored.sourceYAML, file: "\(file.path) (stored config)")
             // The run goes on where its checkpoints are now (a run folder may have been moved or
-            // copied): its checkpoint folder, and the run folder holding it. A new output_dir
-            // (without a checkpoint_dir) moves the whole run there, its checkpoints included.
+            // copied): its checkpoint folder, and its run folder (`Checkpointer.runFolder`: the
+            // folder holding `checkpoints/`, the stored output_dir for the stored checkpoint_dir,
+            // else the checkpoint's own folder). A new output_dir (without a checkpoint_dir)
+            // moves the whole run there, its checkpoints included.
             let overridden = Set(overrides.compactMap { $0.split(separator: "=", maxSplits: 1).first }
                 .map { $0.trimmingCharacters(in: .whitespaces) })
             let folder = (file.path as NSString).deletingLastPathComponent
             if !overridden.contains("output_dir") {
                 root = try root.setting("checkpoint_dir=\(Self.yamlQuoted(folder))")
-                if (folder as NSString).lastPathComponent == "checkpoints" {
-                    root = try root.setting("output_dir=\(Self.yamlQuoted((folder as NSString).deletingLastPathComponent))")
+                let runFolder = Checkpointer.runFolder(ofCheckpointsIn: folder, stored: stored)
+                root = try root.setting("output_dir=\(Self.yamlQuoted(runFolder))")
+                if runFolder == folder && (MPICommunicator.launcherRank ?? 0) == 0 && !printConfig {
+                    FileHandle.standardError.write(Data(("note: \(file.path) is not in its run's checkpoint folder: the run "
+                        + "goes on in \(folder) (its log from here on; --set output_dir=… to choose)\n").utf8))
                 }
             } else if !overridden.contains("checkpoint_dir") {
                 root = try root.setting("checkpoint_dir=null")

@@ -292,6 +292,25 @@ public final class Checkpointer {
         return .incompatible(file: file.path, reason: diffs.isEmpty ? "fingerprint differs" : diffs.joined(separator: "; "))
     }
 
+    /// The run folder (`output_dir`) of the checkpoints in `folder`, made by a run with config
+    /// `stored`: the folder holding it when it is a `checkpoints` folder; the stored `output_dir`
+    /// when it is the stored run's own `checkpoint_dir` (set apart from the run folder); else
+    /// `folder` itself (a lone copied checkpoint, an `earlier-…` folder set aside): a run
+    /// resumed from there keeps its log beside those checkpoints, never in a run folder that
+    /// may hold another run by now.
+    public static func runFolder(ofCheckpointsIn folder: String, stored: TrainConfig) -> String {
+        if (folder as NSString).lastPathComponent == "checkpoints" { return (folder as NSString).deletingLastPathComponent }
+        let storedCheckpoints = stored.checkpointing.directory
+            ?? (stored.logging.outputDirectory as NSString).appendingPathComponent("checkpoints")
+        return samePlace(folder, storedCheckpoints) ? stored.logging.outputDirectory : folder
+    }
+
+    /// Whether two paths name the same place (after `..`, `.` and symbolic links).
+    public static func samePlace(_ a: String, _ b: String) -> Bool {
+        func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        return resolved(a) == resolved(b)
+    }
+
     /// "key: checkpoint A, now B" for each identity field that differs; when `model` differs,
     /// the model's shape keys are left out (another model reads others, so theirs differ anyway).
     static func differences(now: [(String, String)], then: [(String, String)]) -> [String] {

@@ -57,7 +57,9 @@ public enum OutputPlaces {
     /// (`predict --out` over its `--data`, `export --out` over its checkpoint). An input that is
     /// a folder stands for the files in it and in its `checkpoints/` (a run folder).
     /// - Throws: `ConfigError` (file "command line", the output's key) naming both paths.
-    public static func checkNotInput(_ output: Place, inputs: [(key: String, path: String)]) throws {
+    ///   `allowed` exempts files of a folder input that may be replaced (an earlier report page).
+    public static func checkNotInput(_ output: Place, inputs: [(key: String, path: String)],
+                                     allowed: (String) -> Bool = { _ in false }) throws {
         func identity(_ path: String) -> (UInt64, UInt64)? {
             var st = stat()
             guard stat(path, &st) == 0 else { return nil }
@@ -77,11 +79,11 @@ public enum OutputPlaces {
                     }
                 }
             }
-            for file in files {
+            for file in files where file == input.path || !allowed(file) {
                 if let id = identity(file), id == out {
                     throw ConfigError(file: "command line", key: output.key,
                                       message: "\(output.path) is " + (file == input.path ? "the \(input.key) file \(file)"
-                                          : "\(file), read through \(input.key) \(input.path)")
+                                          : "\(file), in \(input.key) \(input.path)")
                                           + ": writing it would replace that input")
                 }
             }

@@ -127,6 +127,7 @@ public struct TrainingJob {
     /// file's sizes before anything is built from it).
     /// - Throws: `CheckpointError.incompatible` when the config describes a larger model.
     func makeModelForRun(features: Features) throws -> any MultiTaskModel {
+        try checkModelFits(features: features)
         guard let dir = resumeDirectory else { return makeModel(features: features) }
         var floats: Int64 = -1
         let newest = communicator.isRoot ? try? Checkpointer.newestValid(in: dir).file : nil
@@ -143,6 +144,38 @@ public struct TrainingJob {
                                                + "parameters, more than the checkpoint's \(floats)")
         }
         return model
+    }
+
+    /// Refuses, before allocating it, a model whose training state cannot fit in this machine's
+    /// memory: 4 floats per dense parameter (the parameter, its gradient, Adam's two moments)
+    /// and 3 per embedding value (lazy Adam keeps no embedding gradient table), and embedding
+    /// tables past the 2³¹ rows their int32 row ids address. Each value has its own range; only
+    /// their product can be impossible (`expert_units: [100000000]`).
+    /// - Throws: `ConfigError` naming `embedding_dim` and the vocabularies, or (without a key)
+    ///   the model's shape keys, with the memory needed and the machine's.
+    public func checkModelFits(features: Features) throws {
+        let rows = features.vocabularySizes.reduce(0) { $0 + $1 + 1 }
+        guard rows < Int(Int32.max) else {
+            throw ConfigError(file: "config", key: "data.vocabulary_sizes",
+                              message: "\(rows) embedding rows in all; at most \(Int32.max - 1) (int32 row ids)")
+        }
+        // The dense layout does not depend on the vocabularies: a stand-in of one id per field
+        // has it, and allocates nothing (limit 0).
+        let probe = Features(sparseNames: features.sparseNames, vocabularySizes: features.sparseNames.map { _ in 1 },
+                             embeddingDim: features.embeddingDim, denseNames: features.denseNames)
+        let dense = ForwardContext.$allocationLimit.withValue(0) { makeModel(features: probe) }.layout.count
+        let (embedding, o1) = rows.multipliedReportingOverflow(by: features.embeddingDim)
+        let needed = Double(dense) * 16 + Double(embedding) * 12
+        let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard o1 || needed > memory else { return }
+        let gib = { (bytes: Double) in String(format: "%.1f GiB", bytes / 1_073_741_824) }
+        let shape = config.modelKeyValues.map { "\($0.name) \($0.value)" }.joined(separator: ", ")
+        let byEmbedding = o1 || Double(embedding) * 12 > Double(dense) * 16
+        throw ConfigError(file: "config", key: byEmbedding ? "embedding_dim" : "",
+                          message: "the model needs at least \(o1 ? "2⁶³ bytes" : gib(needed)) to train (\(dense) dense parameters "
+                              + "× 16 bytes, \(rows) embedding rows × \(features.embeddingDim) × 12 bytes); this machine has "
+                              + "\(gib(memory)). " + (byEmbedding ? "Lower embedding_dim or the vocabularies"
+                                                                   : "Lower the widths or counts (\(shape))"))
     }
 
     /// Refuses batch normalisation over one row on a rank: its batch statistics are then the
@@ -342,21 +375,20 @@ public struct TrainingJob {
     /// a fresh run does), and the run files in the new `output_dir` (`run.json`,
     /// `metrics.json`, `train_log.jsonl`, TensorBoard events, `report.html`) to
     /// `<output_dir>/earlier-<UTC time>/`, each said in a note. The continued run's own log and
-    /// events are then copied from the run folder it comes from (the folder holding its
-    /// `checkpoints/`), to be cut back to the checkpoint's step as on any resume. Rank 0.
+    /// events are then copied from the run folder it comes from (`Checkpointer.runFolder`), to
+    /// be cut back to the checkpoint's step as on any resume. Rank 0.
     /// - Throws: `CheckpointError.io` naming the folder when a file cannot be moved or copied.
     private func settleMovedRun(resumedFrom file: String, checkpointer: Checkpointer) throws {
         let fm = FileManager.default
-        func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
         let sourceCheckpoints = (file as NSString).deletingLastPathComponent
-        if resolved(sourceCheckpoints) != resolved(checkpointDirectory), config.checkpointing.enabled,
+        if !Checkpointer.samePlace(sourceCheckpoints, checkpointDirectory), config.checkpointing.enabled,
            let aside = try checkpointer.setAsideEarlierRun() {
             say("note: \(checkpointDirectory) held another run's checkpoints: moved to \(aside)")
         }
         let target = config.logging.outputDirectory
-        let sourceRun = (sourceCheckpoints as NSString).lastPathComponent == "checkpoints"
-            ? (sourceCheckpoints as NSString).deletingLastPathComponent : nil
-        if let sourceRun, resolved(sourceRun) == resolved(target) { return }
+        let stored = try Checkpointer.readSetup(try CheckpointFile(path: file)).0
+        let sourceRun = Checkpointer.runFolder(ofCheckpointsIn: sourceCheckpoints, stored: stored)
+        if Checkpointer.samePlace(sourceRun, target) { return }
         let isRunFile = { (name: String) in
             ["run.json", RunLog.fileName, "metrics.json", "report.html"].contains(name)
                 || EventFileWriter.isEventFileName(name)
@@ -374,7 +406,6 @@ public struct TrainingJob {
             }
             say("note: \(target) held another run's files (\(others.joined(separator: ", "))): moved to \(aside)")
         }
-        guard let sourceRun else { return }
         let own = ((try? fm.contentsOfDirectory(atPath: sourceRun)) ?? [])
             .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
         do {

@@ -35,8 +35,9 @@ struct OutputPlacesCLITests {
             (["predict", "--checkpoint", checkpoint, "--data", data, "--out", data], "is the --data file \(data)"),
             (["predict", "--checkpoint", checkpoint, "--data", data, "--out", link], "is the --data file \(data)"),
             (["export", "--checkpoint", checkpoint, "--out", checkpoint], "is the --checkpoint file \(checkpoint)"),
-            (["predict", "--checkpoint", runDir, "--data", data, "--out", checkpoint], "read through --checkpoint \(runDir)"),
-            (["report", runDir, "--out", runDir + "/run.json"], "is the run file \(runDir)/run.json"),
+            (["predict", "--checkpoint", runDir, "--data", data, "--out", checkpoint], ", in --checkpoint \(runDir)"),
+            (["report", runDir, "--out", runDir + "/run.json"], ", in run folder \(runDir)"),
+            (["report", runDir, "--out", checkpoint], ", in run folder \(runDir)"),
         ]
         for (args, says) in cases {
             let r = try cli.rechub(args)

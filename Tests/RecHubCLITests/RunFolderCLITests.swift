@@ -92,6 +92,35 @@ struct RunFolderCLITests {
         #expect(steps == [2, 4, 6, 8, 10, 12, 14, 16], "\(steps)")
     }
 
+    /// Where a resumed run goes on: with its own checkpoint_dir apart from the run folder, in
+    /// place (its log kept whole, nothing set aside); from a checkpoint copied out of its run,
+    /// in that checkpoint's folder, said, and the run it came from is left byte for byte.
+    @Test func aResumedRunGoesOnWhereItsCheckpointBelongs() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("out"), apart = dir.appendingPathComponent("ck")
+        let (first, _) = try cli.trainTinyRun(in: dir, extra: ["--set", "checkpoint_dir=\(apart.path)", "--set", "epochs=2",
+                                                               "--set", "max_steps=10", "--set", "log_every=2"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let inPlace = try cli.rechub(["train", "--resume", apart.path, "--set", "max_steps=12"])
+        #expect(inPlace.status == 0 && !inPlace.stdout.contains("another run"), "\(inPlace.stdout)\(inPlace.stderr)")
+        let log = try String(contentsOf: run.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
+        #expect(log.contains("\"step\":2,") && log.contains("\"step\":12,"), "the log lost its first steps:\n\(log)")
+        // A checkpoint copied out of its run.
+        let lone = dir.appendingPathComponent("lone"), fm = FileManager.default
+        try fm.createDirectory(at: lone, withIntermediateDirectories: true)
+        let newest = try #require(try fm.contentsOfDirectory(atPath: apart.path).filter { $0.hasPrefix("step-") }.sorted().last)
+        try fm.copyItem(at: apart.appendingPathComponent(newest), to: lone.appendingPathComponent("copy.rhck"))
+        let before = try fm.contentsOfDirectory(atPath: run.path).sorted().map { try Data(contentsOf: run.appendingPathComponent($0)) }
+        let copied = try cli.rechub(["train", "--resume", lone.appendingPathComponent("copy.rhck").path, "--set", "max_steps=14"])
+        #expect(copied.status == 0 && copied.stderr.contains("is not in its run's checkpoint folder: the run goes on in \(lone.path)"),
+                "\(copied.stderr)")
+        #expect(fm.fileExists(atPath: lone.appendingPathComponent("train_log.jsonl").path)
+                && fm.fileExists(atPath: lone.appendingPathComponent("metrics.json").path))
+        let after = try fm.contentsOfDirectory(atPath: run.path).sorted().map { try Data(contentsOf: run.appendingPathComponent($0)) }
+        #expect(after == before, "the run the checkpoint came from was touched")
+    }
+
     /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
     @Test func resumeFromOneFileAndFromNothing() throws {
         let dir = try cli.tempDir()
