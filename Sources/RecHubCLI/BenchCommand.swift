@@ -108,7 +108,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--embedding-dim must be in 1...4096, got \(embeddingDim)")
         }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
-        guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+        // The range of the config's threads key, less its 0 (automatic): a bench states its threads.
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads \(threads) is outside 1...1024") }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0, got \(warmup)") }
         guard data != nil || rows >= batchSize else {

@@ -119,6 +119,9 @@ public struct RunRecord: Sendable {
             let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
             return underlying ?? c.debugDescription
         }
+        // JSONValue tries each kind of value in turn: a number no double holds (1e400) fails
+        // them all, the last attempt's "expected Dictionary" being no help.
+        if case DecodingError.typeMismatch = error { return "a value this reader cannot hold (a number past a double's range?)" }
         return "\(error)"
     }
 

@@ -80,6 +80,18 @@ struct RunRecordTests {
         #expect(error.description.contains("train_log.jsonl:\(lines.count + 1): not valid JSON"), "\(error)")
     }
 
+    /// A number no double holds is named as such, not as the parser's last attempt at a type.
+    @Test func aNumberPastTheDoubleRangeIsNamed() throws {
+        let f = try RunFolderFixture()
+        defer { f.remove() }
+        try f.writeRun()
+        let lines = try RunFolderFixture.logLines(epochs: 1)
+        try f.write("train_log.jsonl", lines.joined(separator: "\n") + "\n{\"kind\":\"step\",\"step\":1e400}\n")
+        let error = try #require(throws: ReportError.self) { try RunRecord.load(directory: f.path) }
+        #expect(error.description.contains("train_log.jsonl:\(lines.count + 1): not valid JSON: a value this reader cannot hold"),
+                "\(error)")
+    }
+
     /// Blank lines hold nothing and are skipped; fields and kinds the reader does not know may
     /// come from a newer writer and are ignored; a last line without its newline that is whole
     /// JSON is read. None of these is noted.
