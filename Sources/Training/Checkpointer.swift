@@ -163,14 +163,8 @@ public final class Checkpointer {
         let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".rhck") }.sorted()
         guard !names.isEmpty else { return nil }
         let target = try TrainingJob.freshFolder(named: "earlier", in: directory)
-        do {
-            for name in names {
-                try fm.moveItem(atPath: (directory as NSString).appendingPathComponent(name),
-                                toPath: (target as NSString).appendingPathComponent(name))
-            }
-        } catch {
-            throw CheckpointError.io(file: directory, reason: "cannot set an earlier run's checkpoints aside: \(error.localizedDescription)")
-        }
+        try TrainingJob.transfer(names, from: directory, to: target, file: directory,
+                                 failure: "cannot set an earlier run's checkpoints aside")
         return target
     }
 

@@ -396,25 +396,27 @@ public struct TrainingJob {
         let others = ((try? fm.contentsOfDirectory(atPath: target)) ?? []).filter(isRunFile).sorted()
         if !others.isEmpty {
             let aside = try Self.freshFolder(named: "earlier", in: target)
-            do {
-                for name in others {
-                    try fm.moveItem(atPath: (target as NSString).appendingPathComponent(name),
-                                    toPath: (aside as NSString).appendingPathComponent(name))
-                }
-            } catch {
-                throw CheckpointError.io(file: target, reason: "cannot set another run's files aside: \(error.localizedDescription)")
-            }
+            try Self.transfer(others, from: target, to: aside, file: target, failure: "cannot set another run's files aside")
             say("note: \(target) held another run's files (\(others.joined(separator: ", "))): moved to \(aside)")
         }
         let own = ((try? fm.contentsOfDirectory(atPath: sourceRun)) ?? [])
             .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
+        try Self.transfer(own, from: sourceRun, to: target, copying: true, file: target,
+                          failure: "cannot copy the run's log from \(sourceRun)")
+    }
+
+    /// Moves (or copies) the files `names` of folder `source` into folder `destination`.
+    /// - Throws: `CheckpointError.io` naming `file`, with `failure` and the system's reason.
+    static func transfer(_ names: [String], from source: String, to destination: String, copying: Bool = false,
+                         file: String, failure: String) throws {
+        let fm = FileManager.default
         do {
-            for name in own {
-                try fm.copyItem(atPath: (sourceRun as NSString).appendingPathComponent(name),
-                                toPath: (target as NSString).appendingPathComponent(name))
+            for name in names {
+                let (from, to) = ((source as NSString).appendingPathComponent(name), (destination as NSString).appendingPathComponent(name))
+                if copying { try fm.copyItem(atPath: from, toPath: to) } else { try fm.moveItem(atPath: from, toPath: to) }
             }
         } catch {
-            throw CheckpointError.io(file: target, reason: "cannot copy the run's log from \(sourceRun): \(error.localizedDescription)")
+            throw CheckpointError.io(file: file, reason: "\(failure): \(error.localizedDescription)")
         }
     }
 
