@@ -148,7 +148,8 @@ public struct TrainingJob {
 
     /// Refuses, before allocating it, a model whose training state cannot fit in this machine's
     /// memory: 4 floats per dense parameter (the parameter, its gradient, Adam's two moments)
-    /// and 3 per embedding value (lazy Adam keeps no embedding gradient table), and embedding
+    /// and 3 per embedding value (lazy Adam keeps no embedding gradient table), times the ranks
+    /// on this node (each holds a replica), and embedding
     /// tables past the 2³¹ rows their int32 row ids address. Each value has its own range; only
     /// their product can be impossible (`expert_units: [100000000]`).
     /// - Throws: `ConfigError` naming `embedding_dim` and the vocabularies, or (without a key)
@@ -165,7 +166,9 @@ public struct TrainingJob {
                              embeddingDim: features.embeddingDim, denseNames: features.denseNames)
         let dense = ForwardContext.$allocationLimit.withValue(0) { makeModel(features: probe) }.layout.count
         let (embedding, o1) = rows.multipliedReportingOverflow(by: features.embeddingDim)
-        let needed = Double(dense) * 16 + Double(embedding) * 12
+        // Every rank on this node holds a whole replica.
+        let local = Double(max(MPICommunicator.launcherLocalSize ?? 1, 1))
+        let needed = (Double(dense) * 16 + Double(embedding) * 12) * local
         let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
         guard o1 || needed > memory else { return }
         let gib = { (bytes: Double) in String(format: "%.1f GiB", bytes / 1_073_741_824) }
@@ -173,7 +176,8 @@ public struct TrainingJob {
         let byEmbedding = o1 || Double(embedding) * 12 > Double(dense) * 16
         throw ConfigError(file: "config", key: byEmbedding ? "embedding_dim" : "",
                           message: "the model needs at least \(o1 ? "2⁶³ bytes" : gib(needed)) to train (\(dense) dense parameters "
-                              + "× 16 bytes, \(rows) embedding rows × \(features.embeddingDim) × 12 bytes); this machine has "
+                              + "× 16 bytes, \(rows) embedding rows × \(features.embeddingDim) × 12 bytes"
+                              + (local > 1 ? ", × \(Int(local)) ranks on this node" : "") + "); this machine has "
                               + "\(gib(memory)). " + (byEmbedding ? "Lower embedding_dim or the vocabularies"
                                                                    : "Lower the widths or counts (\(shape))"))
     }
