@@ -16,9 +16,10 @@ typedef float v8 __attribute__((ext_vector_type(8)));
 #define LOAD8(ptr) ({ v8 x_; __builtin_memcpy(&x_, (ptr), sizeof x_); x_; })
 #define STORE8(ptr, val) do { v8 y_ = (val); __builtin_memcpy((ptr), &y_, sizeof y_); } while (0)
 
-CLONES
-void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n, float b1, float b2, float eps,
-                      float wd, float step_size, float bc2_sqrt) {
+// One Adam step over n contiguous floats (the body of both entry points below).
+static inline __attribute__((always_inline)) void adam_span(float *p, const float *g, float *m, float *v, ptrdiff_t n,
+                                                            float b1, float b2, float eps, float wd, float step_size,
+                                                            float bc2_sqrt) {
     const v8 one_minus_b1 = 1 - b1, one_minus_b2 = 1 - b2, b2v = b2, epsv = eps, sv = step_size, cv = bc2_sqrt,
              wdv = wd;
     ptrdiff_t i = 0;
@@ -37,6 +38,32 @@ void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n,
         m[i] += (1 - b1) * (gi - m[i]);
         v[i] = v[i] * b2 + (1 - b2) * gi * gi;
         p[i] -= step_size * m[i] / (__builtin_sqrtf(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+CLONES
+void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n, float b1, float b2, float eps,
+                      float wd, float step_size, float bc2_sqrt) {
+    adam_span(p, g, m, v, n, b1, b2, eps, wd, step_size, bc2_sqrt);
+}
+
+CLONES
+void rechub_adam_rows(float *w, float *m, float *v, const int32_t *rows, const float *g, ptrdiff_t count,
+                      ptrdiff_t dim, float b1, float b2, float eps, float wd, float step_size, float bc2_sqrt) {
+    // The rows are scattered over tables larger than the caches: the rows a few updates ahead
+    // are fetched while this one is computed (each row's three table lines, for writing).
+    enum { ahead = 8 };
+    for (ptrdiff_t k = 0; k < count; k++) {
+        if (k + ahead < count) {
+            const ptrdiff_t next = (ptrdiff_t)rows[k + ahead] * dim;
+            for (ptrdiff_t b = 0; b < dim; b += 16) {
+                __builtin_prefetch(w + next + b, 1);
+                __builtin_prefetch(m + next + b, 1);
+                __builtin_prefetch(v + next + b, 1);
+            }
+        }
+        const ptrdiff_t base = (ptrdiff_t)rows[k] * dim;
+        adam_span(w + base, g + k * dim, m + base, v + base, dim, b1, b2, eps, wd, step_size, bc2_sqrt);
     }
 }
 

@@ -23,4 +23,14 @@ extension Ops {
                                 weightDecay: Float, stepSize: Float, bc2Sqrt: Float) {
         rechub_adam_step(p, g, m, v, count, beta1, beta2, epsilon, weightDecay, stepSize, bc2Sqrt)
     }
+
+    /// `adamStep` on `count` scattered rows of `dim` floats of the tables `w`, `m`, `v`: row
+    /// `rows[k]` from gradient row k of `g` (k·dim ..< (k+1)·dim), in order; the same values as
+    /// one `adamStep` per row, with the rows ahead prefetched (lazy embedding updates).
+    @inline(__always)
+    public static func adamRows(w: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                                rows: UnsafePointer<Int32>, g: UnsafePointer<Float>, count: Int, dim: Int, beta1: Float,
+                                beta2: Float, epsilon: Float, weightDecay: Float, stepSize: Float, bc2Sqrt: Float) {
+        rechub_adam_rows(w, m, v, rows, g, count, dim, beta1, beta2, epsilon, weightDecay, stepSize, bc2Sqrt)
+    }
 }

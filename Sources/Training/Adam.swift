@@ -172,9 +172,8 @@ public final class Adam: @unchecked Sendable {
         }
         switch embeddingUpdate {
         case .lazy:
-            for s in 0..<gradient.count {
-                updateRow(Int(gradient.rows[s]), gradient.values.base + s * e)
-            }
+            Ops.adamRows(w: w, m: mm, v: vv, rows: gradient.rows, g: gradient.values.base, count: gradient.count, dim: e,
+                         beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
         case .dense:
             for row in 0..<embeddings.rowCount {
                 if let s = gradient.slot(of: Int32(row)) {

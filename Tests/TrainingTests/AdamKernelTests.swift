@@ -31,4 +31,32 @@ struct AdamKernelTests {
                         && v1[i].bitPattern == v2[i].bitPattern, "element \(i) of \(n) at level \(VectorLevel.name)")
         }
     }
+
+    /// The scattered-rows kernel of lazy embedding updates (prefetching rows ahead) equals one
+    /// kernel call per row, bit for bit: rows in any order, fewer and more rows than it
+    /// prefetches ahead, widths with and without a tail.
+    @Test(arguments: [3, 8, 40], [1, 16, 21])
+    func rowsKernelEqualsOneStepPerRow(touched: Int, dim: Int) {
+        var rng = SeededRandom(seed: UInt64(touched * 100 + dim))
+        let tableRows = 64
+        let rows = (0..<tableRows).shuffled(using: &rng).prefix(touched).map { Int32($0) }
+        let g = FloatBuffer((0..<(touched * dim)).map { _ in rng.nextFloat() - 0.5 })
+        let w1 = FloatBuffer((0..<(tableRows * dim)).map { _ in rng.nextFloat() - 0.5 })
+        let m1 = FloatBuffer((0..<(tableRows * dim)).map { _ in (rng.nextFloat() - 0.5) * 0.1 })
+        let v1 = FloatBuffer((0..<(tableRows * dim)).map { _ in rng.nextFloat() * 0.01 })
+        let (w2, m2, v2) = (FloatBuffer(count: w1.count), FloatBuffer(count: m1.count), FloatBuffer(count: v1.count))
+        w2.copy(from: w1); m2.copy(from: m1); v2.copy(from: v1)
+        rows.withUnsafeBufferPointer { r in
+            Ops.adamRows(w: w1.base, m: m1.base, v: v1.base, rows: r.baseAddress!, g: g.base, count: touched, dim: dim,
+                         beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, stepSize: 1e-3, bc2Sqrt: 0.03)
+        }
+        for (k, row) in rows.enumerated() {
+            let o = Int(row) * dim
+            Adam.kernel(p: w2.base + o, g: g.base + k * dim, m: m2.base + o, v: v2.base + o, count: dim, beta1: 0.9,
+                        beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, stepSize: 1e-3, bc2Sqrt: 0.03)
+        }
+        #expect(w1.toArray().map(\.bitPattern) == w2.toArray().map(\.bitPattern)
+                && m1.toArray().map(\.bitPattern) == m2.toArray().map(\.bitPattern)
+                && v1.toArray().map(\.bitPattern) == v2.toArray().map(\.bitPattern), "\(touched) rows of \(dim)")
+    }
 }

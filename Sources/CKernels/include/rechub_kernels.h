@@ -6,6 +6,7 @@
 #define RECHUB_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -16,6 +17,11 @@ extern "C" {
 // p −= step_size·m / (√v / bc2_sqrt + ε).
 void rechub_adam_step(float *p, const float *g, float *m, float *v, ptrdiff_t n, float beta1, float beta2,
                       float epsilon, float weight_decay, float step_size, float bc2_sqrt);
+// The same step on `count` scattered rows of `dim` floats of the tables w, m, v: row rows[k]
+// from the gradient row g[k·dim ..< (k+1)·dim] (lazy embedding updates), prefetching ahead.
+void rechub_adam_rows(float *w, float *m, float *v, const int32_t *rows, const float *g, ptrdiff_t count,
+                      ptrdiff_t dim, float beta1, float beta2, float epsilon, float weight_decay, float step_size,
+                      float bc2_sqrt);
 
 // Batch normalisation's row-wise passes over a (rows, cols) row-major matrix with row stride ld
 // (Layers/BatchNorm.swift;
