@@ -27,6 +27,17 @@ struct ReportCommand: ParsableCommand {
             // events): refused. An HTML page there (report.html, an earlier page) may be replaced.
             try OutputPlaces.checkNotInput(place, inputs: [(key: "run folder", path: runDir)],
                                            allowed: { $0.hasSuffix(".html") })
+            // …nor take a name the run itself writes, present yet or not (a killed run's
+            // metrics.json, its next checkpoint).
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent(), name = URL(fileURLWithPath: path).lastPathComponent
+            let runURL = URL(fileURLWithPath: runDir)
+            let inRun = Checkpointer.samePlace(folder.path, runURL.path)
+            let inCheckpoints = Checkpointer.samePlace(folder.path, runURL.appendingPathComponent("checkpoints").path)
+            if (inRun && (["run.json", "metrics.json", "train_log.jsonl"].contains(name) || EventFileWriter.isEventFileName(name)))
+                || (inCheckpoints && !name.hasSuffix(".html")) {
+                throw ConfigError(file: "command line", key: "--out",
+                                  message: "\(path) is a file the run writes (\(name)): the page would stand in its place")
+            }
             var target = out == nil ? path : try OutputPlaces.check([place])[0]
             let record = try RunRecord.load(directory: runDir)
             if out == nil { target = try OutputPlaces.check([place])[0] }

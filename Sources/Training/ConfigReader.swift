@@ -116,7 +116,11 @@ public final class ConfigReader {
     /// A list of positive integers (layer widths).
     /// - Throws: `ConfigError` as `list` throws it, for a value that is not a list of positive integers.
     public func units(_ key: String, _ fallback: [Int]) throws -> [Int] {
-        guard let v = try list(key, "positive integers", { Int($0).flatMap { $0 > 0 ? $0 : nil } }) else { return fallback }
+        // At most 2²⁴ wide: products of widths (a layer's weights, times the experts) then stay
+        // far inside Int, so the memory check can count them (4·10¹² overflowed and trapped).
+        guard let v = try list(key, "positive integers up to 16777216", {
+            Int($0).flatMap { $0 > 0 && $0 <= 1 << 24 ? $0 : nil }
+        }) else { return fallback }
         return v
     }
 

@@ -340,7 +340,10 @@ public struct TrainConfig: Sendable, Codable, Equatable {
                          + "(leave the key out to take the CSV header's)")
         }
         data.dense = try d.list("dense", "column names") { $0.isEmpty ? nil : $0 }
-        data.vocabularySizes = try d.list("vocabulary_sizes", "positive integers") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        // Each table's ids are int32.
+        data.vocabularySizes = try d.list("vocabulary_sizes", "positive integers below 2147483647") {
+            Int($0).flatMap { $0 > 0 && $0 < Int(Int32.max) ? $0 : nil }
+        }
         data.cache = try d.bool("cache", data.cache)
         data.cacheDirectory = try d.string("cache_dir")
         if let g = try d.section("generate") {

@@ -155,10 +155,11 @@ public struct TrainingJob {
     /// - Throws: `ConfigError` naming `embedding_dim` and the vocabularies, or (without a key)
     ///   the model's shape keys, with the memory needed and the machine's.
     public func checkModelFits(features: Features) throws {
-        let rows = features.vocabularySizes.reduce(0) { $0 + $1 + 1 }
+        let rows = features.vocabularySizes.reduce(0) { min($0 &+ $1 &+ 1, Int(Int32.max)) }  // saturating
         guard rows < Int(Int32.max) else {
             throw ConfigError(file: "config", key: "data.vocabulary_sizes",
-                              message: "\(rows) embedding rows in all; at most \(Int32.max - 1) (int32 row ids)")
+                              message: String(format: "%.0f", features.vocabularySizes.map { Double($0) + 1 }.reduce(0, +)) + " embedding rows "
+                                  + "in all; at most \(Int32.max - 1) (int32 row ids)")
         }
         // The dense layout does not depend on the vocabularies: a stand-in of one id per field
         // has it, and allocates nothing (limit 0).
@@ -263,7 +264,7 @@ public struct TrainingJob {
         if config.checkpointing.enabled { attach(checkpointer, to: trainer) }
         if let dir = resumeDirectory {
             let file = try checkpointer.resume(from: dir, into: trainer, log: say)
-            if let file { try settleMovedRun(resumedFrom: file, checkpointer: checkpointer) }
+            if let file { try settleMovedRun(resumedFrom: file, step: trainer.progress.globalStep, checkpointer: checkpointer) }
         } else if config.checkpointing.enabled, communicator.isRoot, let aside = try checkpointer.setAsideEarlierRun() {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
@@ -382,12 +383,25 @@ public struct TrainingJob {
     /// events are then copied from the run folder it comes from (`Checkpointer.runFolder`), to
     /// be cut back to the checkpoint's step as on any resume. Rank 0.
     /// - Throws: `CheckpointError.io` naming the folder when a file cannot be moved or copied.
-    private func settleMovedRun(resumedFrom file: String, checkpointer: Checkpointer) throws {
+    private func settleMovedRun(resumedFrom file: String, step: Int, checkpointer: Checkpointer) throws {
         let fm = FileManager.default
         let sourceCheckpoints = (file as NSString).deletingLastPathComponent
         if !Checkpointer.samePlace(sourceCheckpoints, checkpointDirectory), config.checkpointing.enabled,
            let aside = try checkpointer.setAsideEarlierRun() {
             say("note: \(checkpointDirectory) held another run's checkpoints: moved to \(aside)")
+        } else if config.checkpointing.enabled {
+            // Resumed in place from an older checkpoint: the later ones (this run's future, or a
+            // checkpoint copied in from another run) would be overwritten step by step.
+            let later = ((try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? []).filter {
+                $0.hasPrefix("step-") && $0.hasSuffix(".rhck") && (Int($0.dropFirst(5).prefix(8)) ?? 0) > step
+            }.sorted()
+            if !later.isEmpty {
+                let aside = try Self.freshFolder(named: "earlier", in: checkpointDirectory)
+                try Self.transfer(later, from: checkpointDirectory, to: aside, file: checkpointDirectory,
+                                  failure: "cannot set later checkpoints aside")
+                say("note: checkpoints after step \(step) (\(later.joined(separator: ", "))) moved to \(aside): "
+                    + "the resumed run would write over them")
+            }
         }
         let target = config.logging.outputDirectory
         let stored = try Checkpointer.readSetup(try CheckpointFile(path: file)).0

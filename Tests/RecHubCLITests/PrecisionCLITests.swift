@@ -98,12 +98,20 @@ struct PrecisionCLITests {
         // checkpoint, moved to another folder on OpenBLAS, carries all three segments there.
         let again2 = try MPITests.run(bin, ["train", "--resume", step10, "--set", "max_steps=11"])
         #expect(again2.status == 0 && !again2.output.contains("products until"), "\(again2.output)")
+        // That resume set the later step-12 checkpoint aside (it would have been written over,
+        // and a later --resume of the folder would have taken it for this run's newest).
+        #expect(again2.output.contains("checkpoints after step 10 (step-00000012.rhck) moved to"), "\(again2.output)")
+        let checkpoints = dir.appendingPathComponent("bf16/checkpoints")
+        // (The fp32 resume before it set the bf16 run's own later ones aside too: the newest folder.)
+        let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path)
+            .filter { $0.hasPrefix("earlier-") }.sorted().last)
+        let step12 = checkpoints.appendingPathComponent(aside).appendingPathComponent("step-00000012.rhck").path
         func productsHistory(_ run: String) throws -> [String]? {
             let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(run)/run.json"))) as? [String: Any]
             return (o?["products_history"] as? [[String: Any]])?.map { "\($0["from_step"] ?? "?") \($0["products"] ?? "?")" }
         }
         #expect(try productsHistory("bf16") == ["0 mkl bf16"])
-        let moved = try MPITests.run(bin, ["train", "--resume", "\(dir.path)/bf16/checkpoints/step-00000012.rhck",
+        let moved = try MPITests.run(bin, ["train", "--resume", step12,
                                            "--set", "output_dir=\(dir.path)/moved", "--set", "max_steps=14",
                                            "--set", "gemm_backend=openblas"])
         #expect(moved.status == 0 && moved.output.contains("used mkl fp32 products until step 12"), "\(moved.output)")

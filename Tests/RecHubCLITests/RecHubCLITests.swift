@@ -190,12 +190,12 @@ struct RecHubCLITests {
                     "data was generated before the check")
         }
         // A model too large for this machine's memory (each value in its range, the product not).
-        let huge = try rechub(["train", "--set", "expert_units=[100000000]", "--set", "data.generate.rows=2000",
+        let huge = try rechub(["train", "--set", "expert_units=[16000000]", "--set", "data.generate.rows=2000",
                                "--set", "data.generate.scale=0.01", "--set", "data.generate.dir=\(data.path)",
                                "--set", "output_dir=\(dir.path)/out"])
         #expect(huge.status == 1 && huge.stderr.contains("the model needs at least")
-                && huge.stderr.contains("Lower the widths or counts (expert_units [100000000]"), "\(huge.stderr)")
-        let hugeBench = try rechub(["bench", "--expert-units", "100000000", "--rows", "2000", "--scale", "0.01", "--steps", "1"])
+                && huge.stderr.contains("Lower the widths or counts (expert_units [16000000]"), "\(huge.stderr)")
+        let hugeBench = try rechub(["bench", "--expert-units", "16000000", "--rows", "2000", "--scale", "0.01", "--steps", "1"])
         #expect(hugeBench.status == 1 && hugeBench.stderr.contains("the model needs at least"), "\(hugeBench.stderr)")
         let csv = dir.appendingPathComponent("dense.csv")
         try "click,purchase,D1,D2\n0,0,0.5,0.1\n1,0,0.2,0.3\n".write(to: csv, atomically: true, encoding: .utf8)
