@@ -146,6 +146,15 @@ public struct TrainingJob {
         return model
     }
 
+    /// The configured model over these columns with one id each and no parameter arena
+    /// (allocation limit 0): its layout (tensor names, roles, sizes), which the vocabularies do
+    /// not change, at no memory cost however large the shape.
+    func layoutProbe(sparseNames: [String], denseNames: [String]) -> any MultiTaskModel {
+        let features = Features(sparseNames: sparseNames, vocabularySizes: sparseNames.map { _ in 1 },
+                                embeddingDim: config.architecture.embeddingDim, denseNames: denseNames)
+        return ForwardContext.$allocationLimit.withValue(0) { makeModel(features: features) }
+    }
+
     /// Refuses, before allocating it, a model whose training state cannot fit in this machine's
     /// memory: 4 floats per dense parameter (the parameter, its gradient, Adam's two moments)
     /// and 3 per embedding value (lazy Adam keeps no embedding gradient table), times the ranks
@@ -161,11 +170,7 @@ public struct TrainingJob {
                               message: String(format: "%.0f", features.vocabularySizes.map { Double($0) + 1 }.reduce(0, +)) + " embedding rows "
                                   + "in all; at most \(Int32.max - 1) (int32 row ids)")
         }
-        // The dense layout does not depend on the vocabularies: a stand-in of one id per field
-        // has it, and allocates nothing (limit 0).
-        let probe = Features(sparseNames: features.sparseNames, vocabularySizes: features.sparseNames.map { _ in 1 },
-                             embeddingDim: features.embeddingDim, denseNames: features.denseNames)
-        let dense = ForwardContext.$allocationLimit.withValue(0) { makeModel(features: probe) }.layout.count
+        let dense = layoutProbe(sparseNames: features.sparseNames, denseNames: features.denseNames).layout.count
         let (embedding, o1) = rows.multipliedReportingOverflow(by: features.embeddingDim)
         // Every rank on this node holds a whole replica.
         let local = Double(max(MPICommunicator.launcherLocalSize ?? 1, 1))
@@ -235,9 +240,7 @@ public struct TrainingJob {
         if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
         if config.weighting.strategy == .gradnorm && config.weighting.gradnormLayers != nil {
             // The tensors' names do not depend on the data: a model over one stand-in field has them.
-            let probe = Features(sparseNames: ["probe"], vocabularySizes: [1], embeddingDim: config.architecture.embeddingDim,
-                                 denseNames: [])
-            try config.checkGradNormLayers(of: makeModel(features: probe))
+            try config.checkGradNormLayers(of: layoutProbe(sparseNames: ["probe"], denseNames: []))
         }
         let threads = config.threads > 0 ? config.threads : defaultThreads()
         let blas = try BLASCore.load(policy: config.blasCore)
