@@ -9,7 +9,26 @@ static inline MPI_Datatype cmpi_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype cmpi_uint8(void) { return MPI_UINT8_T; }
 static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op cmpi_max(void) { return MPI_MAX; }
+static inline MPI_Op cmpi_min(void) { return MPI_MIN; }
 static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int cmpi_success(void) { return MPI_SUCCESS; }
 static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int cmpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
+
+/// The ranks of `comm` that share memory with this one (one node), ordered by `key`.
+static inline int cmpi_comm_split_shared(MPI_Comm comm, int key, MPI_Comm *out) {
+    return MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, key, MPI_INFO_NULL, out);
+}
+
+/// MPI_Win_allocate_shared of `bytes` per rank, each rank's segment apart (page-aligned),
+/// not one contiguous run (`alloc_shared_noncontig`).
+static inline int cmpi_win_allocate_shared(MPI_Aint bytes, MPI_Comm comm, void *base, MPI_Win *win) {
+    MPI_Info info;
+    int rc = MPI_Info_create(&info);
+    if (rc != MPI_SUCCESS) return rc;
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    rc = MPI_Win_allocate_shared(bytes, (int)sizeof(float), info, comm, base, win);
+    MPI_Info_free(&info);
+    return rc;
+}

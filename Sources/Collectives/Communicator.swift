@@ -55,11 +55,25 @@ public protocol Communicator: AnyObject, Sendable {
     func barrier() throws
     /// Ends the whole job with `code` (every rank), after printing `message` on this one.
     func abort(code: Int32, message: String) -> Never
+    /// Room for `count` floats that `allReduceSum` sums faster than any other buffer (for the
+    /// gradient arenas reduced every step): zeroed, 64-byte aligned, alive as long as the
+    /// communicator. Collective: every rank asks for the same counts in the same order.
+    /// Nil when this communicator has no such memory; the caller then allocates its own.
+    func allocateReductionBuffer(count: Int) -> UnsafeMutablePointer<Float>?
+    /// How `allReduceSum` sums the buffers `allocateReductionBuffer` gave, for run headers:
+    /// e.g. "shared memory, 2 ranks per node on 1 node"; nil alone or before any allocation.
+    var gradientReduction: String? { get }
 }
 
 /// Whether this is rank 0, the rank that evaluates, prints and writes files.
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    /// No faster memory by default: nil, and the caller allocates its own.
+    public func allocateReductionBuffer(count: Int) -> UnsafeMutablePointer<Float>? { nil }
+
+    /// Nothing to say by default.
+    public var gradientReduction: String? { nil }
 }
 
 #if canImport(Glibc)

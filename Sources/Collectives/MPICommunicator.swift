@@ -14,8 +14,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// The number of ranks in MPI_COMM_WORLD.
     public let size: Int
     private let displacements: UnsafeMutablePointer<Int32>
+    /// The node's shared-memory all-reduce, made at the first `allocateReductionBuffer`.
+    private var reducer: SharedMemoryReducer?
+    private var reducerTried = false
+    /// See `Communicator.gradientReduction`.
+    public private(set) var gradientReduction: String?
 
     private static let lock = NSLockish()
+    /// Every reducer made, freed (collectively) by `finalize`.
+    nonisolated(unsafe) private static var reducers: [SharedMemoryReducer] = []
 
     /// Initialises MPI if needed and attaches to MPI_COMM_WORLD.
     /// - Throws: `CommunicatorError` naming the MPI call that failed (rank -1 before the rank is
@@ -81,6 +88,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// See `Communicator`; a failed MPI call throws `CommunicatorError` naming it and this rank.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         guard size > 1, count > 0 else { return }
+        if let reducer, let (segment, offset) = reducer.locate(buffer, count: count) {
+            try reducer.allReduceSum(segment, offset: offset, count: count)
+            return
+        }
         try Self.check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_float(), cmpi_sum(), cmpi_comm_world()),
                        "MPI_Allreduce", rank: rank)
     }
@@ -152,6 +163,38 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier", rank: rank)
     }
 
+    /// Memory in a window the node's ranks share, so that `allReduceSum` sums it in place
+    /// (`SharedMemoryReducer`); nil alone, with one rank per node, or when MPI cannot make the
+    /// window (said once, on rank 0; the caller's own memory then goes through MPI_Allreduce).
+    /// A failure of the collective that agrees on it ends the job (every rank), naming the call.
+    public func allocateReductionBuffer(count: Int) -> UnsafeMutablePointer<Float>? {
+        guard size > 1 else { return nil }
+        do {
+            if !reducerTried {
+                reducerTried = true
+                let made = try SharedMemoryReducer.make(world: cmpi_comm_world(), worldRank: rank, worldSize: size)
+                reducer = made.reducer
+                if let reducer { Self.lock.withLock { Self.reducers.append(reducer) } }
+                gradientReduction = made.reducer == nil ? "MPI_Allreduce (\(made.reason))" : nil
+            }
+            guard let reducer else { return nil }
+            let (memory, failure) = try reducer.allocate(count: count, world: cmpi_comm_world())
+            if let failure {
+                if rank == 0 && gradientReduction?.hasPrefix("MPI") != true {
+                    writeStandardError("note: gradients go through MPI_Allreduce, not shared memory: \(failure)\n")
+                }
+                gradientReduction = "MPI_Allreduce (no shared window: \(failure))"
+            } else if gradientReduction == nil {
+                let nodes = size / reducer.localSize
+                gradientReduction = "shared memory, \(reducer.localSize) ranks per node on \(nodes) node\(nodes == 1 ? "" : "s")"
+                    + (nodes > 1 ? ", then MPI_Allreduce across nodes" : "")
+            }
+            return memory
+        } catch {
+            abort(code: 1, message: "error: \(error)")
+        }
+    }
+
     /// Prints `message` on standard error prefixed with this rank, then aborts every rank with `code`.
     public func abort(code: Int32, message: String) -> Never {
         writeStandardError("rank \(rank): \(message)\n")
@@ -165,7 +208,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var finalized: Int32 = 0
         MPI_Initialized(&initialized)
         MPI_Finalized(&finalized)
-        if initialized != 0 && finalized == 0 { MPI_Finalize() }
+        guard initialized != 0 && finalized == 0 else { return }
+        lock.withLock {
+            for r in reducers { r.free() }
+            reducers = []
+        }
+        MPI_Finalize()
     }
 }
 

@@ -7,6 +7,8 @@ public final class FloatBuffer: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     /// The number of elements.
     public let count: Int
+    /// What keeps memory this buffer does not own alive (nil: the buffer owns and frees it).
+    private let owner: AnyObject?
 
     /// Allocates `count` zeroed floats.
     public init(count: Int) {
@@ -15,6 +17,17 @@ public final class FloatBuffer: @unchecked Sendable {
         base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         base.initialize(repeating: 0, count: max(count, 1))
         self.count = count
+        owner = nil
+    }
+
+    /// Wraps `count` floats at `base` (zeroed, 64-byte aligned) that `owner` keeps alive and
+    /// frees: e.g. a communicator's shared-memory gradient arena. The buffer never frees them.
+    public init(wrapping base: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        precondition(count >= 0, "FloatBuffer count must be non-negative, got \(count)")
+        precondition(Int(bitPattern: base) % 64 == 0, "FloatBuffer memory must be 64-byte aligned")
+        self.base = base
+        self.count = count
+        self.owner = owner
     }
 
     /// Allocates a buffer holding a copy of `values`.
@@ -25,7 +38,7 @@ public final class FloatBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit { if owner == nil { UnsafeMutableRawPointer(base).deallocate() } }
 
     /// Element access (bounds-checked; for tests and set-up, not hot loops).
     public subscript(i: Int) -> Float {

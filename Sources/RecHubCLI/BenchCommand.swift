@@ -221,6 +221,8 @@ struct BenchCommand: ParsableCommand {
         var denseParameters: Int
         var dataSeconds: Double
         var ranks: Int
+        /// How the ranks' gradients were summed (`Communicator.gradientReduction`); nil alone.
+        var gradientReduction: String?
         var samplesPerSecond: Double
         var medianStepSeconds: Double
         var communicationShare: Double
@@ -311,7 +313,7 @@ struct BenchCommand: ParsableCommand {
         let measured = GEMMProfile.flops / Double(steps * (batchSize / comm.size))
         trainer.profiler = nil
         return Measurement(config: config, data: data, features: features, denseParameters: net.layout.count,
-                           dataSeconds: dataSeconds, ranks: comm.size,
+                           dataSeconds: dataSeconds, ranks: comm.size, gradientReduction: comm.gradientReduction,
                            samplesPerSecond: Double(steps * batchSize) / elapsed,
                            medianStepSeconds: stepTimes.sorted()[stepTimes.count / 2],
                            communicationShare: (trainer.communicationSeconds - comm0) / max(trainer.stepSeconds - steps0, 1e-9),
@@ -327,6 +329,7 @@ struct BenchCommand: ParsableCommand {
             "embedding_dim": config.architecture.embeddingDim, "batch_size": batchSize, "threads": threads, "steps": steps,
             "warmup": warmup, "batch_norm": batchNorm, "embedding_update": config.optimizer.embeddingUpdate.rawValue,
             "ranks": m.ranks, "communication_share": m.communicationShare,
+            "gradient_reduction": m.gradientReduction ?? NSNull(),
             "rows": m.data.count, "vocabulary": m.data.vocabularySizes.reduce(0, +),
             "dense_parameters": m.denseParameters,
             "samples_per_second": m.samplesPerSecond, "median_step_ms": m.medianStepSeconds * 1000,
@@ -359,6 +362,7 @@ struct BenchCommand: ParsableCommand {
                      (data == nil ? "generated" : "loaded") as NSString, m.dataSeconds))
         print(String(format: "train: %.0f samples/s (%d steps, median step %.2f ms, communication %.1f %% of step time on rank 0)",
                      m.samplesPerSecond, steps, m.medianStepSeconds * 1000, 100 * m.communicationShare))
+        if let g = m.gradientReduction { print("gradient all-reduce: \(g)") }
         print(String(format: "model: %d dense parameters, %.2f MFLOP/sample -> %.1f GFLOP/s", m.denseParameters,
                      m.flopsPerSample / 1e6, m.modelGFLOPs))
         let perRank = m.ranks > 1 ? " (× \(m.ranks) ranks)" : ""

@@ -218,7 +218,7 @@ public final class MTLTrainer: @unchecked Sendable {
             tap = (id, model.layout[id].offset, model.layout[id].count)
         }
         gradNormW = tap
-        grads = FloatBuffer(count: model.layout.count + (tap.map { t * $0.count } ?? 0))
+        grads = Self.reductionBuffer(count: model.layout.count + (tap.map { t * $0.count } ?? 0), communicator)
         let f = model.features.numSparse
         // Touched rows per step: at most the global batch's ids (every rank's rows, merged).
         embeddingGrad = SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,
@@ -270,12 +270,20 @@ public final class MTLTrainer: @unchecked Sendable {
         posWeights.deallocate()
     }
 
+    /// A gradient arena all-reduced every step: in the communicator's shared memory when it has
+    /// some (ranks of one node then sum it in place), else ordinary memory. Collective.
+    private static func reductionBuffer(count: Int, _ communicator: any Communicator) -> FloatBuffer {
+        guard let memory = communicator.allocateReductionBuffer(count: count) else { return FloatBuffer(count: count) }
+        return FloatBuffer(wrapping: memory, count: count, owner: communicator)
+    }
+
     /// Allocates the per-task buffers (T shared-gradient arenas fused with the task part, and T
     /// sparse embedding gradients) the first time a step needs them.
     private func preparePerTask() {
         guard perTaskReduce == nil else { return }
         let layout = model.layout, t = model.numTasks
-        perTaskReduce = FloatBuffer(count: t * layout.sharedCount + (layout.count - layout.sharedCount))
+        perTaskReduce = Self.reductionBuffer(count: t * layout.sharedCount + (layout.count - layout.sharedCount),
+                                             communicator)
         perTaskTaskScratch = FloatBuffer(count: layout.count - layout.sharedCount)
         perTaskEmbedding = (0..<t).map { _ in
             SparseRowGradient(rowCount: model.embeddings.rowCount, dim: model.embeddings.dim,

@@ -262,6 +262,7 @@ public struct TrainingJob {
         say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
             + "values; batch \(config.schedule.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
         let trainer = makeTrainer(model: model)
+        if let g = communicator.gradientReduction { say("gradient all-reduce: \(g)") }
         let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.checkpointing.keepLast, config: config,
                                         features: data.features, communicator: communicator)
         if config.checkpointing.enabled { attach(checkpointer, to: trainer) }

@@ -103,6 +103,8 @@ struct MPITests {
                           + settings + ["--save-parameters", "\(dir.path)/two.bin"])
         #expect(two.status == 0, "\(two.output)")
         #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        // Both ranks on this machine: the gradients are summed in their shared window.
+        #expect(two.output.contains("gradient all-reduce: shared memory, 2 ranks per node on 1 node\n"), "\(two.output)")
         let a = try load("\(dir.path)/one.bin"), b = try load("\(dir.path)/two.bin")
         #expect(a.count == b.count && a.count > 1000)
         var worst: Float = 0
@@ -149,6 +151,30 @@ struct MPITests {
 
     /// With no training step, both runs hold the same initial parameters: the sharded
     /// validation and test metrics of 2 ranks must equal the single-process ones to the digit.
+    /// Three ranks on one node (more ranks than cores): the shared-memory all-reduce splits the
+    /// arenas into three blocks of unequal length (the last one short), each summed by one rank
+    /// over the three segments and copied into the other two. Per-task arenas too (MetaBalance,
+    /// monitored steps), and the replicas are compared every 5 steps. Same bound as 2 ranks.
+    @Test(arguments: [("mmoe", "fixed"), ("ple", "metabalance")])
+    func threeRanksOnOneNodeMatchOneRank(model: String, strategy: String) throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let settings = Self.settings(dir, model: model)
+            + ["--set", "batch_size=258", "--set", "task_weights_strategy=\(strategy)", "--set", "monitor_every=3"]
+        let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
+        #expect(one.status == 0, "\(one.output)")
+        let three = try Self.run(Self.mpirun!, ["-np", "3", "--oversubscribe", "--bind-to", "none", binary, "train"]
+                                 + settings + ["--save-parameters", "\(dir.path)/three.bin"], timeout: 240)
+        #expect(three.status == 0, "\(three.output)")
+        #expect(three.output.contains("gradient all-reduce: shared memory, 3 ranks per node on 1 node\n"), "\(three.output)")
+        let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/three.bin")
+        #expect(a.count == b.count && a.count > 1000)
+        var worst: Float = 0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(a[i] - b[i])) }
+        #expect(worst < 1e-6, "\(model) \(strategy): max |1 rank − 3 ranks| = \(worst)")
+    }
+
     @Test func shardedEvaluationEqualsSingleProcess() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -192,6 +218,20 @@ struct MPITests {
         let model = try #require(json["model_gflops"] as? Double), sgemm = try #require(json["sgemm_gflops"] as? Double)
         #expect(json["ranks"] as? Int == 2, "\(json)")
         #expect(abs((json["fraction_of_sgemm"] as? Double ?? 0) - model / (2 * sgemm)) < 1e-9, "\(json)")
+        #expect(json["gradient_reduction"] as? String == "shared memory, 2 ranks per node on 1 node", "\(json)")
+    }
+
+    /// MPICommunicator with one rank: every collective is the identity and no shared window is
+    /// made (the arenas are the trainer's own memory), so the bench names no gradient reduction.
+    @Test func oneRankUnderMPIRunSharesNothing() throws {
+        let binary = RecHubCLITests.binary.path
+        let r = try Self.run(Self.mpirun!, ["-np", "1", "--bind-to", "none", binary, "bench", "--json", "--steps", "2",
+                                            "--warmup", "1", "--rows", "4096", "--scale", "0.01", "--expert-units", "32",
+                                            "--num-experts", "2", "--tower-units", "8"])
+        #expect(r.status == 0, "\(r.output)")
+        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(json["ranks"] as? Int == 1 && json["gradient_reduction"] is NSNull, "\(json)")
     }
 
     @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
@@ -234,7 +274,12 @@ struct MPITests {
 
     /// Two "hosts" as network namespaces joined by veth, mpirun starting the remote rank through
     /// an `ip netns exec` agent, MPI over TCP: the same parameters as one process.
-    @Test func twoHostsOverTCPMatchOneProcess() throws {
+    ///
+    /// With two ranks per host, the ranks of each host sum their blocks in shared memory and
+    /// the two hosts' block sums meet in an MPI_Allreduce over TCP between the ranks of the
+    /// same local rank; with one rank per host the gradients go through MPI_Allreduce alone.
+    @Test(arguments: [1, 2])
+    func twoHostsOverTCPMatchOneProcess(ranksPerHost: Int) throws {
         guard Self.canMakeNamespaces else {
             print("skipped: network namespaces need root and iproute2 (ip netns add failed)")
             return
@@ -247,13 +292,18 @@ struct MPITests {
         #expect(one.status == 0, "\(one.output)")
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        var env = ["BINARY=\(binary)", "HOSTS=2", "PREFIX=rht\(getpid() % 10000)", "SUBNET=169.254.\(50 + getpid() % 100)"]
+        var env = ["BINARY=\(binary)", "HOSTS=2", "RANKS_PER_HOST=\(ranksPerHost)", "PREFIX=rht\(getpid() % 10000)",
+                   "SUBNET=169.254.\(50 + Int(getpid() % 100) + 100 * (ranksPerHost - 1))"]
         env.append("PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")")
         let two = try Self.run("/usr/bin/env", env + ["bash", root.appendingPathComponent("Launch/netns-cluster.sh").path,
                                                       "train"] + settings + ["--save-parameters", "\(dir.path)/two.bin"],
                                timeout: 180)
         #expect(two.status == 0, "\(two.output)")
-        #expect(two.output.contains("over 2 rank(s)"), "\(two.output)")
+        #expect(two.output.contains("over \(2 * ranksPerHost) rank(s)"), "\(two.output)")
+        let reduction: String = ranksPerHost == 1 ? "MPI_Allreduce (one rank per node)"
+            : "shared memory, 2 ranks per node on 2 nodes, then MPI_Allreduce across nodes"
+        let line = "gradient all-reduce: " + reduction + "\n"
+        #expect(two.output.contains(line), "\(two.output)")
         let a = try Self.load("\(dir.path)/one.bin"), b = try Self.load("\(dir.path)/two.bin")
         #expect(a.count == b.count)
         var worst: Float = 0

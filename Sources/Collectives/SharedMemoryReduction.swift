@@ -1,0 +1,207 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Float all-reduce through memory shared by the ranks of one node (an MPI-3 shared window),
+/// for the buffers training reduces every step: the gradient arenas.
+///
+/// Each rank's buffer lives in its segment of the window, so the ranks of a node read each
+/// other's gradients in place: no copy into MPI and no message. With L ranks on a node,
+/// local rank r sums block r of the buffer over the L segments (always in local-rank order),
+/// adds the other nodes' sums of that block with one MPI_Allreduce among the ranks of the
+/// same local rank (none on one node), and writes the block into every segment:
+///
+/// ```
+/// barrier (every gradient written) → sum own block → [MPI_Allreduce across nodes] →
+/// copy it into the L − 1 other segments → barrier (every block written)
+/// ```
+/// One rank computes each block and the others copy it, so every rank holds bit-identical
+/// sums. Measured on 2 ranks of one node, 1.07 M floats with cold caches: 0.37 ms, against
+/// 1.0–1.9 ms for MPI_Allreduce (`Tools/bench_scaling.sh`).
+///
+/// Used only when every node runs the same number L > 1 of ranks; otherwise `make` gives nil
+/// and the communicator keeps MPI_Allreduce.
+final class SharedMemoryReducer {
+    /// One allocation: the window and every local rank's segment of it.
+    struct Segment {
+        let window: OpaquePointer
+        /// Each local rank's segment, in local-rank order.
+        let slots: [UnsafeMutablePointer<Float>]
+        let capacity: Int
+    }
+
+    let node: OpaquePointer
+    /// The ranks holding the same local rank on every node; nil on one node.
+    let cross: OpaquePointer?
+    let localRank: Int
+    let localSize: Int
+    let worldRank: Int
+    private(set) var segments: [Segment] = []
+    /// Partial sums of more than two slots, a block at a time (16 KiB, within L1).
+    private static let scratchCount = 4096
+    private let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+
+    private init(node: OpaquePointer, cross: OpaquePointer?, localRank: Int, localSize: Int, worldRank: Int) {
+        self.node = node
+        self.cross = cross
+        self.localRank = localRank
+        self.localSize = localSize
+        self.worldRank = worldRank
+    }
+
+    /// The node's communicator and the cross-node one (collective over `world`); nil, with the
+    /// reason, when a node runs one rank alone or the nodes run different numbers of ranks.
+    /// - Throws: `CommunicatorError` naming the MPI call that failed.
+    static func make(world: OpaquePointer, worldRank: Int, worldSize: Int) throws
+        -> (reducer: SharedMemoryReducer?, reason: String)
+    {
+        var node: OpaquePointer?
+        try MPICommunicator.check(cmpi_comm_split_shared(world, Int32(worldRank), &node), "MPI_Comm_split_type",
+                                  rank: worldRank)
+        guard let node else { return (nil, "no node communicator") }
+        var l: Int32 = 0
+        var r: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_size(node, &l), "MPI_Comm_size", rank: worldRank)
+        try MPICommunicator.check(MPI_Comm_rank(node, &r), "MPI_Comm_rank", rank: worldRank)
+        // Every node the same size (largest and smallest agree), and more than one rank on it.
+        var extremes: [Int32] = [l, -l]
+        try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), &extremes, 2, cmpi_int32(), cmpi_max(), world),
+                                  "MPI_Allreduce", rank: worldRank)
+        guard extremes[0] == -extremes[1], l > 1 else {
+            var n: OpaquePointer? = node
+            MPI_Comm_free(&n)
+            return (nil, l > 1 ? "nodes run \(-extremes[1]) to \(extremes[0]) ranks" : "one rank per node")
+        }
+        var cross: OpaquePointer?
+        if Int(l) < worldSize {
+            try MPICommunicator.check(MPI_Comm_split(world, r, Int32(worldRank), &cross), "MPI_Comm_split",
+                                      rank: worldRank)
+        }
+        return (SharedMemoryReducer(node: node, cross: cross, localRank: Int(r), localSize: Int(l), worldRank: worldRank),
+                "")
+    }
+
+    /// `count` zeroed floats in this rank's segment of a new window (collective over the node),
+    /// or nil when MPI could not make one on some rank of the job (every rank then gets nil).
+    /// - Throws: `CommunicatorError` when the ranks cannot even agree (the all-reduce fails).
+    func allocate(count: Int, world: OpaquePointer) throws -> (UnsafeMutablePointer<Float>?, failure: String?) {
+        var window: OpaquePointer?
+        var base: UnsafeMutableRawPointer?
+        var failure: String?
+        // 64 bytes more, to start each slot on a cache line (MPI's segments are only 8-aligned;
+        // the offset within a page is the same in every process that maps it).
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let asked = bytes + 64
+        do {
+            try MPICommunicator.check(cmpi_win_allocate_shared(MPI_Aint(asked), node, &base, &window),
+                                      "MPI_Win_allocate_shared", rank: worldRank)
+        } catch {
+            failure = "\(error)"
+        }
+        var slots: [UnsafeMutablePointer<Float>] = []
+        if failure == nil, let window {
+            for k in 0..<localSize {
+                var size: MPI_Aint = 0
+                var unit: Int32 = 0
+                var p: UnsafeMutableRawPointer?
+                guard MPI_Win_shared_query(window, Int32(k), &size, &unit, &p) == cmpi_success(), let p,
+                      Int(size) >= asked else {
+                    failure = "MPI_Win_shared_query gave local rank \(k) \(size) bytes, not \(asked)"
+                    break
+                }
+                let skip = (64 - Int(bitPattern: p) % 64) % 64
+                slots.append((p + skip).bindMemory(to: Float.self, capacity: max(count, 1)))
+            }
+        }
+        // Every rank of the job takes the shared path, or none does.
+        var ok: Int32 = failure == nil ? 1 : 0
+        var agreed: Int32 = 0
+        try MPICommunicator.check(MPI_Allreduce(&ok, &agreed, 1, cmpi_int32(), cmpi_min(), cmpi_comm_world()),
+                                  "MPI_Allreduce", rank: worldRank)
+        guard agreed == 1, let window else {
+            return (nil, failure ?? "another rank could not allocate its shared segment")
+        }
+        try MPICommunicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), window), "MPI_Win_lock_all", rank: worldRank)
+        let mine = slots[localRank]
+        mine.initialize(repeating: 0, count: max(count, 1))
+        segments.append(Segment(window: window, slots: slots, capacity: count))
+        return (mine, nil)
+    }
+
+    /// The segment holding `count` floats from `buffer` in this rank's slot, and the offset.
+    func locate(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> (Segment, Int)? {
+        for s in segments {
+            let offset = buffer - s.slots[localRank]
+            if offset >= 0 && offset + count <= s.capacity { return (s, offset) }
+        }
+        return nil
+    }
+
+    /// Sums `count` floats at `offset` of every rank's slot in place (see the type's comment).
+    /// - Throws: `CommunicatorError` naming the MPI call that failed.
+    func allReduceSum(_ segment: Segment, offset: Int, count: Int) throws {
+        let l = localSize, r = localRank
+        // Blocks of whole cache lines, so no two ranks write one line.
+        let block = ((count + l - 1) / l + 15) / 16 * 16
+        let lo = min(r * block, count), hi = min(lo + block, count)
+        try fence(segment)
+        if hi > lo {
+            let n = hi - lo
+            let mine = segment.slots[r] + offset + lo
+            if l == 2 {
+                // In place: mine is one of the two addends, read before written element by element.
+                add(segment.slots[0] + offset + lo, segment.slots[1] + offset + lo, into: mine, n)
+            } else {
+                // ((s0 + s1) + s2) + … in a scratch that stays in cache: mine is one of the addends
+                // and must not change before every slot was read.
+                var start = 0
+                while start < n {
+                    let m = min(Self.scratchCount, n - start)
+                    let at = offset + lo + start
+                    add(segment.slots[0] + at, segment.slots[1] + at, into: scratch, m)
+                    for k in 2..<l { add(scratch, segment.slots[k] + at, into: scratch, m) }
+                    (mine + start).update(from: scratch, count: m)
+                    start += m
+                }
+            }
+            if let cross {
+                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), mine, Int32(n), cmpi_float(), cmpi_sum(), cross),
+                                          "MPI_Allreduce", rank: worldRank)
+            }
+            for k in 0..<l where k != r { (segment.slots[k] + offset + lo).update(from: mine, count: n) }
+        }
+        try fence(segment)
+    }
+
+    /// A node barrier with the window's memory made visible on both sides of it.
+    private func fence(_ segment: Segment) throws {
+        try MPICommunicator.check(MPI_Win_sync(segment.window), "MPI_Win_sync", rank: worldRank)
+        try MPICommunicator.check(MPI_Barrier(node), "MPI_Barrier", rank: worldRank)
+        try MPICommunicator.check(MPI_Win_sync(segment.window), "MPI_Win_sync", rank: worldRank)
+    }
+
+    /// out[i] = a[i] + b[i] (out may be a or b).
+    @inline(__always)
+    private func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
+                     into out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = a[i] + b[i] }
+    }
+
+    /// Frees every window and both communicators (collective; at the end of the program).
+    func free() {
+        for s in segments {
+            var w: OpaquePointer? = s.window
+            MPI_Win_unlock_all(s.window)
+            MPI_Win_free(&w)
+        }
+        segments = []
+        scratch.deallocate()
+        var n: OpaquePointer? = node
+        MPI_Comm_free(&n)
+        if cross != nil {
+            var c = cross
+            MPI_Comm_free(&c)
+        }
+    }
+}
