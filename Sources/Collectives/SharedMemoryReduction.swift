@@ -93,6 +93,14 @@ final class SharedMemoryReducer {
         // the offset within a page is the same in every process that maps it).
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let asked = bytes + 64
+        // The window lives in a file of tmpfs that holds no more than its size: a rank touching a
+        // page past it dies of SIGBUS (or, seen here, spins). Check first, on every rank.
+        let room = Self.roomShortfall(bytes: localSize * asked)
+        var fits: Int32 = room == nil ? 1 : 0
+        var allFit: Int32 = 0
+        try MPICommunicator.check(MPI_Allreduce(&fits, &allFit, 1, cmpi_int32(), cmpi_min(), world),
+                                  "MPI_Allreduce", rank: worldRank)
+        guard allFit == 1 else { return (nil, room ?? "the shared memory of another node is too small") }
         do {
             try MPICommunicator.check(cmpi_win_allocate_shared(MPI_Aint(asked), node, &base, &window),
                                       "MPI_Win_allocate_shared", rank: worldRank)
@@ -127,6 +135,19 @@ final class SharedMemoryReducer {
         mine.initialize(repeating: 0, count: max(count, 1))
         segments.append(Segment(window: window, slots: slots, capacity: count))
         return (mine, nil)
+    }
+
+    /// Why `bytes` more do not fit in the folder OpenMPI backs shared windows with
+    /// (`osc_sm_backing_directory`, /dev/shm unless set), keeping 16 MiB and an eighth spare
+    /// for MPI's own segments; nil when they fit or the folder cannot be asked.
+    static func roomShortfall(bytes: Int) -> String? {
+        let folder = getenv("OMPI_MCA_osc_sm_backing_directory").map { String(cString: $0) } ?? "/dev/shm"
+        var info = statvfs()
+        guard statvfs(folder, &info) == 0 else { return nil }
+        let free = Int(info.f_bavail) * Int(info.f_frsize)
+        let needed = bytes + bytes / 8 + (16 << 20)
+        guard free < needed else { return nil }
+        return "\(folder) has \(free >> 20) MiB free, the window needs \(needed >> 20) MiB (a container's --shm-size raises it)"
     }
 
     /// The segment holding `count` floats from `buffer` in this rank's slot, and the offset.

@@ -221,6 +221,31 @@ struct MPITests {
         #expect(json["gradient_reduction"] as? String == "shared memory, 2 ranks per node on 1 node", "\(json)")
     }
 
+    /// A /dev/shm too small for the window (a container's default 64 MiB is, for large models):
+    /// every rank sees it before MPI makes the window, says so, and sums through MPI_Allreduce.
+    /// Touching a page past a full tmpfs used to leave both ranks spinning. Needs root for a
+    /// private mount namespace with a 4 MiB /dev/shm.
+    @Test func aSmallSharedMemoryFolderFallsBackToMPIAllreduce() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+              (try? Self.run("/usr/bin/unshare", ["-m", "sh", "-c", "mount -t tmpfs tmpfs /dev/shm"], timeout: 20))?.status == 0
+        else {
+            print("skipped: a private /dev/shm needs root, unshare and mount")
+            return
+        }
+        let binary = RecHubCLITests.binary.path
+        let bench = [Self.mpirun!, "-np", "2", "--bind-to", "none", binary, "bench", "--json", "--steps", "2", "--warmup", "1",
+                     "--rows", "4096", "--scale", "0.01"].map { "'\($0)'" }.joined(separator: " ")
+        let r = try Self.run("/usr/bin/unshare", ["-m", "sh", "-c", "mount -t tmpfs -o size=4m tmpfs /dev/shm && " + bench],
+                             timeout: 120)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("note: gradients go through MPI_Allreduce, not shared memory: /dev/shm has 4 MiB free"),
+                "\(r.output)")
+        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect((json["gradient_reduction"] as? String)?.hasPrefix("MPI_Allreduce (no shared window: /dev/shm has") == true,
+                "\(json)")
+    }
+
     /// MPICommunicator with one rank: every collective is the identity and no shared window is
     /// made (the arenas are the trainer's own memory), so the bench names no gradient reduction.
     @Test func oneRankUnderMPIRunSharesNothing() throws {
