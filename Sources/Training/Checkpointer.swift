@@ -21,6 +21,17 @@ public final class Checkpointer {
     /// The model's inputs, stored in every checkpoint.
     public let features: Features
     let communicator: any Communicator
+    /// The run's identity (`RunInfo.runID`), stored in every checkpoint (section `run`): a
+    /// fresh one for a fresh run, the checkpoint's after `restore` (a new one when the
+    /// checkpoint predates identities).
+    public var runID = Checkpointer.newRunID()
+
+    /// 16 random hexadecimal digits.
+    public static func newRunID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return String(format: "%016llx", g.next() as UInt64)
+    }
+
     /// Which products ran from which step in this run's lineage, stored in every checkpoint
     /// (section `products`) so that a resume continues the history of the checkpoint it
     /// starts from; `restore` sets it from the file (older files: their config's products).
@@ -114,6 +125,7 @@ public final class Checkpointer {
         let json = JSONEncoder()
         json.outputFormatting = [.sortedKeys]
         w.add("products", try json.encode(productsHistory))
+        w.add("run", try json.encode(["run_id": runID]))
         try w.write(to: path)
         if moment != .best {
             trainer.lastCheckpoint = path
@@ -356,6 +368,19 @@ public final class Checkpointer {
             throw try Self.mismatch(file, config: config, features: features)
         }
         let model = trainer.model, adam = trainer.optimizer
+        if file.has("run") {
+            do {
+                let stored = try JSONDecoder().decode([String: String].self, from: try file.section("run"))
+                guard let id = stored["run_id"], !id.isEmpty else {
+                    throw CheckpointError.badSection(file: file.path, section: "run", reason: "no run_id")
+                }
+                runID = id
+            } catch let e as CheckpointError {
+                throw e
+            } catch {
+                throw CheckpointError.badSection(file: file.path, section: "run", reason: "cannot decode: \(error)")
+            }
+        }
         try Self.loadWeights(file, into: model)
         let stepBytes = try file.section("adam.step", expectedLength: 8)
         adam.step = Int(Int64(littleEndian: stepBytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }))

@@ -42,11 +42,15 @@ public struct RunInfo: Sendable, Encodable {
     public var ranks: Int
     /// When this run (or resumed run) started, ISO 8601 in UTC.
     public var startedAt: String
+    /// The run's identity: drawn at its fresh start, carried by its every checkpoint and kept
+    /// by its resumes (`Checkpointer.runID`). A resume into a folder whose run.json names
+    /// another run sets that run's files aside. Nil before it is known.
+    public var runID: String?
 
     enum CodingKeys: String, CodingKey {
         case model, tasks, config, cpu, ranks, precision
         case oracleAUC = "oracle_auc", blasCore = "blas_core", gemmBackend = "gemm_backend", startedAt = "started_at"
-        case productsHistory = "products_history"
+        case productsHistory = "products_history", runID = "run_id"
     }
 
     /// The run of `config` over `ranks` ranks starting now.
@@ -95,6 +99,15 @@ public struct RunInfo: Sendable, Encodable {
         productsHistory = history
         let parts = last.products.split(separator: " ")
         if parts.count == 2 { (gemmBackend, precision) = (String(parts[0]), String(parts[1])) }
+    }
+
+    /// The `run_id` of the run.json in `directory`; nil when there is none, it cannot be read,
+    /// or it predates run identities.
+    public static func storedRunID(inDirectory directory: String) -> String? {
+        let path = (directory as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["run_id"] as? String
     }
 
     /// Writes `run.json` into `directory` atomically.

@@ -273,6 +273,7 @@ public struct TrainingJob {
             say("note: the checkpoints of an earlier run in \(checkpointDirectory) were moved to \(aside)")
         }
         var info = RunInfo(config: config, ranks: communicator.size, generation: data.generation)
+        info.runID = checkpointer.runID
         let finished = resumeDirectory == nil ? nil : trainer.finishedBecause
         if resumeDirectory == nil && config.schedule.epochs == 0 {
             say("note: epochs is 0: no training step; the initial parameters are scored (no checkpoint is written)")
@@ -390,9 +391,26 @@ public struct TrainingJob {
     private func settleMovedRun(resumedFrom file: String, step: Int, checkpointer: Checkpointer) throws {
         let fm = FileManager.default
         let sourceCheckpoints = (file as NSString).deletingLastPathComponent
+        let target = config.logging.outputDirectory
+        // The run folder's run.json names another run: the checkpoint was copied in from elsewhere.
+        let foreignRun = RunInfo.storedRunID(inDirectory: target).flatMap { $0 == checkpointer.runID ? nil : $0 }
         if !Checkpointer.samePlace(sourceCheckpoints, checkpointDirectory), config.checkpointing.enabled,
            let aside = try checkpointer.setAsideEarlierRun() {
             say("note: \(checkpointDirectory) held another run's checkpoints: moved to \(aside)")
+        } else if let foreignRun, config.checkpointing.enabled {
+            // Its checkpoints beside the one resumed from are that run's: keep_last would prune them
+            // and a later resume would pick them.
+            let name = (file as NSString).lastPathComponent
+            let theirs = ((try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? []).filter {
+                $0 != name && $0.hasSuffix(".rhck")
+            }.sorted()
+            if !theirs.isEmpty {
+                let aside = try Self.freshFolder(named: "earlier", in: checkpointDirectory)
+                try Self.transfer(theirs, from: checkpointDirectory, to: aside, file: checkpointDirectory,
+                                  failure: "cannot set another run's checkpoints aside")
+                say("note: \(checkpointDirectory) held run \(foreignRun)'s checkpoints (\(theirs.joined(separator: ", "))), "
+                    + "not those of run \(checkpointer.runID) resumed from \(name): moved to \(aside)")
+            }
         } else if config.checkpointing.enabled {
             // Resumed in place from an older checkpoint: the later ones (this run's future, or a
             // checkpoint copied in from another run) would be overwritten step by step.
@@ -407,10 +425,10 @@ public struct TrainingJob {
                     + "the resumed run would write over them")
             }
         }
-        let target = config.logging.outputDirectory
         let stored = try Checkpointer.readSetup(try CheckpointFile(path: file)).0
         let sourceRun = Checkpointer.runFolder(ofCheckpointsIn: sourceCheckpoints, stored: stored)
-        if Checkpointer.samePlace(sourceRun, target) { return }
+        let inPlace = Checkpointer.samePlace(sourceRun, target)
+        if inPlace && foreignRun == nil { return }
         let isRunFile = { (name: String) in
             ["run.json", RunLog.fileName, "metrics.json", "report.html"].contains(name)
                 || EventFileWriter.isEventFileName(name)
@@ -419,8 +437,10 @@ public struct TrainingJob {
         if !others.isEmpty {
             let aside = try Self.freshFolder(named: "earlier", in: target)
             try Self.transfer(others, from: target, to: aside, file: target, failure: "cannot set another run's files aside")
-            say("note: \(target) held another run's files (\(others.joined(separator: ", "))): moved to \(aside)")
+            say("note: \(target) held " + (foreignRun.map { "run \($0)'s" } ?? "another run's")
+                + " files (\(others.joined(separator: ", "))): moved to \(aside)")
         }
+        if inPlace { return }  // this run's log is not here: it starts a new one
         let own = ((try? fm.contentsOfDirectory(atPath: sourceRun)) ?? [])
             .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
         try Self.transfer(own, from: sourceRun, to: target, copying: true, file: target,

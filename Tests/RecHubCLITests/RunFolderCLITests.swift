@@ -68,9 +68,11 @@ struct RunFolderCLITests {
             return all
         }
         let before = try files(other)
+        let otherInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: other.appendingPathComponent("run.json")))
+        let otherID = try #require((otherInfo as? [String: Any])?["run_id"] as? String)
         let r = try cli.rechub(["train", "--resume", mine.path, "--set", "output_dir=\(other.path)", "--set", "max_steps=16"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("held another run's checkpoints: moved to") && r.stdout.contains("held another run's files"),
+        #expect(r.stdout.contains("held another run's checkpoints: moved to") && r.stdout.contains("held run \(otherID)'s files"),
                 "\(r.stdout)")
         // Every file of the other run is still there, unchanged, under an earlier-… folder.
         let after = try files(other)
@@ -90,6 +92,66 @@ struct RunFolderCLITests {
             return o["step"] as? Int
         }
         #expect(steps == [2, 4, 6, 8, 10, 12, 14, 16], "\(steps)")
+    }
+
+    /// A checkpoint of run A copied into run B's checkpoints/ and resumed there: B's run.json
+    /// names another run, so B's checkpoints and run files are set aside byte for byte (said,
+    /// naming both runs); the continued run is A's (its run_id), with a log of its own.
+    @Test func aCheckpointCopiedIntoAnotherRunsFolderSetsThatRunAside() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let a = dir.appendingPathComponent("out"), b = dir.appendingPathComponent("other")
+        let common = ["--set", "epochs=3", "--set", "log_every=2", "--set", "checkpoint_every=4"]
+        let (first, copied) = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=12"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=6", "--set", "seed=9",
+                                                                    "--set", "output_dir=\(b.path)"])
+        #expect(second.run.status == 0, "\(second.run.stderr)")
+        func runID(_ folder: URL) throws -> String {
+            let data = try Data(contentsOf: folder.appendingPathComponent("run.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["run_id"] as? String)
+        }
+        let (idA, idB) = (try runID(a), try runID(b))
+        #expect(idA.count == 16 && idA != idB)
+        func files(_ folder: URL) -> [String: Data] {
+            var all: [String: Data] = [:]
+            for name in (try? fm.subpathsOfDirectory(atPath: folder.path)) ?? [] {
+                var isDir: ObjCBool = false
+                let path = folder.appendingPathComponent(name).path
+                if fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { all[name] = fm.contents(atPath: path) }
+            }
+            return all
+        }
+        let before = files(b)
+        let source = try #require(copied)
+        let name = (source as NSString).lastPathComponent
+        try fm.copyItem(atPath: source, toPath: b.appendingPathComponent("checkpoints/\(name)").path)
+        let r = try cli.rechub(["train", "--resume", b.path, "--set", "max_steps=14"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("held run \(idB)'s checkpoints") && r.stdout.contains("not those of run \(idA)")
+                && r.stdout.contains("held run \(idB)'s files"), "\(r.stdout)")
+        let after = files(b)
+        for (path, data) in before {
+            let parts = path.split(separator: "/").map(String.init)
+            let kept = after.first { key, value in
+                key.hasSuffix("/" + parts.last!) && key.contains("earlier-") && value == data
+                    && (parts.count == 1 ? !key.hasPrefix("checkpoints/") : key.hasPrefix("checkpoints/"))
+            }
+            #expect(kept != nil, "\(path) of run B was lost or changed")
+        }
+        #expect(try runID(b) == idA, "the continued run is A's")
+        let log = try String(contentsOf: b.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
+        let steps = log.split(separator: "\n").compactMap { line -> Int? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  o["kind"] as? String == "step" else { return nil }
+            return o["step"] as? Int
+        }
+        #expect(steps == [14], "B's steps must not be in A's continued log: \(steps)")
+        // Resumed again in place: the same run, nothing set aside.
+        let again = try cli.rechub(["train", "--resume", b.path, "--set", "max_steps=16"])
+        #expect(again.status == 0 && !again.stdout.contains("moved to"), "\(again.stdout)\(again.stderr)")
+        #expect(try runID(b) == idA)
     }
 
     /// Where a resumed run goes on: with its own checkpoint_dir apart from the run folder, in
