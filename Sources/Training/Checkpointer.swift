@@ -434,7 +434,8 @@ public final class Checkpointer {
     /// The newest checkpoint in `directory` whose every section checks out; corrupt ones are
     /// skipped (and named in `rejected`), so a resume falls back to the previous good one.
     /// `directory` may also be a run's `output_dir`: when it holds no checkpoint but has a
-    /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched; or one
+    /// `checkpoints` folder (the default `checkpoint_dir`), that folder is searched; when it has
+    /// neither but its run.json names a `checkpoint_dir` elsewhere, that one; or one
     /// checkpoint file, which is then the one (e.g. `best.rhck`).
     /// - Throws: `CheckpointError.io` when the folder cannot be listed;
     ///   `CheckpointError.noValidCheckpoint` listing why each candidate was rejected; for a file,
@@ -455,6 +456,16 @@ public final class Checkpointer {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw CheckpointError.io(file: directory, reason: "does not exist (give a run's output_dir, its checkpoints "
                                      + "folder or one .rhck file)")
+        }
+        // A run folder whose checkpoint_dir was set apart: its run.json says where.
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
+           !names.contains(where: { $0.hasSuffix(".rhck") }), !names.contains("checkpoints"),
+           let apart = storedCheckpointDirectory(ofRunIn: directory), !samePlace(apart, directory) {
+            guard FileManager.default.fileExists(atPath: apart) else {
+                throw CheckpointError.io(file: directory, reason: "holds no checkpoint, and the checkpoint_dir its run.json "
+                                         + "names, \(apart), does not exist (moved? give --resume its new place)")
+            }
+            return try newestValid(in: apart)
         }
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
@@ -482,5 +493,17 @@ public final class Checkpointer {
             }
         }
         throw CheckpointError.noValidCheckpoint(directory: directory, rejected: rejected)
+    }
+
+    /// The `checkpoint_dir` stored in the run.json of `directory` (as the run resolved it);
+    /// nil without a readable run.json that has one.
+    static func storedCheckpointDirectory(ofRunIn directory: String) -> String? {
+        let path = (directory as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let config = root["config"] as? [String: Any],
+              let checkpointing = config["checkpointing"] as? [String: Any],
+              let stored = checkpointing["directory"] as? String, !stored.isEmpty else { return nil }
+        return stored
     }
 }

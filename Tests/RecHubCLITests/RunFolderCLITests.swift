@@ -181,6 +181,17 @@ struct RunFolderCLITests {
                 && fm.fileExists(atPath: lone.appendingPathComponent("metrics.json").path))
         let after = try fm.contentsOfDirectory(atPath: run.path).sorted().map { try Data(contentsOf: run.appendingPathComponent($0)) }
         #expect(after == before, "the run the checkpoint came from was touched")
+        // `--resume` of the run folder itself finds the checkpoint_dir its run.json names.
+        let viaRun = try cli.rechub(["train", "--resume", run.path, "--set", "max_steps=16"])
+        #expect(viaRun.status == 0 && viaRun.stdout.contains("resumed from \(apart.path)/step-00000012.rhck"),
+                "\(viaRun.stdout)\(viaRun.stderr)")
+        let grown = try String(contentsOf: run.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
+        #expect(grown.contains("\"step\":2,") && grown.contains("\"step\":16,"), "\(grown)")
+        // Moved away: said, naming where run.json points.
+        try fm.moveItem(at: apart, to: dir.appendingPathComponent("moved"))
+        let gone = try cli.rechub(["train", "--resume", run.path])
+        #expect(gone.status != 0 && gone.stderr.contains("the checkpoint_dir its run.json names, \(apart.path), does not exist"),
+                "\(gone.stderr)")
     }
 
     /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
