@@ -32,3 +32,23 @@ static inline int cmpi_win_allocate_shared(MPI_Aint bytes, MPI_Comm comm, void *
     MPI_Info_free(&info);
     return rc;
 }
+
+/// The value of OpenMPI's string control variable `name` (e.g. `osc_sm_backing_directory`) as
+/// the library will use it (set by the environment, a config file or `mpirun --mca`), through
+/// the MPI tool interface; 0 when `out` received it, -1 otherwise.
+static inline int cmpi_string_cvar(const char *name, char *out, int capacity) {
+    int provided = 0, index = 0, count = 0, rc = -1;
+    if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return -1;
+    if (MPI_T_cvar_get_index(name, &index) == MPI_SUCCESS) {
+        MPI_T_cvar_handle handle;
+        if (MPI_T_cvar_handle_alloc(index, NULL, &handle, &count) == MPI_SUCCESS) {
+            if (count > 0 && count < capacity && MPI_T_cvar_read(handle, out) == MPI_SUCCESS) {
+                out[count] = 0;
+                rc = 0;
+            }
+            MPI_T_cvar_handle_free(&handle);
+        }
+    }
+    MPI_T_finalize();
+    return rc;
+}

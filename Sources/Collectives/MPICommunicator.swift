@@ -180,10 +180,20 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             guard let reducer else { return nil }
             let (memory, failure) = try reducer.allocate(count: count, world: cmpi_comm_world())
             if let failure {
-                if rank == 0 && gradientReduction?.hasPrefix("MPI") != true {
-                    writeStandardError("note: gradients go through MPI_Allreduce, not shared memory: \(failure)\n")
+                let size = SharedMemoryReducer.mebibytes(count * MemoryLayout<Float>.stride)
+                if let earlier = gradientReduction, earlier.hasPrefix("shared") {
+                    // An earlier arena has its window: only this one falls back.
+                    if rank == 0 {
+                        writeStandardError("note: a further gradient arena (\(size) MiB) goes through MPI_Allreduce, "
+                                           + "not shared memory: \(failure)\n")
+                    }
+                    gradientReduction = earlier + "; a further \(size) MiB arena through MPI_Allreduce (\(failure))"
+                } else {
+                    if rank == 0 && gradientReduction?.hasPrefix("MPI") != true {
+                        writeStandardError("note: gradients go through MPI_Allreduce, not shared memory: \(failure)\n")
+                    }
+                    gradientReduction = "MPI_Allreduce (no shared window: \(failure))"
                 }
-                gradientReduction = "MPI_Allreduce (no shared window: \(failure))"
             } else if gradientReduction == nil {
                 let nodes = size / reducer.localSize
                 gradientReduction = "shared memory, \(reducer.localSize) ranks per node on \(nodes) node\(nodes == 1 ? "" : "s")"

@@ -122,6 +122,11 @@ final class SharedMemoryReducer {
                 slots.append((p + skip).bindMemory(to: Float.self, capacity: max(count, 1)))
             }
         }
+        // The pages behind the window, reserved before anyone touches them (a sparse tmpfs file
+        // faults past a full folder, wherever OpenMPI's configuration put it).
+        if failure == nil, let first = slots.first {
+            failure = Self.reserveBacking(of: UnsafeRawPointer(first))
+        }
         // Every rank of the job takes the shared path, or none does.
         var ok: Int32 = failure == nil ? 1 : 0
         var agreed: Int32 = 0
@@ -137,17 +142,67 @@ final class SharedMemoryReducer {
         return (mine, nil)
     }
 
+    /// Reserves every page of the file mapped at `address` (posix_fallocate), so that no
+    /// touch of the window can fault later; the reason when the folder has no room; nil when
+    /// reserved or when the mapping is not a file this process can open (nothing to check).
+    static func reserveBacking(of address: UnsafeRawPointer) -> String? {
+        guard let maps = readProcFile("/proc/self/maps") else { return nil }
+        let target = UInt(bitPattern: address)
+        for line in maps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[5].hasPrefix("/") else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16),
+                  lo <= target, target < hi else { continue }
+            let path = fields[5...].joined(separator: " ")
+            let fd = open(path, O_RDWR)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return nil }
+            let rc = posix_fallocate(fd, 0, info.st_size)
+            guard rc != 0 else { return nil }
+            let folder = (path.split(separator: "/").dropLast().joined(separator: "/"))
+            return "/\(folder) has no room for the window's \(mebibytes(Int(info.st_size))) MiB (\(String(cString: strerror(rc))))"
+        }
+        return nil
+    }
+
+    /// A whole small file of /proc (no size known beforehand).
+    private static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `bytes` in MiB with one decimal.
+    static func mebibytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
     /// Why `bytes` more do not fit in the folder OpenMPI backs shared windows with
-    /// (`osc_sm_backing_directory`, /dev/shm unless set), keeping 16 MiB and an eighth spare
+    /// (`osc_sm_backing_directory` as OpenMPI reads it: environment, config files, `--mca`), keeping 16 MiB and an eighth spare
     /// for MPI's own segments; nil when they fit or the folder cannot be asked.
     static func roomShortfall(bytes: Int) -> String? {
-        let folder = getenv("OMPI_MCA_osc_sm_backing_directory").map { String(cString: $0) } ?? "/dev/shm"
+        var value = [CChar](repeating: 0, count: 4096)
+        let folder = cmpi_string_cvar("osc_sm_backing_directory", &value, Int32(value.count)) == 0 && value[0] != 0
+            ? String(cString: value) : "/dev/shm"
         var info = statvfs()
         guard statvfs(folder, &info) == 0 else { return nil }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
         let needed = bytes + bytes / 8 + (16 << 20)
         guard free < needed else { return nil }
-        return "\(folder) has \(free >> 20) MiB free, the window needs \(needed >> 20) MiB (a container's --shm-size raises it)"
+        return "\(folder) has \(mebibytes(free)) MiB free, the window needs \(mebibytes(needed)) MiB (every local rank's "
+            + "copy and a spare of 16 MiB and an eighth for MPI)" + (folder == "/dev/shm" ? "; a container's --shm-size raises it" : "")
     }
 
     /// The segment holding `count` floats from `buffer` in this rank's slot, and the offset.

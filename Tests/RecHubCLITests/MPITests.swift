@@ -238,12 +238,26 @@ struct MPITests {
         let r = try Self.run("/usr/bin/unshare", ["-m", "sh", "-c", "mount -t tmpfs -o size=4m tmpfs /dev/shm && " + bench],
                              timeout: 120)
         #expect(r.status == 0, "\(r.output)")
-        #expect(r.output.contains("note: gradients go through MPI_Allreduce, not shared memory: /dev/shm has 4 MiB free"),
+        #expect(r.output.contains("note: gradients go through MPI_Allreduce, not shared memory: /dev/shm has 4.0 MiB free"),
                 "\(r.output)")
         let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect((json["gradient_reduction"] as? String)?.hasPrefix("MPI_Allreduce (no shared window: /dev/shm has") == true,
                 "\(json)")
+        // The folder named in an OpenMPI config file (read through the MPI tool interface, as
+        // OpenMPI reads it): without that, local rank 0 failed inside MPI_Win_allocate_shared and
+        // the other rank waited there forever.
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-mca-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let small = home.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: home.appendingPathComponent(".openmpi"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+        try "osc_sm_backing_directory = \(small.path)\n".write(to: home.appendingPathComponent(".openmpi/mca-params.conf"),
+                                                              atomically: true, encoding: .utf8)
+        let viaFile = try Self.run("/usr/bin/unshare", ["-m", "sh", "-c", "mount -t tmpfs -o size=4m tmpfs '\(small.path)' && "
+                                                        + "HOME='\(home.path)' " + bench], timeout: 120)
+        #expect(viaFile.status == 0, "\(viaFile.output)")
+        #expect(viaFile.output.contains("not shared memory: \(small.path) has 4.0 MiB free"), "\(viaFile.output)")
     }
 
     /// MPICommunicator with one rank: every collective is the identity and no shared window is
