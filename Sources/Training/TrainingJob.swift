@@ -401,28 +401,18 @@ public struct TrainingJob {
             // Its checkpoints beside the one resumed from are that run's: keep_last would prune them
             // and a later resume would pick them.
             let name = (file as NSString).lastPathComponent
-            let theirs = ((try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? []).filter {
-                $0 != name && $0.hasSuffix(".rhck")
-            }.sorted()
-            if !theirs.isEmpty {
-                let aside = try Self.freshFolder(named: "earlier", in: checkpointDirectory)
-                try Self.transfer(theirs, from: checkpointDirectory, to: aside, file: checkpointDirectory,
-                                  failure: "cannot set another run's checkpoints aside")
-                say("note: \(checkpointDirectory) held run \(foreignRun)'s checkpoints (\(theirs.joined(separator: ", "))), "
-                    + "not those of run \(checkpointer.runID) resumed from \(name): moved to \(aside)")
+            try setCheckpointsAside(where: { $0 != name && $0.hasSuffix(".rhck") },
+                                    failure: "cannot set another run's checkpoints aside") { names, aside in
+                "note: \(checkpointDirectory) held run \(foreignRun)'s checkpoints (\(names)), "
+                    + "not those of run \(checkpointer.runID) resumed from \(name): moved to \(aside)"
             }
         } else if config.checkpointing.enabled {
             // Resumed in place from an older checkpoint: the later ones (this run's future, or a
             // checkpoint copied in from another run) would be overwritten step by step.
-            let later = ((try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? []).filter {
+            try setCheckpointsAside(where: {
                 $0.hasPrefix("step-") && $0.hasSuffix(".rhck") && (Int($0.dropFirst(5).prefix(8)) ?? 0) > step
-            }.sorted()
-            if !later.isEmpty {
-                let aside = try Self.freshFolder(named: "earlier", in: checkpointDirectory)
-                try Self.transfer(later, from: checkpointDirectory, to: aside, file: checkpointDirectory,
-                                  failure: "cannot set later checkpoints aside")
-                say("note: checkpoints after step \(step) (\(later.joined(separator: ", "))) moved to \(aside): "
-                    + "the resumed run would write over them")
+            }, failure: "cannot set later checkpoints aside") { names, aside in
+                "note: checkpoints after step \(step) (\(names)) moved to \(aside): the resumed run would write over them"
             }
         }
         let stored = try Checkpointer.readSetup(try CheckpointFile(path: file)).0
@@ -445,6 +435,18 @@ public struct TrainingJob {
             .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
         try Self.transfer(own, from: sourceRun, to: target, copying: true, file: target,
                           failure: "cannot copy the run's log from \(sourceRun)")
+    }
+
+    /// Moves the files of the checkpoint folder that `chosen` picks to a fresh `earlier-<UTC time>/`
+    /// inside it and says `note(names, folder)`; nothing when none is picked.
+    /// - Throws: `CheckpointError.io` naming the checkpoint folder, with `failure`.
+    private func setCheckpointsAside(where chosen: (String) -> Bool, failure: String,
+                                     note: (String, String) -> String) throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? []).filter(chosen).sorted()
+        guard !names.isEmpty else { return }
+        let aside = try Self.freshFolder(named: "earlier", in: checkpointDirectory)
+        try Self.transfer(names, from: checkpointDirectory, to: aside, file: checkpointDirectory, failure: failure)
+        say(note(names.joined(separator: ", "), aside))
     }
 
     /// Moves (or copies) the files `names` of folder `source` into folder `destination`.
