@@ -26,6 +26,14 @@ public final class Checkpointer {
     /// checkpoint predates identities).
     public var runID = Checkpointer.newRunID()
 
+    /// The `run_id` a checkpoint file carries (section `run`); nil for one from before run
+    /// identities or one that cannot be read.
+    public static func storedRunID(ofCheckpointAt path: String) -> String? {
+        guard let file = try? CheckpointFile(path: path), file.has("run"), let data = try? file.section("run"),
+              let stored = try? JSONDecoder().decode([String: String].self, from: data) else { return nil }
+        return stored["run_id"]
+    }
+
     /// 16 random hexadecimal digits.
     public static func newRunID() -> String {
         var g = SystemRandomNumberGenerator()

@@ -392,25 +392,42 @@ public struct TrainingJob {
         let fm = FileManager.default
         let sourceCheckpoints = (file as NSString).deletingLastPathComponent
         let target = config.logging.outputDirectory
-        // The run folder's run.json names another run: the checkpoint was copied in from elsewhere.
-        let foreignRun = RunInfo.storedRunID(inDirectory: target).flatMap { $0 == checkpointer.runID ? nil : $0 }
-        if !Checkpointer.samePlace(sourceCheckpoints, checkpointDirectory), config.checkpointing.enabled,
-           let aside = try checkpointer.setAsideEarlierRun() {
+        let name = (file as NSString).lastPathComponent
+        let inPlaceCheckpoints = Checkpointer.samePlace(sourceCheckpoints, checkpointDirectory)
+        // The checkpoints beside the one resumed from, each with its run (nil: from before run
+        // identities, or unreadable).
+        let beside: [String: String?] = inPlaceCheckpoints && config.checkpointing.enabled
+            ? Dictionary(uniqueKeysWithValues: ((try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? [])
+                .filter { $0 != name && $0.hasSuffix(".rhck") }
+                .map { ($0, Checkpointer.storedRunID(ofCheckpointAt: (checkpointDirectory as NSString).appendingPathComponent($0))) })
+            : [:]
+        let otherRuns = Set(beside.values.compactMap { $0 }).subtracting([checkpointer.runID]).sorted()
+        // The run folder is another run's when its run.json names one; without a readable run_id
+        // there, when checkpoints beside carry another run's.
+        let foreignRun: String?
+        if let folderRun = RunInfo.storedRunID(inDirectory: target) {
+            foreignRun = folderRun == checkpointer.runID ? nil : folderRun
+        } else {
+            foreignRun = otherRuns.first
+        }
+        if !inPlaceCheckpoints, config.checkpointing.enabled, let aside = try checkpointer.setAsideEarlierRun() {
             say("note: \(checkpointDirectory) held another run's checkpoints: moved to \(aside)")
-        } else if let foreignRun, config.checkpointing.enabled {
-            // Its checkpoints beside the one resumed from are that run's: keep_last would prune them
-            // and a later resume would pick them.
-            let name = (file as NSString).lastPathComponent
-            try setCheckpointsAside(where: { $0 != name && $0.hasSuffix(".rhck") },
-                                    failure: "cannot set another run's checkpoints aside") { names, aside in
-                "note: \(checkpointDirectory) held run \(foreignRun)'s checkpoints (\(names)), "
-                    + "not those of run \(checkpointer.runID) resumed from \(name): moved to \(aside)"
-            }
         } else if config.checkpointing.enabled {
-            // Resumed in place from an older checkpoint: the later ones (this run's future, or a
-            // checkpoint copied in from another run) would be overwritten step by step.
+            // Another run's checkpoints: keep_last would prune them and a later resume would pick
+            // them (those without an identity count as the folder's run's).
+            let foreign = { (n: String) -> Bool in
+                guard let run = beside[n] else { return false }
+                return run.map { $0 != checkpointer.runID } ?? (foreignRun != nil)
+            }
+            let theirs = (otherRuns + (foreignRun.map { [$0] } ?? [])).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            try setCheckpointsAside(where: foreign, failure: "cannot set another run's checkpoints aside") { names, aside in
+                "note: \(checkpointDirectory) held checkpoints of run \(theirs.joined(separator: ", ")) (\(names)), "
+                    + "not of run \(checkpointer.runID) resumed from \(name): moved to \(aside)"
+            }
+            // Resumed in place from an older checkpoint: the later ones (this run's future) would be
+            // overwritten step by step.
             try setCheckpointsAside(where: {
-                $0.hasPrefix("step-") && $0.hasSuffix(".rhck") && (Int($0.dropFirst(5).prefix(8)) ?? 0) > step
+                !foreign($0) && $0.hasPrefix("step-") && $0.hasSuffix(".rhck") && (Int($0.dropFirst(5).prefix(8)) ?? 0) > step
             }, failure: "cannot set later checkpoints aside") { names, aside in
                 "note: checkpoints after step \(step) (\(names)) moved to \(aside): the resumed run would write over them"
             }

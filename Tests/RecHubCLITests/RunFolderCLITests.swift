@@ -6,6 +6,41 @@ import Testing
 struct RunFolderCLITests {
     let cli = RecHubCLITests()
 
+    /// Every regular file under `folder`, by relative path, with its bytes.
+    static func files(_ folder: URL) -> [String: Data] {
+        let fm = FileManager.default
+        var all: [String: Data] = [:]
+        for name in (try? fm.subpathsOfDirectory(atPath: folder.path)) ?? [] {
+            var isDir: ObjCBool = false
+            let path = folder.appendingPathComponent(name).path
+            if fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { all[name] = fm.contents(atPath: path) }
+        }
+        return all
+    }
+
+    /// Every file of `before` is in `after`, byte for byte, under an `earlier-…` folder: the run
+    /// files in the run folder's, the checkpoints in `checkpoints/`'s.
+    static func expectSetAside(_ before: [String: Data], in after: [String: Data], run: String) {
+        for (name, data) in before {
+            let parts = name.split(separator: "/").map(String.init)
+            let kept = after.first { key, value in
+                key.hasSuffix("/" + parts.last!) && key.contains("earlier-") && value == data
+                    && (parts.count == 1 ? !key.hasPrefix("checkpoints/") : key.hasPrefix("checkpoints/"))
+            }
+            #expect(kept != nil, "\(name) of \(run) was lost or changed")
+        }
+    }
+
+    /// The steps of the step lines in the run folder's train_log.jsonl.
+    static func loggedSteps(_ run: URL) throws -> [Int] {
+        let log = try String(contentsOf: run.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
+        return log.split(separator: "\n").compactMap { line -> Int? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  o["kind"] as? String == "step" else { return nil }
+            return o["step"] as? Int
+        }
+    }
+
     @Test func aFreshRunSetsAnEarlierRunsCheckpointsAside() throws {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -57,17 +92,7 @@ struct RunFolderCLITests {
         let otherRun = try cli.trainTinyRun(in: dir, extra: ["--set", "model=ple", "--set", "output_dir=\(other.path)",
                                                              "--set", "log_every=3"])
         #expect(otherRun.run.status == 0, "\(otherRun.run.stderr)")
-        func files(_ folder: URL) throws -> [String: Data] {
-            var all: [String: Data] = [:]
-            for name in try fm.subpathsOfDirectory(atPath: folder.path) {
-                let url = folder.appendingPathComponent(name)
-                if let data = fm.contents(atPath: url.path), (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true {
-                    all[name] = data
-                }
-            }
-            return all
-        }
-        let before = try files(other)
+        let before = Self.files(other)
         let otherInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: other.appendingPathComponent("run.json")))
         let otherID = try #require((otherInfo as? [String: Any])?["run_id"] as? String)
         let r = try cli.rechub(["train", "--resume", mine.path, "--set", "output_dir=\(other.path)", "--set", "max_steps=16"])
@@ -75,22 +100,10 @@ struct RunFolderCLITests {
         #expect(r.stdout.contains("held another run's checkpoints: moved to") && r.stdout.contains("held run \(otherID)'s files"),
                 "\(r.stdout)")
         // Every file of the other run is still there, unchanged, under an earlier-… folder.
-        let after = try files(other)
-        for (name, data) in before {
-            let parts = name.split(separator: "/").map(String.init)
-            let kept = after.first { key, value in
-                key.hasSuffix("/" + parts.last!) && key.contains("earlier-") && value == data
-                    && (parts.count == 1 ? !key.hasPrefix("checkpoints/") : key.hasPrefix("checkpoints/"))
-            }
-            #expect(kept != nil, "\(name) of the other run was lost or changed")
-        }
+        let after = Self.files(other)
+        Self.expectSetAside(before, in: after, run: "the other run")
         // The continued run's log: its own steps 2, 4, …, 8 (cut at the checkpoint), then on to 16.
-        let log = try String(contentsOf: other.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
-        let steps = log.split(separator: "\n").compactMap { line -> Int? in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  o["kind"] as? String == "step" else { return nil }
-            return o["step"] as? Int
-        }
+        let steps = try Self.loggedSteps(other)
         #expect(steps == [2, 4, 6, 8, 10, 12, 14, 16], "\(steps)")
     }
 
@@ -114,39 +127,23 @@ struct RunFolderCLITests {
         }
         let (idA, idB) = (try runID(a), try runID(b))
         #expect(idA.count == 16 && idA != idB)
-        func files(_ folder: URL) -> [String: Data] {
-            var all: [String: Data] = [:]
-            for name in (try? fm.subpathsOfDirectory(atPath: folder.path)) ?? [] {
-                var isDir: ObjCBool = false
-                let path = folder.appendingPathComponent(name).path
-                if fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { all[name] = fm.contents(atPath: path) }
-            }
-            return all
-        }
-        let before = files(b)
+        let before = Self.files(b)
         let source = try #require(copied)
         let name = (source as NSString).lastPathComponent
         try fm.copyItem(atPath: source, toPath: b.appendingPathComponent("checkpoints/\(name)").path)
+        // An older checkpoint of A's too: it is A's, so it stays (each checkpoint says its run).
+        let older = a.appendingPathComponent("checkpoints/step-00000008.rhck")
+        try fm.copyItem(at: older, to: b.appendingPathComponent("checkpoints/step-00000008.rhck"))
         let r = try cli.rechub(["train", "--resume", b.path, "--set", "max_steps=14"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("held run \(idB)'s checkpoints") && r.stdout.contains("not those of run \(idA)")
-                && r.stdout.contains("held run \(idB)'s files"), "\(r.stdout)")
-        let after = files(b)
-        for (path, data) in before {
-            let parts = path.split(separator: "/").map(String.init)
-            let kept = after.first { key, value in
-                key.hasSuffix("/" + parts.last!) && key.contains("earlier-") && value == data
-                    && (parts.count == 1 ? !key.hasPrefix("checkpoints/") : key.hasPrefix("checkpoints/"))
-            }
-            #expect(kept != nil, "\(path) of run B was lost or changed")
-        }
+        #expect(r.stdout.contains("held checkpoints of run \(idB) (step-00000004.rhck, step-00000006.rhck)")
+                && r.stdout.contains("not of run \(idA)") && r.stdout.contains("held run \(idB)'s files"), "\(r.stdout)")
+        #expect(fm.contents(atPath: b.appendingPathComponent("checkpoints/step-00000008.rhck").path)
+                == fm.contents(atPath: older.path), "A's own older checkpoint was set aside or changed")
+        let after = Self.files(b)
+        Self.expectSetAside(before, in: after, run: "run B")
         #expect(try runID(b) == idA, "the continued run is A's")
-        let log = try String(contentsOf: b.appendingPathComponent("train_log.jsonl"), encoding: .utf8)
-        let steps = log.split(separator: "\n").compactMap { line -> Int? in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  o["kind"] as? String == "step" else { return nil }
-            return o["step"] as? Int
-        }
+        let steps = try Self.loggedSteps(b)
         #expect(steps == [14], "B's steps must not be in A's continued log: \(steps)")
         // Resumed again in place: the same run, nothing set aside.
         let again = try cli.rechub(["train", "--resume", b.path, "--set", "max_steps=16"])
