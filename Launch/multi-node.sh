@@ -14,7 +14,9 @@
 #   RECHUB_BLAS_CORE, OPENBLAS_CORETYPE, RECHUB_OPENBLAS_LIBRARY
 #                   forwarded to every rank when set (each rank chooses its OpenBLAS core before
 #                   MPI_Init; see README "OpenBLAS kernels")
-# Extra arguments go to `rechub train`.
+# Extra arguments go to `rechub train`. Ctrl-C (or SIGTERM, SIGUSR1) stops the job keeping its
+# state on every node: each rank finishes its step and rank 0 writes a checkpoint
+# (Launch/lib/stoppable.sh); a second Ctrl-C ends it at once.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,4 +45,5 @@ train_args=(
 )
 [ -n "${THREADS:-}" ] && train_args+=(--set "threads=$THREADS")
 
-exec "$MPIRUN" "${mpi_args[@]}" "$PWD/.build/release/rechub" train "${train_args[@]}" "$@"
+source Launch/lib/stoppable.sh
+run_stoppable "$MPIRUN" "${mpi_args[@]}" "$PWD/.build/release/rechub" train "${train_args[@]}" "$@"

@@ -33,11 +33,17 @@ enum Runtime {
     }
 
     /// Runs `body`; any error is printed with the rank and ends the whole job (all ranks).
+    /// A stop on a signal is agreed by every rank after rank 0 has written its checkpoint, so
+    /// it ends MPI in order instead: rank 0 says where the state is, and every rank exits 1.
     static func run(_ comm: (any Communicator)?, _ body: () throws -> Void) -> Never {
         do {
             try body()
             if comm is MPICommunicator { MPICommunicator.finalize() }
             exit(0)
+        } catch let stop as TrainingInterrupted {
+            if comm?.isRoot ?? true { FileHandle.standardError.write(Data("error: \(stop)\n".utf8)) }
+            if comm is MPICommunicator { MPICommunicator.finalize() }
+            exit(1)
         } catch {
             let message = "error: \(error)"
             if let comm, comm.size > 1 { comm.abort(code: 1, message: message) }

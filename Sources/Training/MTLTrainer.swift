@@ -78,23 +78,33 @@ public final class MTLTrainer: @unchecked Sendable {
     /// offered and `fit` throws `TrainingInterrupted`. Nil: never polled.
     public var stopRequest: (() -> Int32)?
 
-    /// The stop request of any rank (SIGTERM over SIGINT over any other), agreed by all ranks
-    /// with one 24-byte all-reduce per step when a request can arrive; nil when none.
+    /// The stop request of any rank (SIGTERM over SIGINT over SIGUSR1 over any other), agreed by
+    /// all ranks with one 32-byte all-reduce per step when a request can arrive; nil when none.
     func stopSignalOnEveryRank() throws -> Int32? {
         guard let stopRequest else { return nil }
         let mine = stopRequest()
-        stopVotes[0] = mine == SIGTERM ? 1 : 0
-        stopVotes[1] = mine == SIGINT ? 1 : 0
-        stopVotes[2] = mine != 0 && mine != SIGTERM && mine != SIGINT ? Double(mine) : 0
-        if communicator.size > 1 { try communicator.allReduceSum(stopVotes, count: 3) }
-        if stopVotes[0] > 0 { return SIGTERM }
-        if stopVotes[1] > 0 { return SIGINT }
-        return stopVotes[2] > 0 ? (mine != 0 ? mine : SIGTERM) : nil
+        let known: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
+        for (i, s) in known.enumerated() { stopVotes[i] = mine == s ? 1 : 0 }
+        stopVotes[3] = mine != 0 && !known.contains(mine) ? 1 : 0
+        if communicator.size > 1 { try communicator.allReduceSum(stopVotes, count: 4) }
+        if let i = known.indices.first(where: { stopVotes[$0] > 0 }) { return known[i] }
+        return stopVotes[3] > 0 ? (mine != 0 ? mine : SIGTERM) : nil
+    }
+
+    /// After a stop's checkpoint: rank 0 tells every rank whether it wrote one at this step
+    /// (an all-reduce, so no rank leaves, and ends the job, while rank 0 is still writing).
+    /// - Throws: a communication failure.
+    private func checkpointWrittenOnRoot(since before: String?) throws -> Bool {
+        let wrote = communicator.isRoot && onCheckpoint != nil && lastCheckpoint != nil && lastCheckpoint != before
+        guard communicator.size > 1 else { return wrote }
+        stopVotes[0] = wrote ? 1 : 0
+        try communicator.allReduceSum(stopVotes, count: 1)
+        return stopVotes[0] > 0
     }
 
     private let stopVotes: UnsafeMutablePointer<Double> = {
-        let p = UnsafeMutablePointer<Double>.allocate(capacity: 3)
-        p.initialize(repeating: 0, count: 3)
+        let p = UnsafeMutablePointer<Double>.allocate(capacity: 4)
+        p.initialize(repeating: 0, count: 4)
         return p
     }()
 
@@ -758,6 +768,7 @@ public final class MTLTrainer: @unchecked Sendable {
             try reportStep(epoch: progress.epoch, samplesPerSecond: meter.samplesPerSecond)
         }
         var wrote = false
+        let before = lastCheckpoint
         if checkpointEvery > 0 && globalStep % checkpointEvery == 0 && progress.stepInEpoch < stepsPerEpoch {
             try onCheckpoint?(self, .step)
             wrote = true
@@ -766,8 +777,9 @@ public final class MTLTrainer: @unchecked Sendable {
             // Finish the step, keep it, and stop on every rank alike.
             progressLine?.finish()
             if !wrote { try onCheckpoint?(self, .step) }
+            let saved = try checkpointWrittenOnRoot(since: before)
             throw TrainingInterrupted(signal: signal, step: globalStep, lastCheckpoint: lastCheckpoint,
-                                      checkpointsOn: onCheckpoint != nil)
+                                      checkpointsOn: onCheckpoint != nil, checkpointWritten: saved)
         }
         if maxSteps > 0 && globalStep >= maxSteps && progress.stepInEpoch < stepsPerEpoch && !wrote {
             try onCheckpoint?(self, .step)  // max_steps mid-epoch: the last steps are kept too

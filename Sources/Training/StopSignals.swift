@@ -2,9 +2,13 @@
 import Glibc
 #endif
 
-/// SIGINT and SIGTERM, caught for the length of a training run: the first one asks the trainer
-/// to finish its step, write a checkpoint and stop (on every rank, `MTLTrainer.stopRequest`);
-/// a second one ends the process at once, as the signal would have.
+/// SIGINT, SIGTERM and SIGUSR1, caught for the length of a training run: the first one asks the
+/// trainer to finish its step, write a checkpoint and stop (on every rank,
+/// `MTLTrainer.stopRequest`); a second one ends the process at once, as the signal would have.
+///
+/// SIGUSR1 is the one `mpirun` passes on to every rank of the job as it is (it turns SIGINT and
+/// SIGTERM into a SIGTERM followed by SIGKILL one second later), and the one Slurm's
+/// `--signal=USR1@<seconds>` sends ahead of a time limit; the Launch scripts turn a Ctrl-C into it.
 public final class StopSignals: @unchecked Sendable {
     /// The caught signal (0 = none). Touched before any handler is installed, so the handler
     /// only stores into it.
@@ -18,7 +22,7 @@ public final class StopSignals: @unchecked Sendable {
     private var previousMask = sigset_t()
 
     /// Installs the handlers for `signals` (and clears an earlier request).
-    public init(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+    public init(_ signals: [Int32] = [SIGINT, SIGTERM, SIGUSR1]) {
         Self.flag.pointee = 0
         for s in signals {
             let old = signal(s) { caught in

@@ -16,11 +16,32 @@ public struct TrainingInterrupted: Error, CustomStringConvertible, Sendable {
     public var lastCheckpoint: String?
     /// Whether a checkpoint was offered (rank 0 writes it).
     public var checkpointsOn = true
+    /// Whether rank 0 confirmed writing a checkpoint of this step (every rank learns it from
+    /// rank 0 before it leaves).
+    public var checkpointWritten = false
+
+    public init(signal: Int32, step: Int, lastCheckpoint: String?, checkpointsOn: Bool = true,
+                checkpointWritten: Bool = false) {
+        self.signal = signal
+        self.step = step
+        self.lastCheckpoint = lastCheckpoint
+        self.checkpointsOn = checkpointsOn
+        self.checkpointWritten = checkpointWritten
+    }
 
     public var description: String {
-        let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
-        let saved = lastCheckpoint.map { "its state is in \($0) (continue with --resume)" }
-            ?? (checkpointsOn ? "rank 0 wrote its checkpoint" : "checkpoints are off, nothing was saved")
+        let names = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGUSR1: "SIGUSR1"]
+        let name = names[signal] ?? "signal \(signal)"
+        let saved: String
+        if !checkpointsOn {
+            saved = "checkpoints are off, nothing was saved"
+        } else if checkpointWritten {
+            saved = lastCheckpoint.map { "its state is in \($0) (continue with --resume)" }
+                ?? "rank 0 wrote its checkpoint of this step (continue with --resume)"
+        } else {
+            saved = "no checkpoint of this step was written"
+                + (lastCheckpoint.map { "; the newest is \($0)" } ?? "")
+        }
         return "stopped by \(name) after step \(step); " + saved
     }
 }

@@ -117,7 +117,7 @@ public struct TrainingJob {
                           + "could never act. Use a validation split with both classes, or another earlystop_task.")
     }
 
-    /// Catch SIGINT and SIGTERM while training: finish the step, write a checkpoint, stop with
+    /// Catch SIGINT, SIGTERM and SIGUSR1 while training: finish the step, write a checkpoint, stop with
     /// `TrainingInterrupted`. Signal handlers are process-wide, so this is for the process's
     /// one job (the `rechub` command sets it); default false.
     public var handleSignals = false

@@ -302,6 +302,52 @@ struct MPITests {
         #expect(r.seconds < 60, "a killed rank must end the job, not hang (took \(r.seconds) s)")
     }
 
+    /// Ctrl-C to `Launch/single-node.sh` (SIGINT to the script, as a terminal sends it) keeps
+    /// the step every rank had reached: the script passes it to mpirun as SIGUSR1, which
+    /// reaches every rank as it is (SIGINT to mpirun itself would become SIGTERM and, one
+    /// second later, SIGKILL). Rank 0 writes the checkpoint before any rank leaves, names it,
+    /// and the job exits 1 without MPI_Abort; the checkpoint resumes.
+    @Test func ctrlCToTheLaunchScriptKeepsTheStoppedStep() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let binary = RecHubCLITests.binary.path
+        // A terminal's shell starts the script with no signal blocked; this test process blocks
+        // most (SIGUSR1 among them), and a child inherits the mask: none blocked for the spawn.
+        var none = sigset_t(), previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let r = try Self.run("/usr/bin/env", ["BINARY=\(binary)", "RANKS=2", "THREADS=1", "bash",
+                                              root.appendingPathComponent("Launch/single-node.sh").path]
+                             + Self.settings(dir, model: "mmoe")
+                             + ["--set", "max_steps=0", "--set", "epochs=1000", "--set", "log_every=1"],
+                             timeout: 120) { p in
+            // Wait for training steps (the run log of rank 0), then press "Ctrl-C".
+            let deadline = Date().addingTimeInterval(60)
+            let trainLog = dir.appendingPathComponent("out/train_log.jsonl")
+            while Date() < deadline,
+                  ((try? String(contentsOf: trainLog, encoding: .utf8)) ?? "").split(separator: "\n").count < 3 {
+                usleep(50_000)
+            }
+            kill(p.processIdentifier, SIGINT)
+        }
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.seconds < 100, "\(r.output)")
+        #expect(!r.output.contains("MPI_ABORT"), "\(r.output)")
+        let stopped = try #require(r.output.split(separator: "\n").first { $0.contains("stopped by SIGUSR1 after step") },
+                                   "\(r.output)")
+        let words = stopped.split(separator: " ")
+        let after = try #require(words.firstIndex(of: "step"), "\(stopped)")
+        let step = try #require(Int(words[after + 1].dropLast()), "\(stopped)")
+        let checkpoint = dir.path + "/out/checkpoints/" + String(format: "step-%08d.rhck", step)
+        #expect(stopped.contains("its state is in \(checkpoint)"), "\(stopped)")
+        #expect(FileManager.default.fileExists(atPath: checkpoint))
+        let resumed = try Self.run(binary, ["train", "--resume", checkpoint, "--set", "max_steps=\(step + 2)"])
+        #expect(resumed.status == 0 && resumed.output.contains("resumed from \(checkpoint)"), "\(resumed.output)")
+    }
+
     /// Whether this machine lets us make network namespaces (root and iproute2).
     static let canMakeNamespaces: Bool = {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
