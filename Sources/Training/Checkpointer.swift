@@ -312,11 +312,28 @@ public final class Checkpointer {
     /// `folder` itself (a lone copied checkpoint, an `earlier-…` folder set aside): a run
     /// resumed from there keeps its log beside those checkpoints, never in a run folder that
     /// may hold another run by now.
+    /// Relative stored paths are taken from the folder the stored run started in
+    /// (`startFolder`), so a resume started from any folder finds the same run folder.
     public static func runFolder(ofCheckpointsIn folder: String, stored: TrainConfig) -> String {
         if (folder as NSString).lastPathComponent == "checkpoints" { return (folder as NSString).deletingLastPathComponent }
-        let storedCheckpoints = stored.checkpointing.directory
-            ?? (stored.logging.outputDirectory as NSString).appendingPathComponent("checkpoints")
-        return samePlace(folder, storedCheckpoints) ? stored.logging.outputDirectory : folder
+        let output = stored.logging.outputDirectory
+        let storedCheckpoints = stored.checkpointing.directory ?? (output as NSString).appendingPathComponent("checkpoints")
+        if storedCheckpoints.hasPrefix("/") {
+            return samePlace(folder, storedCheckpoints) ? output : folder
+        }
+        guard let start = startFolder(of: folder, relative: storedCheckpoints) else { return folder }
+        return output.hasPrefix("/") ? output : RunInfo.absolute((start as NSString).appendingPathComponent(output))
+    }
+
+    /// The folder a run started in, when `place` (a folder it made) is what its relative path
+    /// `relative` named from there: `place` made absolute, less `relative`'s parts at its end;
+    /// nil when it does not end so.
+    static func startFolder(of place: String, relative: String) -> String? {
+        let tail = URL(fileURLWithPath: relative, relativeTo: URL(fileURLWithPath: "/")).standardizedFileURL.path
+        let here = RunInfo.absolute(place)
+        guard tail != "/", here.hasSuffix(tail) else { return nil }
+        let start = String(here.dropLast(tail.count))
+        return start.isEmpty ? "/" : start
     }
 
     /// Whether two paths name the same place (after `..`, `.` and symbolic links).
@@ -473,7 +490,16 @@ public final class Checkpointer {
                 throw CheckpointError.io(file: directory, reason: "holds no checkpoint, and the checkpoint_dir its run.json "
                                          + "names, \(apart), does not exist (moved? give --resume its new place)")
             }
-            return try newestValid(in: apart)
+            let found = try newestValid(in: apart)
+            // The folder run.json names may hold another run's checkpoints by now (reused, or a
+            // relative path met from elsewhere): only this run's own are taken.
+            if let mine = RunInfo.storedRunID(inDirectory: directory), let theirs = storedRunID(ofCheckpointAt: found.file.path),
+               mine != theirs {
+                throw CheckpointError.io(file: directory, reason: "holds no checkpoint, and the newest in the checkpoint_dir "
+                                         + "its run.json names, \(found.file.path), belongs to another run (run_id \(theirs), "
+                                         + "not \(mine)); give --resume the checkpoint itself to continue that one")
+            }
+            return found
         }
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
@@ -503,8 +529,10 @@ public final class Checkpointer {
         throw CheckpointError.noValidCheckpoint(directory: directory, rejected: rejected)
     }
 
-    /// The `checkpoint_dir` stored in the run.json of `directory` (as the run resolved it);
-    /// nil without a readable run.json that has one.
+    /// The `checkpoint_dir` stored in the run.json of `directory`; nil without a readable
+    /// run.json that has one. run.json stores it absolute; a relative one (a run.json written
+    /// before that) is taken from the folder the run started in when the stored `output_dir`
+    /// tells it (`directory` ending in a relative `output_dir`), else from the current folder.
     static func storedCheckpointDirectory(ofRunIn directory: String) -> String? {
         let path = (directory as NSString).appendingPathComponent("run.json")
         guard let data = FileManager.default.contents(atPath: path),
@@ -512,6 +540,11 @@ public final class Checkpointer {
               let config = root["config"] as? [String: Any],
               let checkpointing = config["checkpointing"] as? [String: Any],
               let stored = checkpointing["directory"] as? String, !stored.isEmpty else { return nil }
+        guard !stored.hasPrefix("/") else { return stored }
+        if let output = (config["logging"] as? [String: Any])?["outputDirectory"] as? String, !output.hasPrefix("/"),
+           let start = startFolder(of: directory, relative: output) {
+            return RunInfo.absolute((start as NSString).appendingPathComponent(stored))
+        }
         return stored
     }
 }

@@ -14,7 +14,8 @@ public struct RunInfo: Sendable, Encodable {
     public var model: String
     /// The task names (label columns), in task order.
     public var tasks: [String]
-    /// The resolved config.
+    /// The resolved config; its `output_dir` and `checkpoint_dir` absolute, so a resume from
+    /// any folder finds the run's checkpoints through this file.
     public var config: TrainConfig
     /// The test split's oracle AUC per task when the data was generated (with
     /// `purchase_given_click` when known), else nil (left out of the file).
@@ -57,7 +58,10 @@ public struct RunInfo: Sendable, Encodable {
     public init(config: TrainConfig, ranks: Int, generation: GenerationReport?, startedAt: Date = Date()) {
         model = config.model.rawValue
         tasks = config.data.labels
-        self.config = config
+        var resolved = config
+        resolved.logging.outputDirectory = Self.absolute(config.logging.outputDirectory)
+        resolved.checkpointing.directory = config.checkpointing.directory.map(Self.absolute)
+        self.config = resolved
         oracleAUC = generation.map { $0.oracleAUC["test"] ?? [:] }
         blasCore = BLASCore.name
         gemmBackend = GEMMEngine.current.backend.rawValue
@@ -99,6 +103,11 @@ public struct RunInfo: Sendable, Encodable {
         productsHistory = history
         let parts = last.products.split(separator: " ")
         if parts.count == 2 { (gemmBackend, precision) = (String(parts[0]), String(parts[1])) }
+    }
+
+    /// `path` against the current folder, without `.` and `..` parts (symbolic links kept).
+    static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     /// The `run_id` of the run.json in `directory`; nil when there is none, it cannot be read,

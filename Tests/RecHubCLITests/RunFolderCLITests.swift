@@ -191,6 +191,51 @@ struct RunFolderCLITests {
                 "\(gone.stderr)")
     }
 
+    /// Relative `output_dir` and `checkpoint_dir`, resumed from another folder: run.json holds
+    /// them absolute, so `--resume` of the run folder finds the checkpoints, and the run goes on
+    /// in its own folder (also from a run.json that stored them relative, as before, and from
+    /// the checkpoint folder). A checkpoint folder that another run has taken over since is
+    /// refused, not resumed as this run.
+    @Test func relativeFoldersResumeFromAnyFolder() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let start = dir.appendingPathComponent("start"), elsewhere = dir.appendingPathComponent("elsewhere")
+        let fm = FileManager.default
+        for d in [start, elsewhere] { try fm.createDirectory(at: d, withIntermediateDirectories: true) }
+        let sets = ["data.generate.rows=4000", "data.generate.val_rows=300", "data.generate.test_rows=300",
+                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "expert_units=[8]", "num_experts=2",
+                    "tower_units=[4]", "batch_size=256", "threads=1", "log_every=1"].flatMap { ["--set", $0] }
+        let first = try cli.rechub(["train"] + sets + ["--set", "output_dir=runA", "--set", "checkpoint_dir=ckA",
+                                                       "--set", "max_steps=4"], cwd: start)
+        #expect(first.status == 0, "\(first.stderr)")
+        let runA = start.appendingPathComponent("runA"), ckA = start.appendingPathComponent("ckA")
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: runA.appendingPathComponent("run.json"))) as? [String: Any])
+        let config = try #require(info["config"] as? [String: Any])
+        #expect((config["logging"] as? [String: Any])?["outputDirectory"] as? String == runA.path)
+        #expect((config["checkpointing"] as? [String: Any])?["directory"] as? String == ckA.path)
+        let viaRun = try cli.rechub(["train", "--resume", runA.path, "--set", "max_steps=6"], cwd: elsewhere)
+        #expect(viaRun.status == 0 && viaRun.stdout.contains("resumed from \(ckA.path)/step-00000004.rhck")
+                && viaRun.stdout.contains("metrics in \(runA.path)/metrics.json"), "\(viaRun.stdout)\(viaRun.stderr)")
+        // A run.json from before, with the folders as written.
+        var old = info
+        old["config"] = config.merging(["logging": ["outputDirectory": "runA"], "checkpointing": ["directory": "ckA"]]) { $1 }
+        try JSONSerialization.data(withJSONObject: old).write(to: runA.appendingPathComponent("run.json"))
+        let viaOld = try cli.rechub(["train", "--resume", runA.path, "--set", "max_steps=8"], cwd: elsewhere)
+        #expect(viaOld.status == 0 && viaOld.stdout.contains("resumed from \(ckA.path)/step-00000006.rhck"),
+                "\(viaOld.stdout)\(viaOld.stderr)")
+        let viaFolder = try cli.rechub(["train", "--resume", "../start/ckA", "--set", "max_steps=10"], cwd: elsewhere)
+        #expect(viaFolder.status == 0 && viaFolder.stdout.contains("metrics in \(runA.path)/metrics.json")
+                && !fm.fileExists(atPath: ckA.appendingPathComponent("train_log.jsonl").path), "\(viaFolder.stdout)\(viaFolder.stderr)")
+        #expect(try Self.loggedSteps(runA) == Array(1...10))
+        // Another run now writes its checkpoints into ckA.
+        for name in try fm.contentsOfDirectory(atPath: ckA.path) { try fm.removeItem(at: ckA.appendingPathComponent(name)) }
+        let other = try cli.rechub(["train"] + sets + ["--set", "output_dir=runB", "--set", "checkpoint_dir=ckA",
+                                                       "--set", "max_steps=2"], cwd: start)
+        #expect(other.status == 0, "\(other.stderr)")
+        let refused = try cli.rechub(["train", "--resume", runA.path], cwd: elsewhere)
+        #expect(refused.status != 0 && refused.stderr.contains("belongs to another run"), "\(refused.stderr)")
+    }
+
     /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
     @Test func resumeFromOneFileAndFromNothing() throws {
         let dir = try cli.tempDir()
