@@ -12,7 +12,7 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var scoring: ScoringOptions
 
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("evaluate") {
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let config = loaded.config
             try Runtime.loadBLAS(config.blasCore)
@@ -42,14 +42,25 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var source: CheckpointOptions
     @Option(help: "Input CSV with the feature columns (labels not needed).") var data: String
-    @Option(help: "Output CSV.") var out: String
+    @Option(help: "Output CSV: a file (written whole, then renamed into place), '-' for standard output, or a pipe or terminal.")
+    var out: String
     @OptionGroup var scoring: ScoringOptions
 
+    /// Whether `--out` is written as a stream: standard output ("-"), or an existing FIFO or
+    /// character device (`/dev/stdout` on a pipe or terminal), which a rename would replace.
+    var streamed: Bool {
+        if out == "-" { return true }
+        var st = stat()
+        guard stat(out, &st) == 0 else { return false }
+        return st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFCHR
+    }
+
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("predict") {
+            let stream = streamed
             let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
-            try OutputPlaces.checkNotInput(place, inputs: [("--data", data), ("--checkpoint", source.checkpoint)])
-            let target = try OutputPlaces.check([place])[0]
+            if !stream { try OutputPlaces.checkNotInput(place, inputs: [("--data", data), ("--checkpoint", source.checkpoint)]) }
+            let target = stream ? out : try OutputPlaces.check([place])[0]
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)
             try Runtime.loadBLAS(config.blasCore)
@@ -63,15 +74,27 @@ struct PredictCommand: ParsableCommand {
                 text += (0..<t).map { "\(p[i * t + $0])" }.joined(separator: ",") + "\n"
             }
             do {
-                try text.write(toFile: target, atomically: true, encoding: .utf8)
+                if out == "-" {
+                    try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+                } else if stream {
+                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
+                    try handle.write(contentsOf: Data(text.utf8))
+                    try handle.close()
+                } else {
+                    try text.write(toFile: target, atomically: true, encoding: .utf8)
+                }
             } catch {
                 throw DatasetError.cannotWrite(file: out, reason: error.localizedDescription)
             }
+            // With the predictions on standard output, what is said about them goes to stderr.
+            func say(_ line: String) {
+                if stream { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+            }
             let oov = OutOfVocabularyReport(split: data, dataset: dataset)
-            for line in productLines { print(line) }
-            print("wrote \(dataset.count) rows × \(t) tasks to \(out); out-of-vocabulary ids "
-                  + oov.summary.dropFirst(data.count + 1))
-            for w in oov.warnings { print(w) }
+            for line in productLines { say(line) }
+            say("wrote \(dataset.count) rows × \(t) tasks to \(out == "-" ? "standard output" : out); out-of-vocabulary ids "
+                + oov.summary.dropFirst(data.count + 1))
+            for w in oov.warnings { say(w) }
         }
     }
 }
@@ -84,11 +107,12 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "A checkpoint file (.rhck).") var file: String
 
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("inspect") {
             let f = try CheckpointFile(path: file)
             print("\(file): RecHub checkpoint, format \(CheckpointFormat.version)")
             print("step \(f.header.step), epoch \(f.header.epoch), step in epoch \(f.header.stepInEpoch), "
                   + "fingerprint \(String(f.header.configFingerprint, radix: 16))")
+            if let id = Checkpointer.storedRunID(ofCheckpointAt: file) { print("run_id \(id)") }
             print("sections:")
             var bad: [String] = []
             for s in f.sections {

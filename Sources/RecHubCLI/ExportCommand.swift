@@ -18,7 +18,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The ONNX file to write.") var out: String
 
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("export") {
             let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
             try OutputPlaces.checkNotInput(place, inputs: [("--checkpoint", source.checkpoint)])
             try OutputPlaces.check([place])

@@ -37,7 +37,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("generate") {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: true)])
             var g = GenerateConfig()
             g.trainRows = rows

@@ -18,7 +18,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Where to write the page (default: RUN_DIR/report.html).") var out: String?
 
     func run() throws {
-        Runtime.run(nil) {
+        Runtime.runAlone("report") {
             // A given --out is checked before anything is read; the default (RUN_DIR/report.html) once
             // the run folder is known to hold a run, since the check creates a missing folder.
             let path = out ?? URL(fileURLWithPath: runDir).appendingPathComponent("report.html").path

@@ -32,6 +32,20 @@ enum Runtime {
         }
     }
 
+    /// Runs `body` (`run(nil, body)`) for a command that works in one process (`evaluate`,
+    /// `predict`, …): started by a launcher over several ranks, rank 0 alone does it and says
+    /// so; the others exit at once (status 0), instead of every rank doing it and printing it.
+    static func runAlone(_ command: String, _ body: () throws -> Void) -> Never {
+        if let rank = MPICommunicator.launcherRank, rank > 0 { exit(0) }
+        let environment = ProcessInfo.processInfo.environment
+        let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"].compactMap { environment[$0].flatMap { Int($0) } }.first ?? 1
+        if size > 1 {
+            FileHandle.standardError.write(Data(("note: `rechub \(command)` runs in one process: under the launcher's "
+                + "\(size) ranks, rank 0 alone does it\n").utf8))
+        }
+        run(nil, body)
+    }
+
     /// Runs `body`; any error is printed with the rank and ends the whole job (all ranks).
     /// A stop on a signal is agreed by every rank after rank 0 has written its checkpoint, so
     /// it ends MPI in order instead: rank 0 says where the state is, and every rank exits 1.

@@ -322,6 +322,10 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if let w = weighting.taskWeights, w.count != t {
             throw r.fail("task_weights", r.raw("task_weights"), "has \(w.count) entries for \(t) labels \(data.labels)")
         }
+        if let w = weighting.taskWeights, !w.isEmpty, w.allSatisfy({ $0 == 0 }) {
+            throw r.fail("task_weights", r.raw("task_weights"), "are all 0: no task's loss would train the model "
+                         + "(give at least one task a positive weight)")
+        }
     }
 
     static func parseData(_ d: ConfigReader) throws -> DataConfig {

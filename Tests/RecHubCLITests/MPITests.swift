@@ -273,6 +273,21 @@ struct MPITests {
         #expect(json["ranks"] as? Int == 1 && json["gradient_reduction"] is NSNull, "\(json)")
     }
 
+    /// A one-process command under mpirun runs on rank 0 alone: its output once, and a note.
+    @Test func oneProcessCommandsRunOnRankZeroAlone() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = RecHubCLITests.binary.path
+        let train = try Self.run(binary, ["train"] + Self.settings(dir, model: "mmoe") + ["--set", "max_steps=2"])
+        #expect(train.status == 0, "\(train.output)")
+        let checkpoint = dir.path + "/out/checkpoints/step-00000002.rhck"
+        let r = try Self.run(Self.mpirun!, ["-np", "2", "--bind-to", "none", binary, "evaluate", "--checkpoint", checkpoint])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.components(separatedBy: "click  auc").count == 2, "once, not per rank: \(r.output)")
+        #expect(r.output.contains("note: `rechub evaluate` runs in one process: under the launcher's 2 ranks, rank 0 alone does it"),
+                "\(r.output)")
+    }
+
     @Test func aRankWithBadInputEndsTheJobNamingTheRank() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

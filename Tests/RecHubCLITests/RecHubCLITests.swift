@@ -396,8 +396,16 @@ struct RecHubCLITests {
         let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "click,purchase" && lines.count == 501)
         #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",").compactMap { Float($0) }.allSatisfy { $0 > 0 && $0 < 1 } })
+        // "-" streams the same CSV to standard output; what is said about it goes to stderr.
+        let streamed = try rechub(["predict", "--checkpoint", ckpt, "--data", input.path, "--out", "-"])
+        let written = try String(contentsOf: out, encoding: .utf8)
+        #expect(streamed.status == 0 && streamed.stdout == written
+                && streamed.stderr.contains("wrote 500 rows × 2 tasks to standard output"), "\(streamed.stderr)")
         let inspect = try rechub(["inspect", ckpt])
         #expect(inspect.status == 0 && inspect.stdout.contains("adam.m") && inspect.stdout.contains("model mmoe"))
+        let runID = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("out/run.json"))) as? [String: Any])["run_id"] as? String
+        #expect(inspect.stdout.contains("\nrun_id \(runID ?? "?")\n"), "\(inspect.stdout)")
         // A corrupted copy is refused, naming the section.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: ckpt))
         bytes[bytes.count - 5] ^= 0x40

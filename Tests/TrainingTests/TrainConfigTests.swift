@@ -39,6 +39,8 @@ struct TrainConfigTests {
         #expect(error("data: {train: a.csv}\nexpert_units: 256\n")?.key == "expert_units")
         #expect(error("data: {train: a.csv}\nmodel: ple2\n")?.message.contains("unknown model") == true)
         #expect(error("data: {train: a.csv}\ntask_weights: [1]\n")?.key == "task_weights")
+        #expect(error("data: {train: a.csv}\ntask_weights: [0, 0.0]\n")?.message.contains("all 0") == true)
+        #expect(error("data: {train: a.csv}\ntask_weights: [0, 1]\n") == nil)
         #expect(error("data: {train: a.csv}\nembedding_update: sparse\n")?.key == "embedding_update")
         #expect(error("model: mmoe\n")?.key == "data.train")
         #expect(error("data: {train: a.csv}\ntask_specific_lr: {clik: 0.1}\n")?.key == "task_specific_lr.clik")
