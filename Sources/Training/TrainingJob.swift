@@ -88,6 +88,25 @@ public struct TrainingJob {
         return max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
     }
 
+    /// A note when the BLAS threads outnumber the cores they can run on: more threads than the
+    /// cores this rank may use (`rankCores`, its CPU affinity), or `ranksOnNode` × `threads`
+    /// more than the node's `nodeCores`. Threads that share a core slow every product down
+    /// (OpenBLAS's threads spin while they wait), so the run is slower than with fewer.
+    public static func oversubscription(ranksOnNode: Int, threads: Int, nodeCores: Int, rankCores: Int) -> String? {
+        func count(_ n: Int, _ what: String) -> String { "\(n) \(what)\(n == 1 ? "" : "s")" }
+        let fitting = max(1, min(rankCores, nodeCores / max(ranksOnNode, 1)))
+        if threads > rankCores {
+            return "\(count(threads, "BLAS thread")) on the \(count(rankCores, "core")) this rank may use: they share "
+                + "cores and run slower (set threads to \(fitting) or fewer)"
+        }
+        if ranksOnNode * threads > nodeCores {
+            let fix = threads > fitting ? "set threads to \(fitting) or fewer" : "start at most \(nodeCores) ranks per node"
+            return "\(count(ranksOnNode, "rank")) × \(count(threads, "BLAS thread")) on this node's "
+                + "\(count(nodeCores, "core")): they share cores and run slower (\(fix))"
+        }
+        return nil
+    }
+
     /// Refuses early stopping that could never act: the monitored task's validation labels
     /// (over its sample space, when it has one) must hold both classes, or its AUC is undefined
     /// every epoch.
@@ -261,6 +280,11 @@ public struct TrainingJob {
         model.initialize(seed: config.seed)
         say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
             + "values; batch \(config.schedule.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
+        if let note = Self.oversubscription(ranksOnNode: MPICommunicator.launcherLocalSize ?? communicator.size,
+                                            threads: threads, nodeCores: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
+                                            rankCores: ProcessInfo.processInfo.activeProcessorCount) {
+            say("note: \(note)")
+        }
         let trainer = makeTrainer(model: model)
         if let g = communicator.gradientReduction { say("gradient all-reduce: \(g)") }
         let checkpointer = Checkpointer(directory: checkpointDirectory, keepLast: config.checkpointing.keepLast, config: config,

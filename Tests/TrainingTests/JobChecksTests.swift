@@ -114,4 +114,19 @@ struct JobChecksTests {
         let oov = (json as? [String: Any])?["out_of_vocabulary"] as? [String: Any]
         #expect(((oov?["train"] as? [String: Any])?["fields"] as? [String: Int]) == ["101": 160])
     }
+
+    /// Threads beyond the cores they may run on are named, with a count that fits.
+    @Test func blasThreadsBeyondTheCoresAreNoted() {
+        func note(_ ranks: Int, _ threads: Int, node: Int, rank: Int) -> String? {
+            TrainingJob.oversubscription(ranksOnNode: ranks, threads: threads, nodeCores: node, rankCores: rank)
+        }
+        #expect(note(1, 2, node: 2, rank: 2) == nil)
+        #expect(note(2, 1, node: 2, rank: 2) == nil)
+        #expect(note(2, 1, node: 2, rank: 1) == nil)  // bound to one core each
+        #expect(note(4, 4, node: 16, rank: 16) == nil)
+        #expect(note(1, 4, node: 2, rank: 2) == "4 BLAS threads on the 2 cores this rank may use: they share cores and run slower (set threads to 2 or fewer)")
+        #expect(note(2, 2, node: 2, rank: 1) == "2 BLAS threads on the 1 core this rank may use: they share cores and run slower (set threads to 1 or fewer)")
+        #expect(note(2, 2, node: 2, rank: 2) == "2 ranks × 2 BLAS threads on this node's 2 cores: they share cores and run slower (set threads to 1 or fewer)")
+        #expect(note(3, 1, node: 2, rank: 2) == "3 ranks × 1 BLAS thread on this node's 2 cores: they share cores and run slower (start at most 2 ranks per node)")
+    }
 }
