@@ -472,6 +472,13 @@ public struct TrainingJob {
                 + " files (\(others.joined(separator: ", "))): moved to \(aside)")
         }
         if inPlace { return }  // this run's log is not here: it starts a new one
+        // The folder the checkpoint was found in may be another run's (a checkpoint copied into
+        // it): its log is that run's, not this one's history.
+        if let sourceID = RunInfo.storedRunID(inDirectory: sourceRun), sourceID != checkpointer.runID {
+            say("note: \(sourceRun) is run \(sourceID)'s folder, not run \(checkpointer.runID)'s: its log stays there, "
+                + "and the continued run starts a new one in \(target)")
+            return
+        }
         let own = ((try? fm.contentsOfDirectory(atPath: sourceRun)) ?? [])
             .filter { $0 == RunLog.fileName || EventFileWriter.isEventFileName($0) }.sorted()
         try Self.transfer(own, from: sourceRun, to: target, copying: true, file: target,

@@ -151,6 +151,30 @@ struct RunFolderCLITests {
         #expect(try runID(b) == idA)
     }
 
+    /// A's checkpoint copied into B's `checkpoints/` and resumed with `--set output_dir=C`: the
+    /// continued run (A's) starts a new log in C, B's log is not taken for A's history, and B is
+    /// left byte for byte.
+    @Test func aCopiedCheckpointMovedOnDoesNotTakeTheFoldersLog() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let b = dir.appendingPathComponent("other"), c = dir.appendingPathComponent("third")
+        let common = ["--set", "epochs=3", "--set", "log_every=2", "--set", "checkpoint_every=4"]
+        let (first, copied) = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=12"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=6", "--set", "seed=9",
+                                                                    "--set", "output_dir=\(b.path)"])
+        #expect(second.run.status == 0, "\(second.run.stderr)")
+        let source = try #require(copied)
+        try fm.copyItem(atPath: source, toPath: b.appendingPathComponent("checkpoints/" + (source as NSString).lastPathComponent).path)
+        let before = Self.files(b)
+        let r = try cli.rechub(["train", "--resume", b.path, "--set", "output_dir=\(c.path)", "--set", "max_steps=14"])
+        #expect(r.status == 0 && r.stdout.contains("its log stays there, and the continued run starts a new one in \(c.path)"),
+                "\(r.stdout)\(r.stderr)")
+        #expect(try Self.loggedSteps(c) == [14], "B's steps must not be in A's continued log")
+        #expect(Self.files(b) == before, "B was changed")
+    }
+
     /// Where a resumed run goes on: with its own checkpoint_dir apart from the run folder, in
     /// place (its log kept whole, nothing set aside); from a checkpoint copied out of its run,
     /// in that checkpoint's folder, said, and the run it came from is left byte for byte.
