@@ -107,6 +107,19 @@ struct RunFolderCLITests {
         #expect(steps == [2, 4, 6, 8, 10, 12, 14, 16], "\(steps)")
     }
 
+    /// Two runs in `dir`: A in `out` (12 steps) and B in `other` (6 steps, another seed), both
+    /// logging every 2 steps and checkpointing every 4; returns B's folder and A's newest checkpoint.
+    func twoRuns(in dir: URL) throws -> (b: URL, newestOfA: String) {
+        let b = dir.appendingPathComponent("other")
+        let common = ["--set", "epochs=3", "--set", "log_every=2", "--set", "checkpoint_every=4"]
+        let (first, copied) = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=12"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=6", "--set", "seed=9",
+                                                                    "--set", "output_dir=\(b.path)"])
+        #expect(second.run.status == 0, "\(second.run.stderr)")
+        return (b, try #require(copied))
+    }
+
     /// A checkpoint of run A copied into run B's checkpoints/ and resumed there: B's run.json
     /// names another run, so B's checkpoints and run files are set aside byte for byte (said,
     /// naming both runs); the continued run is A's (its run_id), with a log of its own.
@@ -114,13 +127,8 @@ struct RunFolderCLITests {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let fm = FileManager.default
-        let a = dir.appendingPathComponent("out"), b = dir.appendingPathComponent("other")
-        let common = ["--set", "epochs=3", "--set", "log_every=2", "--set", "checkpoint_every=4"]
-        let (first, copied) = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=12"])
-        #expect(first.status == 0, "\(first.stderr)")
-        let second = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=6", "--set", "seed=9",
-                                                                    "--set", "output_dir=\(b.path)"])
-        #expect(second.run.status == 0, "\(second.run.stderr)")
+        let a = dir.appendingPathComponent("out")
+        let (b, source) = try twoRuns(in: dir)
         func runID(_ folder: URL) throws -> String {
             let data = try Data(contentsOf: folder.appendingPathComponent("run.json"))
             return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["run_id"] as? String)
@@ -128,7 +136,6 @@ struct RunFolderCLITests {
         let (idA, idB) = (try runID(a), try runID(b))
         #expect(idA.count == 16 && idA != idB)
         let before = Self.files(b)
-        let source = try #require(copied)
         let name = (source as NSString).lastPathComponent
         try fm.copyItem(atPath: source, toPath: b.appendingPathComponent("checkpoints/\(name)").path)
         // An older checkpoint of A's too: it is A's, so it stays (each checkpoint says its run).
@@ -158,14 +165,8 @@ struct RunFolderCLITests {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let fm = FileManager.default
-        let b = dir.appendingPathComponent("other"), c = dir.appendingPathComponent("third")
-        let common = ["--set", "epochs=3", "--set", "log_every=2", "--set", "checkpoint_every=4"]
-        let (first, copied) = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=12"])
-        #expect(first.status == 0, "\(first.stderr)")
-        let second = try cli.trainTinyRun(in: dir, extra: common + ["--set", "max_steps=6", "--set", "seed=9",
-                                                                    "--set", "output_dir=\(b.path)"])
-        #expect(second.run.status == 0, "\(second.run.stderr)")
-        let source = try #require(copied)
+        let c = dir.appendingPathComponent("third")
+        let (b, source) = try twoRuns(in: dir)
         try fm.copyItem(atPath: source, toPath: b.appendingPathComponent("checkpoints/" + (source as NSString).lastPathComponent).path)
         let before = Self.files(b)
         let r = try cli.rechub(["train", "--resume", b.path, "--set", "output_dir=\(c.path)", "--set", "max_steps=14"])
