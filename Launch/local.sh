@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Trains one config in a single process (no mpirun), the local debug mode.
+# Trains one config in a single process (no mpirun), the local debug mode. Runs in the current
+# folder: relative paths (arguments, the config's output_dir and data) are taken from there.
 #
 # Variables:
-#   CONFIG    the YAML config (default Configs/default.yaml)
+#   CONFIG    the YAML config (default: the repository's Configs/default.yaml)
 #   THREADS   BLAS threads (default: the config's `threads`, else all cores)
 # Extra arguments go to `rechub train` (e.g. --set epochs=2).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-CONFIG="${CONFIG:-Configs/default.yaml}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+CONFIG="${CONFIG:-$repo/Configs/default.yaml}"
 args=(
   train
   --config "$CONFIG"
 )
 [ -n "${THREADS:-}" ] && args+=(--set "threads=$THREADS")
-[ -x .build/release/rechub ] || bash Launch/setup.sh
-exec .build/release/rechub "${args[@]}" "$@"
+[ -x "$repo/.build/release/rechub" ] || bash "$repo/Launch/setup.sh"
+exec "$repo/.build/release/rechub" "${args[@]}" "$@"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains one config across several nodes listed in an OpenMPI hostfile, over TCP.
 # Every node needs the same repository path with a release build (Launch/setup.sh) and the
-# data at the same paths; rank 0 (the first host) evaluates and writes metrics.
+# data at the same paths; rank 0 (the first host) evaluates and writes metrics. The job runs in
+# the repository's folder on every node, so relative paths (arguments, the config's output_dir
+# and data) are taken from there.
 #
 # Variables:
 #   HOSTFILE        OpenMPI hostfile, one "host slots=N" line per node (required)

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Trains one config with N MPI ranks on this node (data-parallel: every rank holds a replica
-# and takes its slice of each global batch; rank 0 evaluates and writes files).
+# and takes its slice of each global batch; rank 0 evaluates and writes files). Runs in the
+# current folder: relative paths (arguments, the config's output_dir and data) are taken from there.
 #
 # Variables:
 #   RANKS     number of ranks (default 2)
-#   CONFIG    the YAML config (default Configs/default.yaml)
-#   THREADS   BLAS threads per rank (default: cores ÷ RANKS, at least 1)
+#   CONFIG    the YAML config (default: the repository's Configs/default.yaml)
+#   THREADS   BLAS threads per rank (default: the config's `threads`, whose 0 is cores ÷ ranks)
 #   MPIRUN    the launcher (default mpirun)
-#   BINARY    the rechub executable (default .build/release/rechub, built by Launch/setup.sh)
+#   BINARY    the rechub executable (default: the repository's .build/release/rechub, built by
+#             Launch/setup.sh)
 # Extra arguments go to `rechub train` (e.g. --set epochs=2). Runs as root too (OpenMPI's
 # root guard is lifted for this launch only). Ranks are not pinned to cores (--bind-to none),
 # so each rank's BLAS threads can use the cores it was given.
@@ -15,14 +17,13 @@
 # rank 0 writes a checkpoint (Launch/lib/stoppable.sh); a second Ctrl-C ends it at once.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 RANKS="${RANKS:-2}"
-CONFIG="${CONFIG:-Configs/default.yaml}"
+CONFIG="${CONFIG:-$repo/Configs/default.yaml}"
 cores="$(nproc)"
-THREADS="${THREADS:-$(( cores / RANKS > 0 ? cores / RANKS : 1 ))}"
 MPIRUN="${MPIRUN:-mpirun}"
-BINARY="${BINARY:-.build/release/rechub}"
-[ -x "$BINARY" ] || bash Launch/setup.sh
+BINARY="${BINARY:-$repo/.build/release/rechub}"
+[ -x "$BINARY" ] || bash "$repo/Launch/setup.sh"
 
 mpi_args=(
   -np "$RANKS"
@@ -30,10 +31,10 @@ mpi_args=(
 )
 [ "$RANKS" -gt "$cores" ] && mpi_args+=(--oversubscribe)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+train_args=(
+  --config "$CONFIG"
+)
+[ -n "${THREADS:-}" ] && train_args+=(--set "threads=$THREADS")
 
-source Launch/lib/stoppable.sh
-run_stoppable "$MPIRUN" "${mpi_args[@]}" \
-  "$BINARY" train \
-  --config "$CONFIG" \
-  --set "threads=$THREADS" \
-  "$@"
+source "$repo/Launch/lib/stoppable.sh"
+run_stoppable "$MPIRUN" "${mpi_args[@]}" "$BINARY" train "${train_args[@]}" "$@"
