@@ -156,6 +156,38 @@ public struct CheckpointFile: Sendable {
     /// Whether a section is present.
     public func has(_ name: String) -> Bool { entries[name] != nil }
 
+    /// One small section of the checkpoint file at `path`, read without loading the file: its
+    /// header and section table (their checksums checked), then the section alone (its checksum
+    /// checked). Nil when the file cannot be read, is not a checkpoint, lacks the section, or
+    /// the section is longer than `maxLength` or damaged.
+    public static func smallSection(_ name: String, ofFileAt path: String, maxLength: Int = 1 << 16) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let most = CheckpointFormat.headerSize + CheckpointFormat.maxSections * CheckpointFormat.entrySize + 8
+        guard let head = try? handle.read(upToCount: most), head.count >= CheckpointFormat.headerSize,
+              Array(head.prefix(8)) == CheckpointFormat.magic else { return nil }
+        func u32(_ at: Int) -> UInt32 { head.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) } }
+        func u64(_ at: Int) -> UInt64 { head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
+        let headerSum = head.withUnsafeBytes { checksum64(UnsafeRawBufferPointer(rebasing: $0[0..<120])) }
+        let count = Int(u32(16))
+        guard headerSum == u64(120), count <= CheckpointFormat.maxSections else { return nil }
+        let tableEnd = CheckpointFormat.headerSize + count * CheckpointFormat.entrySize + 8
+        guard tableEnd <= head.count,
+              head.withUnsafeBytes({ checksum64(UnsafeRawBufferPointer(rebasing: $0[CheckpointFormat.headerSize..<(tableEnd - 8)])) })
+                == u64(tableEnd - 8) else { return nil }
+        for k in 0..<count {
+            let e = CheckpointFormat.headerSize + k * CheckpointFormat.entrySize
+            let nameBytes = head[e..<(e + CheckpointFormat.nameSize)].prefix { $0 != 0 }
+            guard String(bytes: nameBytes, encoding: .ascii) == name else { continue }
+            let (offset, length, sum) = (u64(e + 24), u64(e + 32), u64(e + 40))
+            guard length <= UInt64(maxLength), (try? handle.seek(toOffset: offset)) != nil,
+                  let bytes = try? handle.read(upToCount: Int(length)), bytes.count == Int(length),
+                  bytes.withUnsafeBytes({ checksum64($0) }) == sum else { return nil }
+            return bytes
+        }
+        return nil
+    }
+
     /// A section's bytes, after checking its checksum (and its length, when `expectedLength` is given).
     /// - Throws: `CheckpointError.missingSection`, or `.badSection` naming the section (wrong
     ///   length or checksum mismatch).

@@ -29,7 +29,7 @@ public final class Checkpointer {
     /// The `run_id` a checkpoint file carries (section `run`); nil for one from before run
     /// identities or one that cannot be read.
     public static func storedRunID(ofCheckpointAt path: String) -> String? {
-        guard let file = try? CheckpointFile(path: path), file.has("run"), let data = try? file.section("run"),
+        guard let data = CheckpointFile.smallSection("run", ofFileAt: path),
               let stored = try? JSONDecoder().decode([String: String].self, from: data) else { return nil }
         return stored["run_id"]
     }
@@ -188,16 +188,25 @@ public final class Checkpointer {
         return target
     }
 
-    /// Deletes step checkpoints beyond the newest `keepLast`, and temporaries left by a writer
-    /// that was killed mid-write (never valid checkpoints).
+    /// Deletes this run's step checkpoints beyond its newest `keepLast` (another run's, which
+    /// carry another `run_id`, are never counted or touched), and temporaries left by a writer
+    /// that was killed mid-write (never valid checkpoints): those whose process is gone and
+    /// that have not been written to for a minute (a writer on another machine sharing the
+    /// folder may have the same process number as none here).
     func prune() throws {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for stale in files where stale.contains(".rhck.tmp-") && !stale.hasSuffix("-\(getpid())") {
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(stale))
+        let fm = FileManager.default
+        let files = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        for stale in files where stale.contains(".rhck.tmp-") {
+            let path = (directory as NSString).appendingPathComponent(stale)
+            guard let pid = Int32(stale.split(separator: "-").last ?? ""), pid != getpid() else { continue }
+            let alive = kill(pid, 0) == 0 || errno == EPERM
+            let age = (try? fm.attributesOfItem(atPath: path)[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow } ?? 0
+            if !alive && age > 60 { try? fm.removeItem(atPath: path) }
         }
         let steps = files.filter { $0.hasPrefix("step-") && $0.hasSuffix(".rhck") }.sorted()
+            .filter { name in Self.storedRunID(ofCheckpointAt: (directory as NSString).appendingPathComponent(name)).map { $0 == runID } ?? true }
         for old in steps.dropLast(keepLast) {
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(old))
+            try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(old))
         }
     }
 

@@ -257,6 +257,15 @@ public struct TrainingJob {
             try Checkpointer.checkSettingsBeforeData(resume: dir, config: config)
         }
         if communicator.isRoot { try OutputPlaces.check(outputPlaces) }
+        // Rank 0 holds its folders for the run: a second run started on them is refused.
+        var locks: [FolderLock] = []
+        defer { locks.forEach { $0.release() } }
+        if communicator.isRoot {
+            locks += try FolderLock.acquire(config.logging.outputDirectory, key: "output_dir").map { [$0] } ?? []
+            if config.checkpointing.enabled && !Checkpointer.samePlace(checkpointDirectory, config.logging.outputDirectory) {
+                locks += try FolderLock.acquire(checkpointDirectory, key: "checkpoint_dir").map { [$0] } ?? []
+            }
+        }
         if config.weighting.strategy == .gradnorm && config.weighting.gradnormLayers != nil {
             // The tensors' names do not depend on the data: a model over one stand-in field has them.
             try config.checkGradNormLayers(of: layoutProbe(sparseNames: ["probe"], denseNames: []))

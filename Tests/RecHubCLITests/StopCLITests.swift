@@ -59,4 +59,29 @@ import Testing
         let missing = try cli.rechub(["evaluate", "--checkpoint", dir.path + "/nope.rhck"])
         #expect(missing.status != 0 && missing.stderr.contains("No such file or directory"), "\(missing.stderr)")
     }
+
+    /// A second run on the folders of a run still training is refused, naming the key, and
+    /// leaves the first one's checkpoints alone (it used to set them aside as an earlier run's,
+    /// and the first run's keep_last then pruned the second's).
+    @Test func aSecondRunOnTheFoldersOfARunningOneIsRefused() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try cli.start(trainArgs(dir, rows: 20000, ["--set", "epochs=1000", "--set", "log_every=1",
+                                                               "--set", "checkpoint_every=2"]))
+        #expect(first.waitForOutput(containing: " step 5/", seconds: 120), "\(first.stdoutSoFar)")
+        let same = try cli.rechub(trainArgs(dir, rows: 20000, ["--set", "max_steps=2", "--set", "seed=5"]))
+        #expect(same.status != 0 && same.stderr.contains("key 'output_dir'") && same.stderr.contains("is in use by another rechub run"),
+                "\(same.stderr)")
+        let shared = try cli.rechub(trainArgs(dir, rows: 20000, ["--set", "max_steps=2", "--set", "seed=5",
+                                                                  "--set", "output_dir=\(dir.path)/second",
+                                                                  "--set", "checkpoint_dir=\(dir.path)/out/checkpoints"]))
+        #expect(shared.status != 0 && shared.stderr.contains("key 'checkpoint_dir'"), "\(shared.stderr)")
+        kill(first.process.processIdentifier, SIGTERM)
+        let run = try first.finish(seconds: 120)
+        #expect(run.status == 1 && run.stderr.contains("its state is in"), "\(run.stderr)")
+        #expect(!checkpoints(dir).contains { $0.hasPrefix("earlier-") }, "\(checkpoints(dir))")
+        // Once it ended, the folder is free again.
+        let after = try cli.rechub(["train", "--resume", dir.path + "/out", "--set", "max_steps=1"])
+        #expect(after.status == 0, "\(after.stderr)")
+    }
 }

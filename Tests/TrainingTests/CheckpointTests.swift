@@ -154,6 +154,41 @@ struct CheckpointTests {
         #expect(refused > 2900)  // mutations that changed nothing are skipped above
     }
 
+    /// keep_last counts and prunes this run's checkpoints only: another run's (another
+    /// `run_id`) are left, as is a live or fresh temporary; a dead writer's old one goes. The
+    /// run is read from the small `run` section alone (a damaged one reads as none).
+    @Test func pruneTouchesOnlyThisRunsCheckpoints() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(step: UInt64, run: String) throws {
+            var w = CheckpointWriter(header: CheckpointHeader(configFingerprint: 1, step: step, epoch: 1, stepInEpoch: step))
+            w.add("params", Data(repeating: 7, count: 4096))
+            w.add("run", try JSONEncoder().encode(["run_id": run]))
+            try w.write(to: String(format: "\(dir)/step-%08d.rhck", Int(step)))
+        }
+        for step in [1, 2, 3, 4] as [UInt64] { try write(step: step, run: "mine") }
+        for step in [5, 6] as [UInt64] { try write(step: step, run: "theirs") }
+        #expect(Checkpointer.storedRunID(ofCheckpointAt: "\(dir)/step-00000005.rhck") == "theirs")
+        let stale = "\(dir)/step-00000009.rhck.tmp-\(Int32.max - 1)", fresh = "\(dir)/step-00000010.rhck.tmp-\(Int32.max - 2)"
+        let live = "\(dir)/step-00000011.rhck.tmp-1"  // init: a live process
+        for path in [stale, fresh, live] { try Data([1]).write(to: URL(fileURLWithPath: path)) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: stale)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: live)
+        let checkpointer = Checkpointer(directory: dir, keepLast: 2, config: TrainConfig(),
+                                        features: Features(sparseNames: ["a"], vocabularySizes: [3], embeddingDim: 4, denseNames: []),
+                                        communicator: LocalCommunicator())
+        checkpointer.runID = "mine"
+        try checkpointer.prune()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == [
+            "step-00000003.rhck", "step-00000004.rhck", "step-00000005.rhck", "step-00000006.rhck",
+            "step-00000010.rhck.tmp-\(Int32.max - 2)", "step-00000011.rhck.tmp-1"])
+        // A damaged run section reads as no run.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/step-00000006.rhck"))
+        bytes[bytes.count - 3] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: "\(dir)/step-00000006.rhck"))
+        #expect(Checkpointer.storedRunID(ofCheckpointAt: "\(dir)/step-00000006.rhck") == nil)
+    }
+
     @Test func atomicWriteLeavesNoTemporaryAndNewestValidFallsBack() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
