@@ -249,6 +249,10 @@ public struct TrainingJob {
     ///   dataset, checkpoint, communicator and training errors, each naming its file, key or rank.
     public func run() throws -> JobResult {
         let start = monotonicSeconds()
+        // From here a signal ends the job: at once before and after training, after the step
+        // while it trains (`StopSignals`).
+        let stops = handleSignals ? StopSignals(phase: .preparing, speaks: communicator.isRoot) : nil
+        defer { stops?.restore() }
         guard config.schedule.batchSize % communicator.size == 0 else {
             throw ConfigError(file: "config", key: "batch_size",
                               message: "the global batch \(config.schedule.batchSize) is not divisible by \(communicator.size) ranks")
@@ -279,11 +283,11 @@ public struct TrainingJob {
             say("products: \(gemm.summary)" + (gemm.library.map { " from \($0)" } ?? ""))
         }
         if let note = gemm.note { say("note: \(note)") }
-        return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads, gemm: gemm) }
+        return try GEMMEngine.withSettings(gemm) { try train(start: start, threads: threads, gemm: gemm, stops: stops) }
     }
 
     /// `run` once the checks passed and the libraries are loaded, on the configured products.
-    private func train(start: Double, threads: Int, gemm: GEMMSelection) throws -> JobResult {
+    private func train(start: Double, threads: Int, gemm: GEMMSelection, stops: StopSignals?) throws -> JobResult {
         let data = try prepareData()
         let model = try makeModelForRun(features: data.features)
         model.initialize(seed: config.seed)
@@ -324,10 +328,21 @@ public struct TrainingJob {
         let keepRecord = finished != nil
             && FileManager.default.fileExists(atPath: (config.logging.outputDirectory as NSString).appendingPathComponent("run.json"))
         if communicator.isRoot { try attachRunLog(to: trainer, info: info, rewriteInfo: !keepRecord) }
-        let stops = handleSignals ? StopSignals() : nil
-        defer { stops?.restore() }
-        if let stops { trainer.stopRequest = { stops.requested } }
+        if let stops {
+            trainer.stopRequest = { stops.requested }
+            stops.phase = .training
+        }
         let history = try trainer.fit(train: data.train, validation: data.validation)
+        if let stops {
+            // A request that came after the last step's poll (during the last validation or
+            // the epoch's checkpoint, both done by now): the run stops here, every rank alike.
+            if let signal = try trainer.stopSignalOnEveryRank() {
+                throw TrainingInterrupted(signal: signal, step: trainer.globalStep, lastCheckpoint: trainer.lastCheckpoint,
+                                          checkpointsOn: config.checkpointing.enabled,
+                                          checkpointWritten: trainer.lastCheckpoint != nil)
+            }
+            stops.phase = .finishing
+        }
         var testMetrics: [TaskMetrics] = []
         if let test = data.test {
             testMetrics = try evaluateMultiTask(model, test, batchSize: config.logging.evaluationBatchSize, taskNames: config.data.labels,

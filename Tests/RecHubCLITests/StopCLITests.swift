@@ -84,4 +84,28 @@ import Testing
         let after = try cli.rechub(["train", "--resume", dir.path + "/out", "--set", "max_steps=1"])
         #expect(after.status == 0, "\(after.stderr)")
     }
+
+    /// Before training (generating data) and after it (the test evaluation) there is no step
+    /// to finish: a signal ends the run at once, saying so; after training, the checkpoint is
+    /// there, and a resume scores it.
+    @Test func aSignalBeforeOrAfterTrainingEndsTheRunAtOnceSayingSo() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let generating = try cli.start(trainArgs(dir, rows: 4_000_000))
+        usleep(1_500_000)
+        kill(generating.process.processIdentifier, SIGINT)
+        let early = try generating.finish(seconds: 60)
+        #expect(early.status == 1 && early.stderr.contains("error: stopped by SIGINT before training started: no step was taken"),
+                "\(early.stderr)")
+        let late = try cli.start(trainArgs(dir, rows: 6000, ["--set", "data.generate.dir=\(dir.path)/data2",
+                                                              "--set", "data.generate.test_rows=600000", "--set", "max_steps=2",
+                                                              "--set", "eval_batch_size=64"]))
+        #expect(late.waitForOutput(containing: "checkpoint: ", seconds: 300), "\(late.stdoutSoFar)")
+        kill(late.process.processIdentifier, SIGTERM)
+        let after = try late.finish(seconds: 60)
+        #expect(after.status == 1 && after.stderr.contains("error: stopped by SIGTERM after training: its checkpoints hold"),
+                "\(after.stderr)")
+        #expect(checkpoints(dir) == ["step-00000002.rhck"])
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/out/metrics.json"))
+    }
 }
