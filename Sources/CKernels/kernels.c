@@ -1,5 +1,14 @@
 // See include/rechub_kernels.h.
+#define _GNU_SOURCE
+#include <sched.h>
 #include "rechub_kernels.h"
+
+int rechub_usable_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
+}
 
 #pragma clang fp contract(off)
 

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -63,6 +64,16 @@ public struct CPUFeatures: Sendable, Equatable {
         }
         return "unknown"
     }()
+
+    /// The CPUs this process may run on (its affinity mask: `taskset`, mpirun's
+    /// `--bind-to core`, a container's cpuset), now; the online CPUs when the mask cannot be read.
+    public static var usableCores: Int {
+        let count = Int(rechub_usable_cpus())
+        return count > 0 ? count : onlineCores
+    }
+
+    /// The CPUs online in the machine (node).
+    public static var onlineCores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     /// "GenuineIntel family 6 model 207: AVX-512 (BF16), AMX".
     public var summary: String {

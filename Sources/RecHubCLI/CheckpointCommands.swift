@@ -42,14 +42,29 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var source: CheckpointOptions
     @Option(help: "Input CSV with the feature columns (labels not needed).") var data: String
-    @Option(help: "Output CSV: a file (written whole, then renamed into place), '-' for standard output, or a pipe or terminal.")
+    @Option(help: "Output CSV: a file (written whole, then renamed into place); '-', /dev/stdout or /dev/fd/N for an open descriptor (written through, so >> appends); or a pipe or terminal.")
     var out: String
     @OptionGroup var scoring: ScoringOptions
 
-    /// Whether `--out` is written as a stream: standard output ("-"), or an existing FIFO or
-    /// character device (`/dev/stdout` on a pipe or terminal), which a rename would replace.
+    /// The open descriptor `--out` names: 1 for "-" and `/dev/stdout`, 2 for `/dev/stderr`, N
+    /// for `/dev/fd/N` and `/proc/self/fd/N`. Written through as it is (a `>>` keeps appending),
+    /// never replaced by a rename, whatever it leads to.
+    var descriptor: Int32? {
+        switch out {
+        case "-", "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where out.hasPrefix(prefix) {
+                return Int32(out.dropFirst(prefix.count))
+            }
+            return nil
+        }
+    }
+
+    /// Whether `--out` is written as a stream: an open descriptor (`descriptor`), or an existing
+    /// FIFO or character device, which a rename would replace.
     var streamed: Bool {
-        if out == "-" { return true }
+        if descriptor != nil { return true }
         var st = stat()
         guard stat(out, &st) == 0 else { return false }
         return st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFCHR
@@ -74,8 +89,8 @@ struct PredictCommand: ParsableCommand {
                 text += (0..<t).map { "\(p[i * t + $0])" }.joined(separator: ",") + "\n"
             }
             do {
-                if out == "-" {
-                    try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+                if let fd = descriptor {
+                    try FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(contentsOf: Data(text.utf8))
                 } else if stream {
                     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
                     try handle.write(contentsOf: Data(text.utf8))
@@ -92,7 +107,7 @@ struct PredictCommand: ParsableCommand {
             }
             let oov = OutOfVocabularyReport(split: data, dataset: dataset)
             for line in productLines { say(line) }
-            say("wrote \(dataset.count) rows × \(t) tasks to \(out == "-" ? "standard output" : out); out-of-vocabulary ids "
+            say("wrote \(dataset.count) rows × \(t) tasks to \(descriptor == 1 ? "standard output" : out); out-of-vocabulary ids "
                 + oov.summary.dropFirst(data.count + 1))
             for w in oov.warnings { say(w) }
         }

@@ -81,11 +81,13 @@ public struct TrainingJob {
     /// Builds the configured model over `features` (`TrainConfig.makeModel`).
     public func makeModel(features: Features) -> any MultiTaskModel { config.makeModel(features: features) }
 
-    /// BLAS threads per rank when the config says 0: this node's cores ÷ this node's ranks
-    /// (OpenMPI's local size when launched by mpirun, else all ranks).
+    /// BLAS threads per rank when the config says 0: the cores this process may use (its CPU
+    /// affinity: taskset, a container's cpuset, mpirun's binding) ÷ this node's ranks (OpenMPI's
+    /// local size when launched by mpirun, else all ranks), at least 1. Never more threads than
+    /// cores; ranks bound to several cores each may use more with `threads`.
     func defaultThreads() -> Int {
         let local = MPICommunicator.launcherLocalSize ?? communicator.size
-        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
+        return max(1, CPUFeatures.usableCores / max(local, 1))
     }
 
     /// A note when the BLAS threads outnumber the cores they can run on: more threads than the
@@ -95,12 +97,13 @@ public struct TrainingJob {
     public static func oversubscription(ranksOnNode: Int, threads: Int, nodeCores: Int, rankCores: Int) -> String? {
         func count(_ n: Int, _ what: String) -> String { "\(n) \(what)\(n == 1 ? "" : "s")" }
         let fitting = max(1, min(rankCores, nodeCores / max(ranksOnNode, 1)))
+        let fewer = fitting == 1 ? "set threads to 1" : "set threads to \(fitting) or fewer"
         if threads > rankCores {
             return "\(count(threads, "BLAS thread")) on the \(count(rankCores, "core")) this rank may use: they share "
-                + "cores and run slower (set threads to \(fitting) or fewer)"
+                + "cores and run slower (\(fewer))"
         }
         if ranksOnNode * threads > nodeCores {
-            let fix = threads > fitting ? "set threads to \(fitting) or fewer" : "start at most \(nodeCores) ranks per node"
+            let fix = threads > fitting ? fewer : "start at most \(nodeCores) ranks per node"
             return "\(count(ranksOnNode, "rank")) × \(count(threads, "BLAS thread")) on this node's "
                 + "\(count(nodeCores, "core")): they share cores and run slower (\(fix))"
         }
@@ -294,8 +297,8 @@ public struct TrainingJob {
         say("model \(model.kind): \(model.layout.count) dense parameters, \(model.embeddings.weights.count) embedding "
             + "values; batch \(config.schedule.batchSize) over \(communicator.size) rank(s), \(threads) BLAS thread(s) each")
         if let note = Self.oversubscription(ranksOnNode: MPICommunicator.launcherLocalSize ?? communicator.size,
-                                            threads: threads, nodeCores: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
-                                            rankCores: ProcessInfo.processInfo.activeProcessorCount) {
+                                            threads: threads, nodeCores: CPUFeatures.onlineCores,
+                                            rankCores: CPUFeatures.usableCores) {
             say("note: \(note)")
         }
         let trainer = makeTrainer(model: model)

@@ -40,7 +40,7 @@ public struct WeightingConfig: Sendable, Codable, Equatable {
     /// - Throws: `ConfigError` naming the file, line and key of an unknown strategy, a value of
     ///   the wrong type or range, or a setting the strategy does not read.
     mutating func read(_ r: ConfigReader) throws {
-        taskWeights = try r.list("task_weights", "non-negative numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
+        taskWeights = try r.list("task_weights", "non-negative finite numbers") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
         strategy = try r.choice("task_weights_strategy", strategy, { "unknown strategy '\($0)' (known: "
             + TaskWeightingStrategy.allCases.map(\.rawValue).joined(separator: ", ") + ")" })
         if taskWeights != nil && strategy != .fixed {

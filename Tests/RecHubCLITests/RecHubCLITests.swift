@@ -401,6 +401,13 @@ struct RecHubCLITests {
         let written = try String(contentsOf: out, encoding: .utf8)
         #expect(streamed.status == 0 && streamed.stdout == written
                 && streamed.stderr.contains("wrote 500 rows × 2 tasks to standard output"), "\(streamed.stderr)")
+        // /dev/stdout redirected into a file with >> appends to it, as any writer's output would.
+        let appended = dir.appendingPathComponent("appended.csv")
+        try "EXISTING\n".write(to: appended, atomically: true, encoding: .utf8)
+        let shell = try MPITests.run("/bin/sh", ["-c", "\"$0\" predict --checkpoint \"$1\" --data \"$2\" --out /dev/stdout >> \"$3\"",
+                                                 Self.binary.path, ckpt, input.path, appended.path])
+        let both = try String(contentsOf: appended, encoding: .utf8)
+        #expect(shell.status == 0 && both == "EXISTING\n" + written, "\(shell.output)")
         let inspect = try rechub(["inspect", ckpt])
         #expect(inspect.status == 0 && inspect.stdout.contains("adam.m") && inspect.stdout.contains("model mmoe"))
         let runID = try #require(try JSONSerialization.jsonObject(

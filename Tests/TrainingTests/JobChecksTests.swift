@@ -125,8 +125,8 @@ struct JobChecksTests {
         #expect(note(2, 1, node: 2, rank: 1) == nil)  // bound to one core each
         #expect(note(4, 4, node: 16, rank: 16) == nil)
         #expect(note(1, 4, node: 2, rank: 2) == "4 BLAS threads on the 2 cores this rank may use: they share cores and run slower (set threads to 2 or fewer)")
-        #expect(note(2, 2, node: 2, rank: 1) == "2 BLAS threads on the 1 core this rank may use: they share cores and run slower (set threads to 1 or fewer)")
-        #expect(note(2, 2, node: 2, rank: 2) == "2 ranks × 2 BLAS threads on this node's 2 cores: they share cores and run slower (set threads to 1 or fewer)")
+        #expect(note(2, 2, node: 2, rank: 1) == "2 BLAS threads on the 1 core this rank may use: they share cores and run slower (set threads to 1)")
+        #expect(note(2, 2, node: 2, rank: 2) == "2 ranks × 2 BLAS threads on this node's 2 cores: they share cores and run slower (set threads to 1)")
         #expect(note(3, 1, node: 2, rank: 2) == "3 ranks × 1 BLAS thread on this node's 2 cores: they share cores and run slower (start at most 2 ranks per node)")
     }
 }

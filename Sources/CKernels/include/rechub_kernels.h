@@ -60,6 +60,10 @@ void rechub_bn_input_gradient(float *dy, float *d_bias, const float *xhat, const
 // The name of the clone the loader picked ("avx512f", "avx2" or "default").
 const char *rechub_kernels_level(void);
 
+// The CPUs this process may run on (its affinity mask, as sched_getaffinity reports it), or
+// 0 when the mask cannot be read.
+int rechub_usable_cpus(void);
+
 #ifdef __cplusplus
 }
 #endif
