@@ -39,10 +39,20 @@ struct TrainCommand: ParsableCommand {
             // moves the whole run there, its checkpoints included.
             let overridden = Set(overrides.compactMap { $0.split(separator: "=", maxSplits: 1).first }
                 .map { $0.trimmingCharacters(in: .whitespaces) })
-            let folder = (file.path as NSString).deletingLastPathComponent
+            // Absolute, so the resumed run's checkpoints and run.json name places that hold
+            // from any folder (and a copied tree's twin folders can be found from them).
+            let folder = RunInfo.absolute((file.path as NSString).deletingLastPathComponent)
             if !overridden.contains("output_dir") {
                 root = try root.setting("checkpoint_dir=\(Self.yamlQuoted(folder))")
-                let runFolder = Checkpointer.runFolder(ofCheckpointsIn: folder, stored: stored)
+                // A run folder whose run.json led to a checkpoint folder set apart is the run's
+                // folder; else the checkpoint folder tells it.
+                let viaRunJSON = !Checkpointer.samePlace(folder, resume)
+                    && !Checkpointer.samePlace((folder as NSString).deletingLastPathComponent, resume)
+                    && !resume.hasSuffix(".rhck")
+                    && FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent("run.json"))
+                let runFolder = viaRunJSON ? RunInfo.absolute(resume)
+                    : Checkpointer.runFolder(ofCheckpointsIn: folder, stored: stored,
+                                             runID: Checkpointer.storedRunID(ofCheckpointAt: file.path))
                 root = try root.setting("output_dir=\(Self.yamlQuoted(runFolder))")
                 if runFolder == folder && (MPICommunicator.launcherRank ?? 0) == 0 && !printConfig {
                     FileHandle.standardError.write(Data(("note: \(file.path) is not in its run's checkpoint folder: the run "

@@ -323,15 +323,35 @@ public final class Checkpointer {
     /// may hold another run by now.
     /// Relative stored paths are taken from the folder the stored run started in
     /// (`startFolder`), so a resume started from any folder finds the same run folder.
-    public static func runFolder(ofCheckpointsIn folder: String, stored: TrainConfig) -> String {
+    ///
+    /// A checkpoint folder set apart that was copied or moved together with its run folder
+    /// (both inside one copied tree) finds that copy: the folder standing where the stored
+    /// `output_dir` stood from the stored `checkpoint_dir`, when its run.json names `runID`.
+    public static func runFolder(ofCheckpointsIn folder: String, stored: TrainConfig, runID: String? = nil) -> String {
         if (folder as NSString).lastPathComponent == "checkpoints" { return (folder as NSString).deletingLastPathComponent }
         let output = stored.logging.outputDirectory
         let storedCheckpoints = stored.checkpointing.directory ?? (output as NSString).appendingPathComponent("checkpoints")
         if storedCheckpoints.hasPrefix("/") {
-            return samePlace(folder, storedCheckpoints) ? output : folder
+            if samePlace(folder, storedCheckpoints) { return output }
+            guard output.hasPrefix("/"), let runID else { return folder }
+            let twin = RunInfo.absolute((folder as NSString).appendingPathComponent(relativePath(from: storedCheckpoints, to: output)))
+            // The twin is a copy only when it is not the run's own folder (a checkpoint copied
+            // out of its run maps back onto that run, which goes on without it).
+            return !samePlace(twin, output) && RunInfo.storedRunID(inDirectory: twin) == runID ? twin : folder
         }
         guard let start = startFolder(of: folder, relative: storedCheckpoints) else { return folder }
         return output.hasPrefix("/") ? output : RunInfo.absolute((start as NSString).appendingPathComponent(output))
+    }
+
+    /// The relative path from folder `from` to `to` (both absolute): "../../runs/x" from
+    /// "/a/ck/x" to "/a/runs/x".
+    static func relativePath(from: String, to: String) -> String {
+        let a = URL(fileURLWithPath: from).standardizedFileURL.pathComponents
+        let b = URL(fileURLWithPath: to).standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(a.count, b.count) && a[common] == b[common] { common += 1 }
+        let parts = Array(repeating: "..", count: a.count - common) + b[common...]
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
     }
 
     /// The folder a run started in, when `place` (a folder it made) is what its relative path
@@ -494,7 +514,22 @@ public final class Checkpointer {
         // A run folder whose checkpoint_dir was set apart: its run.json says where.
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
            !names.contains(where: { $0.hasSuffix(".rhck") }), !names.contains("checkpoints"),
-           let apart = storedCheckpointDirectory(ofRunIn: directory), !samePlace(apart, directory) {
+           var apart = storedCheckpointDirectory(ofRunIn: directory), !samePlace(apart, directory) {
+            // A run folder copied or moved (run.json names another output_dir): its own
+            // checkpoint folder stands where the stored one stood from the stored run folder.
+            if let output = storedOutputDirectory(ofRunIn: directory), output.hasPrefix("/"), apart.hasPrefix("/"),
+               !samePlace(output, directory) {
+                let twin = RunInfo.absolute((directory as NSString).appendingPathComponent(relativePath(from: output, to: apart)))
+                let id = RunInfo.storedRunID(inDirectory: directory)
+                if FileManager.default.fileExists(atPath: twin) {
+                    apart = twin
+                } else if FileManager.default.fileExists(atPath: (output as NSString).appendingPathComponent("run.json")),
+                          id == nil || RunInfo.storedRunID(inDirectory: output) == id {
+                    throw CheckpointError.io(file: directory, reason: "is a copy of the run in \(output), without its checkpoints: "
+                        + "they would be in \(twin), which does not exist. The original's are in \(apart): "
+                        + "--resume \(output) continues the original run; to continue this copy, copy them to \(twin) first")
+                }
+            }
             guard FileManager.default.fileExists(atPath: apart) else {
                 throw CheckpointError.io(file: directory, reason: "holds no checkpoint, and the checkpoint_dir its run.json "
                                          + "names, \(apart), does not exist (moved? give --resume its new place)")
@@ -504,9 +539,20 @@ public final class Checkpointer {
             // relative path met from elsewhere): only this run's own are taken.
             if let mine = RunInfo.storedRunID(inDirectory: directory), let theirs = storedRunID(ofCheckpointAt: found.file.path),
                mine != theirs {
+                // Where this run's own went: a run started there later set them aside.
+                let fm = FileManager.default
+                let aside = ((try? fm.contentsOfDirectory(atPath: apart)) ?? []).filter { $0.hasPrefix("earlier-") }.sorted()
+                    .map { (apart as NSString).appendingPathComponent($0) }
+                    .filter { folder in
+                        ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).contains {
+                            $0.hasSuffix(".rhck") && storedRunID(ofCheckpointAt: (folder as NSString).appendingPathComponent($0)) == mine
+                        }
+                    }
+                let hint = aside.last.map { "; this run's checkpoints were set aside to \($0): --resume \($0) continues it" }
+                    ?? "; this run's own checkpoints are not there any more"
                 throw CheckpointError.io(file: directory, reason: "holds no checkpoint, and the newest in the checkpoint_dir "
                                          + "its run.json names, \(found.file.path), belongs to another run (run_id \(theirs), "
-                                         + "not \(mine)); give --resume the checkpoint itself to continue that one")
+                                         + "not \(mine))" + hint)
             }
             return found
         }
@@ -536,6 +582,17 @@ public final class Checkpointer {
             }
         }
         throw CheckpointError.noValidCheckpoint(directory: directory, rejected: rejected)
+    }
+
+    /// The `output_dir` stored in the run.json of `directory` (where the run was when it wrote
+    /// it); nil without a readable one.
+    static func storedOutputDirectory(ofRunIn directory: String) -> String? {
+        let path = (directory as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let logging = (root["config"] as? [String: Any])?["logging"] as? [String: Any],
+              let stored = logging["outputDirectory"] as? String, !stored.isEmpty else { return nil }
+        return stored
     }
 
     /// The `checkpoint_dir` stored in the run.json of `directory`; nil without a readable

@@ -106,7 +106,7 @@ public struct RunInfo: Sendable, Encodable {
     }
 
     /// `path` against the current folder, without `.` and `..` parts (symbolic links kept).
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
 

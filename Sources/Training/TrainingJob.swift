@@ -484,8 +484,10 @@ public struct TrainingJob {
             }
         }
         let stored = try Checkpointer.readSetup(try CheckpointFile(path: file)).0
-        let sourceRun = Checkpointer.runFolder(ofCheckpointsIn: sourceCheckpoints, stored: stored)
-        let inPlace = Checkpointer.samePlace(sourceRun, target)
+        let sourceRun = Checkpointer.runFolder(ofCheckpointsIn: sourceCheckpoints, stored: stored, runID: checkpointer.runID)
+        // The target holding this run's own run.json is this run's folder (copied or moved
+        // with its log): it goes on there as in place.
+        let inPlace = Checkpointer.samePlace(sourceRun, target) || RunInfo.storedRunID(inDirectory: target) == checkpointer.runID
         if inPlace && foreignRun == nil { return }
         let isRunFile = { (name: String) in
             ["run.json", RunLog.fileName, "metrics.json", "report.html"].contains(name)

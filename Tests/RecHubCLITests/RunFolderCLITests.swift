@@ -258,7 +258,48 @@ struct RunFolderCLITests {
                                                        "--set", "max_steps=2"], cwd: start)
         #expect(other.status == 0, "\(other.stderr)")
         let refused = try cli.rechub(["train", "--resume", runA.path], cwd: elsewhere)
-        #expect(refused.status != 0 && refused.stderr.contains("belongs to another run"), "\(refused.stderr)")
+        #expect(refused.status != 0 && refused.stderr.contains("belongs to another run")
+                && refused.stderr.contains("this run's own checkpoints are not there any more"), "\(refused.stderr)")
+    }
+
+    /// A run whose `checkpoint_dir` is set apart, copied whole (run folder and checkpoint
+    /// folder in one tree): resuming the copy, by its run folder or its checkpoint folder, goes
+    /// on in the copy and leaves the original byte for byte. A copy of the run folder alone is
+    /// refused, naming where the original's checkpoints are.
+    @Test func aCopiedRunTreeResumesAsTheCopy() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let original = dir.appendingPathComponent("original"), elsewhere = dir.appendingPathComponent("elsewhere")
+        for d in [original, elsewhere] { try fm.createDirectory(at: d, withIntermediateDirectories: true) }
+        let sets = ["data.generate.rows=4000", "data.generate.val_rows=300", "data.generate.test_rows=300",
+                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "expert_units=[8]", "num_experts=2",
+                    "tower_units=[4]", "batch_size=256", "threads=1", "log_every=1"].flatMap { ["--set", $0] }
+        let first = try cli.rechub(["train"] + sets + ["--set", "output_dir=runs/r", "--set", "checkpoint_dir=ck/r",
+                                                       "--set", "max_steps=4"], cwd: original)
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try cli.rechub(["train", "--resume", "runs/r", "--set", "max_steps=6"], cwd: original)
+        #expect(again.status == 0, "\(again.stderr)")
+        let copy = dir.appendingPathComponent("copy")
+        try fm.copyItem(at: original, to: copy)
+        let before = Self.files(original)
+        let viaRun = try cli.rechub(["train", "--resume", "../copy/runs/r", "--set", "max_steps=8"], cwd: elsewhere)
+        #expect(viaRun.status == 0 && viaRun.stdout.contains("resumed from \(copy.path)/ck/r/step-00000006.rhck")
+                && viaRun.stdout.contains("metrics in \(copy.path)/runs/r/metrics.json") && !viaRun.stdout.contains("moved to"),
+                "\(viaRun.stdout)\(viaRun.stderr)")
+        let viaFolder = try cli.rechub(["train", "--resume", "../copy/ck/r", "--set", "max_steps=10"], cwd: elsewhere)
+        #expect(viaFolder.status == 0 && viaFolder.stdout.contains("metrics in \(copy.path)/runs/r/metrics.json"),
+                "\(viaFolder.stdout)\(viaFolder.stderr)")
+        #expect(try Self.loggedSteps(copy.appendingPathComponent("runs/r")) == Array(1...10))
+        #expect(Self.files(original) == before, "the original run was changed")
+        // The run folder copied without its checkpoint folder.
+        let alone = dir.appendingPathComponent("alone")
+        try fm.createDirectory(at: alone, withIntermediateDirectories: true)
+        try fm.copyItem(at: original.appendingPathComponent("runs"), to: alone.appendingPathComponent("runs"))
+        let refused = try cli.rechub(["train", "--resume", alone.path + "/runs/r"], cwd: elsewhere)
+        #expect(refused.status != 0 && refused.stderr.contains("is a copy of the run in \(original.path)/runs/r, without its checkpoints"),
+                "\(refused.stderr)")
+        #expect(Self.files(original) == before, "the original run was changed")
     }
 
     /// `--resume FILE` resumes from that checkpoint; a run with no checkpoint says how to go on.
