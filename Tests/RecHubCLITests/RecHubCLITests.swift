@@ -408,6 +408,14 @@ struct RecHubCLITests {
                                                  Self.binary.path, ckpt, input.path, appended.path])
         let both = try String(contentsOf: appended, encoding: .utf8)
         #expect(shell.status == 0 && both == "EXISTING\n" + written, "\(shell.output)")
+        // A FIFO is streamed into, and stays a FIFO.
+        let fifo = dir.appendingPathComponent("pipe").path, drained = dir.appendingPathComponent("drained.csv").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let piped = try MPITests.run("/bin/sh", ["-c", "cat \"$0\" > \"$1\" & \"$2\" predict --checkpoint \"$3\" --data \"$4\" --out \"$0\"; wait",
+                                                 fifo, drained, Self.binary.path, ckpt, input.path])
+        let fromFIFO = try String(contentsOfFile: drained, encoding: .utf8)
+        var st = stat()
+        #expect(piped.status == 0 && fromFIFO == written && lstat(fifo, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO, "\(piped.output)")
         let inspect = try rechub(["inspect", ckpt])
         #expect(inspect.status == 0 && inspect.stdout.contains("adam.m") && inspect.stdout.contains("model mmoe"))
         let runID = try #require(try JSONSerialization.jsonObject(
