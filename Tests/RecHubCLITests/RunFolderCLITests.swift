@@ -84,7 +84,6 @@ struct RunFolderCLITests {
     @Test func aRunMovedOntoAnotherRunSetsItAside() throws {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let fm = FileManager.default
         let (first, _) = try cli.trainTinyRun(in: dir, extra: ["--set", "epochs=2", "--set", "max_steps=10",
                                                                "--set", "log_every=2", "--set", "checkpoint_every=4"])
         #expect(first.status == 0, "\(first.stderr)")
@@ -216,6 +215,23 @@ struct RunFolderCLITests {
                 "\(gone.stderr)")
     }
 
+    /// A 4-step tiny run started in `dir/<startingIn>` with the relative `output` and
+    /// `checkpoints` folders (logging every step); returns its start folder, an empty folder
+    /// `dir/elsewhere` to resume from, and the `--set` arguments of the run's data and model.
+    func relativeRun(in dir: URL, startingIn: String, output: String, checkpoints: String) throws
+        -> (start: URL, elsewhere: URL, sets: [String])
+    {
+        let start = dir.appendingPathComponent(startingIn), elsewhere = dir.appendingPathComponent("elsewhere")
+        for d in [start, elsewhere] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let sets = ["data.generate.rows=4000", "data.generate.val_rows=300", "data.generate.test_rows=300",
+                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "expert_units=[8]", "num_experts=2",
+                    "tower_units=[4]", "batch_size=256", "threads=1", "log_every=1"].flatMap { ["--set", $0] }
+        let first = try cli.rechub(["train"] + sets + ["--set", "output_dir=\(output)", "--set", "checkpoint_dir=\(checkpoints)",
+                                                       "--set", "max_steps=4"], cwd: start)
+        #expect(first.status == 0, "\(first.stderr)")
+        return (start, elsewhere, sets)
+    }
+
     /// Relative `output_dir` and `checkpoint_dir`, resumed from another folder: run.json holds
     /// them absolute, so `--resume` of the run folder finds the checkpoints, and the run goes on
     /// in its own folder (also from a run.json that stored them relative, as before, and from
@@ -224,15 +240,8 @@ struct RunFolderCLITests {
     @Test func relativeFoldersResumeFromAnyFolder() throws {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let start = dir.appendingPathComponent("start"), elsewhere = dir.appendingPathComponent("elsewhere")
         let fm = FileManager.default
-        for d in [start, elsewhere] { try fm.createDirectory(at: d, withIntermediateDirectories: true) }
-        let sets = ["data.generate.rows=4000", "data.generate.val_rows=300", "data.generate.test_rows=300",
-                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "expert_units=[8]", "num_experts=2",
-                    "tower_units=[4]", "batch_size=256", "threads=1", "log_every=1"].flatMap { ["--set", $0] }
-        let first = try cli.rechub(["train"] + sets + ["--set", "output_dir=runA", "--set", "checkpoint_dir=ckA",
-                                                       "--set", "max_steps=4"], cwd: start)
-        #expect(first.status == 0, "\(first.stderr)")
+        let (start, elsewhere, sets) = try relativeRun(in: dir, startingIn: "start", output: "runA", checkpoints: "ckA")
         let runA = start.appendingPathComponent("runA"), ckA = start.appendingPathComponent("ckA")
         let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: runA.appendingPathComponent("run.json"))) as? [String: Any])
         let config = try #require(info["config"] as? [String: Any])
@@ -270,14 +279,7 @@ struct RunFolderCLITests {
         let dir = try cli.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let fm = FileManager.default
-        let original = dir.appendingPathComponent("original"), elsewhere = dir.appendingPathComponent("elsewhere")
-        for d in [original, elsewhere] { try fm.createDirectory(at: d, withIntermediateDirectories: true) }
-        let sets = ["data.generate.rows=4000", "data.generate.val_rows=300", "data.generate.test_rows=300",
-                    "data.generate.scale=0.01", "data.generate.dir=\(dir.path)/data", "expert_units=[8]", "num_experts=2",
-                    "tower_units=[4]", "batch_size=256", "threads=1", "log_every=1"].flatMap { ["--set", $0] }
-        let first = try cli.rechub(["train"] + sets + ["--set", "output_dir=runs/r", "--set", "checkpoint_dir=ck/r",
-                                                       "--set", "max_steps=4"], cwd: original)
-        #expect(first.status == 0, "\(first.stderr)")
+        let (original, elsewhere, _) = try relativeRun(in: dir, startingIn: "original", output: "runs/r", checkpoints: "ck/r")
         let again = try cli.rechub(["train", "--resume", "runs/r", "--set", "max_steps=6"], cwd: original)
         #expect(again.status == 0, "\(again.stderr)")
         let copy = dir.appendingPathComponent("copy")
