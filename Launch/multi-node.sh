@@ -8,7 +8,8 @@
 # Variables:
 #   HOSTFILE        OpenMPI hostfile, one "host slots=N" line per node (required)
 #   RANKS           total ranks (default: the sum of the hostfile's slots)
-#   CONFIG          the YAML config (default Configs/default.yaml)
+#   CONFIG          the YAML config of a fresh run (default Configs/default.yaml; a --resume
+#                   continues with the run's stored config)
 #   THREADS         BLAS threads per rank (default: the config's; 0 = cores ÷ ranks on that node)
 #   IFACE           network interface for MPI traffic, e.g. eth0 (default: OpenMPI's choice)
 #   RSH_AGENT       command mpirun uses instead of ssh to start remote daemons (optional)
@@ -23,7 +24,6 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 : "${HOSTFILE:?set HOSTFILE to an OpenMPI hostfile}"
-CONFIG="${CONFIG:-Configs/default.yaml}"
 MPIRUN="${MPIRUN:-mpirun}"
 if [ -z "${RANKS:-}" ]; then
   RANKS="$(awk '/^[^#]/ { n = 1; for (i = 2; i <= NF; i++) if ($i ~ /^slots=/) { split($i, a, "="); n = a[2] } s += n } END { print s }' "$HOSTFILE")"
@@ -42,9 +42,9 @@ for v in RECHUB_BLAS_CORE OPENBLAS_CORETYPE RECHUB_OPENBLAS_LIBRARY; do
   [ -n "${!v+x}" ] && mpi_args+=(-x "$v")
 done
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-train_args=(
-  --config "$CONFIG"
-)
+repo="$PWD"
+source Launch/lib/config_args.sh
+train_args=("${config_args[@]}")
 [ -n "${THREADS:-}" ] && train_args+=(--set "threads=$THREADS")
 
 source Launch/lib/stoppable.sh

@@ -5,7 +5,8 @@
 #
 # Variables:
 #   RANKS     number of ranks (default 2)
-#   CONFIG    the YAML config (default: the repository's Configs/default.yaml)
+#   CONFIG    the YAML config of a fresh run (default: the repository's Configs/default.yaml;
+#             a --resume continues with the run's stored config)
 #   THREADS   BLAS threads per rank (default: the config's `threads`, whose 0 is cores ÷ ranks)
 #   MPIRUN    the launcher (default mpirun)
 #   BINARY    the rechub executable (default: the repository's .build/release/rechub, built by
@@ -19,7 +20,6 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 RANKS="${RANKS:-2}"
-CONFIG="${CONFIG:-$repo/Configs/default.yaml}"
 cores="$(nproc)"
 MPIRUN="${MPIRUN:-mpirun}"
 BINARY="${BINARY:-$repo/.build/release/rechub}"
@@ -31,9 +31,8 @@ mpi_args=(
 )
 [ "$RANKS" -gt "$cores" ] && mpi_args+=(--oversubscribe)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-train_args=(
-  --config "$CONFIG"
-)
+source "$repo/Launch/lib/config_args.sh"
+train_args=("${config_args[@]}")
 [ -n "${THREADS:-}" ] && train_args+=(--set "threads=$THREADS")
 
 source "$repo/Launch/lib/stoppable.sh"

@@ -74,7 +74,10 @@ struct PredictCommand: ParsableCommand {
         Runtime.runAlone("predict") {
             let stream = streamed
             let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
-            if !stream { try OutputPlaces.checkNotInput(place, inputs: [("--data", data), ("--checkpoint", source.checkpoint)]) }
+            // A descriptor is checked by what it leads to ("-" is standard output): a shell's
+            // `>> in.csv` would append the predictions to their own input.
+            try OutputPlaces.checkNotInput(out == "-" ? .init(key: "--out", path: "/dev/stdout", isFolder: false) : place,
+                                           inputs: [("--data", data), ("--checkpoint", source.checkpoint)])
             let target = stream ? out : try OutputPlaces.check([place])[0]
             let loaded = try CheckpointedModel(path: source.checkpoint)
             let (config, model) = (loaded.config, loaded.model)

@@ -19,6 +19,10 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         Runtime.runAlone("export") {
+            guard out != "-" else {  // not a file named "-" in the current folder
+                throw ConfigError(file: "command line", key: "--out", message: "'-' (standard output) is not supported: "
+                                  + "give the ONNX file's path")
+            }
             let place = OutputPlaces.Place(key: "--out", path: out, isFolder: false)
             try OutputPlaces.checkNotInput(place, inputs: [("--checkpoint", source.checkpoint)])
             try OutputPlaces.check([place])

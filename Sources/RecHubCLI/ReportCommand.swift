@@ -19,6 +19,10 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         Runtime.runAlone("report") {
+            guard out != "-" else {  // not a file named "-" in the current folder
+                throw ConfigError(file: "command line", key: "--out", message: "'-' (standard output) is not supported: "
+                                  + "give the page's path (default: RUN_DIR/report.html)")
+            }
             // A given --out is checked before anything is read; the default (RUN_DIR/report.html) once
             // the run folder is known to hold a run, since the check creates a missing folder.
             let path = out ?? URL(fileURLWithPath: runDir).appendingPathComponent("report.html").path

@@ -363,6 +363,27 @@ struct MPITests {
         #expect(resumed.status == 0 && resumed.output.contains("resumed from \(checkpoint)"), "\(resumed.output)")
     }
 
+    /// A resume through a Launch script continues with the run's stored config: CONFIG (the
+    /// config of a fresh run) is left out, with a note, instead of replacing the stored config
+    /// and its folders.
+    @Test func aResumeThroughALaunchScriptKeepsTheStoredConfig() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let binary = RecHubCLITests.binary.path
+        let other = dir.appendingPathComponent("other.yaml")
+        try "output_dir: \(dir.path)/other\nlearning_rate: 0.05\n".write(to: other, atomically: true, encoding: .utf8)
+        let first = try Self.run(binary, ["train"] + Self.settings(dir, model: "mmoe") + ["--set", "max_steps=4"])
+        #expect(first.status == 0, "\(first.output)")
+        let resumed = try Self.run("/usr/bin/env", ["BINARY=\(binary)", "RANKS=2", "CONFIG=\(other.path)", "bash",
+                                                    root.appendingPathComponent("Launch/single-node.sh").path,
+                                                    "--resume", dir.path + "/out", "--set", "max_steps=6"])
+        #expect(resumed.status == 0 && resumed.output.contains("note: CONFIG=\(other.path) is not used")
+                && resumed.output.contains("metrics in \(dir.path)/out/metrics.json"), "\(resumed.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/other"))
+    }
+
     /// Whether this machine lets us make network namespaces (root and iproute2).
     static let canMakeNamespaces: Bool = {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")

@@ -408,6 +408,16 @@ struct RecHubCLITests {
                                                  Self.binary.path, ckpt, input.path, appended.path])
         let both = try String(contentsOf: appended, encoding: .utf8)
         #expect(shell.status == 0 && both == "EXISTING\n" + written, "\(shell.output)")
+        // Standard output appended to the input itself is refused, and the input kept.
+        let inputBytes = try Data(contentsOf: input)
+        let selfAppend = try MPITests.run("/bin/sh", ["-c", "\"$0\" predict --checkpoint \"$1\" --data \"$2\" --out - >> \"$2\"",
+                                                      Self.binary.path, ckpt, input.path])
+        #expect(selfAppend.status != 0 && selfAppend.output.contains("is the --data file"), "\(selfAppend.output)")
+        #expect(try Data(contentsOf: input) == inputBytes, "the input was changed")
+        // export and report take no "-" (it would be a file named "-").
+        let dash = try rechub(["export", "--checkpoint", ckpt, "--out", "-"], cwd: dir)
+        #expect(dash.status != 0 && dash.stderr.contains("'-' (standard output) is not supported")
+                && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("-").path), "\(dash.stderr)")
         // A FIFO is streamed into, and stays a FIFO.
         let fifo = dir.appendingPathComponent("pipe").path, drained = dir.appendingPathComponent("drained.csv").path
         #expect(mkfifo(fifo, 0o644) == 0)

@@ -108,4 +108,19 @@ import Testing
         #expect(checkpoints(dir) == ["step-00000002.rhck"])
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/out/metrics.json"))
     }
+
+    /// A signal during an epoch's validation stops the run after it, on the epoch's checkpoint,
+    /// before the next epoch's first step (no further step, no second checkpoint).
+    @Test func aSignalDuringValidationStopsOnTheEpochsCheckpoint() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // About 1.5 s of validation (300k rows through wide experts) against ~0.1 s to signal.
+        let child = try cli.start(trainArgs(dir, rows: 6400, ["--set", "data.generate.val_rows=300000", "--set", "epochs=3",
+                                                               "--set", "expert_units=[256,128]", "--set", "log_every=1"]))
+        #expect(child.waitForOutput(containing: " step 100/100", seconds: 300), "\(child.stdoutSoFar)")
+        kill(child.process.processIdentifier, SIGINT)
+        let run = try child.finish(seconds: 120)
+        #expect(run.status == 1 && run.stderr.contains("stopped by SIGINT after step 100; its state is in"), "\(run.stderr)")
+        #expect(checkpoints(dir) == ["step-00000100.rhck"], "\(checkpoints(dir))")
+    }
 }
