@@ -36,6 +36,28 @@ public final class FolderLock {
                           + "that run to end (or stop it), or choose another \(key)")
     }
 
+    /// Makes `folder` when missing and locks it, waiting for another process that holds it
+    /// (`waiting` is called once first); for a data folder that one run writes while another
+    /// would read or rewrite it.
+    /// - Returns: the lock, or nil when the file system cannot lock folders.
+    /// - Throws: `ConfigError` naming `key` when the folder cannot be made.
+    public static func acquireWaiting(_ folder: String, key: String, waiting: () -> Void) throws -> FolderLock? {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError(file: "config", key: key, message: "cannot create \(folder): \(error.localizedDescription)")
+        }
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FolderLock(descriptor: fd) }
+        guard errno == EWOULDBLOCK else { close(fd); return nil }
+        waiting()
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { close(fd); return nil }
+        }
+        return FolderLock(descriptor: fd)
+    }
+
     /// Releases the lock (also done when the lock is freed).
     public func release() {
         guard descriptor >= 0 else { return }

@@ -383,10 +383,22 @@ public struct TrainingJob {
     /// checks what depends on them (early stopping, batch norm's batches).
     private func prepareData() throws -> RunData {
         var generation: GenerationReport?
+        // The generated data's folder is held from generation until every rank has loaded it:
+        // another run generating there with other settings waits instead of rewriting the files
+        // this one is reading.
+        var dataLock: FolderLock?
+        defer { dataLock?.release() }
         if let gen = config.data.generate {
             if communicator.isRoot {
+                dataLock = try FolderLock.acquireWaiting(gen.directory, key: "data.generate.dir") {
+                    say("note: waiting for another rechub run preparing data in \(gen.directory)")
+                }
                 let t0 = monotonicSeconds()
+                let before = FileManager.default.fileExists(atPath: (gen.directory as NSString).appendingPathComponent("truth.json"))
                 let report = try generateAliCCP(gen)
+                if before && !report.reused {
+                    say("note: \(gen.directory) held data generated with other settings: generated again with this run's")
+                }
                 generation = report
                 say((report.reused ? "reusing" : "generated") + " data in \(gen.directory) "
                     + "(\(gen.trainRows)/\(gen.validationRows)/\(gen.testRows) rows, scale \(gen.scale), "
@@ -410,6 +422,10 @@ public struct TrainingJob {
             + "\(schema.sparse.count) sparse fields (\(vocab.reduce(0, +)) ids), \(schema.dense.count) dense; "
             + "out-of-vocabulary ids: " + oov.map(\.summary).joined(separator: ", "))
         for r in oov { for w in r.warnings { say(w) } }
+        if dataLock != nil || (config.data.generate != nil && communicator.size > 1) {
+            try communicator.barrier()  // every rank has loaded the data: rank 0 lets it go
+        }
+        dataLock?.release()
         try checkEarlyStopping(validation: validation)
         try checkBatchNormBatches(trainRows: train.count)
         let features = Features(sparseNames: schema.sparse, vocabularySizes: vocab, embeddingDim: config.architecture.embeddingDim,

@@ -123,4 +123,29 @@ import Testing
         #expect(run.status == 1 && run.stderr.contains("stopped by SIGINT after step 100; its state is in"), "\(run.stderr)")
         #expect(checkpoints(dir) == ["step-00000100.rhck"], "\(checkpoints(dir))")
     }
+
+    /// A generated data folder is held while a run generates and loads it: a second run waits
+    /// (said) instead of rewriting files the first one reads, and one with other generator
+    /// settings says that it generated the data again.
+    @Test func aDataFolderIsHeldWhileARunGeneratesAndLoadsIt() throws {
+        let dir = try cli.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        // This test holds the folder as another run would.
+        let fd = open(data, O_RDONLY | O_DIRECTORY)
+        #expect(fd >= 0 && flock(fd, LOCK_EX) == 0)
+        let waiting = try cli.start(trainArgs(dir, ["--set", "max_steps=2"]))
+        #expect(waiting.waitForOutput(containing: "note: waiting for another rechub run preparing data in \(data)", seconds: 60),
+                "\(waiting.stdoutSoFar)")
+        usleep(300_000)
+        #expect(!FileManager.default.fileExists(atPath: data + "/train.csv"), "it generated while the folder was held")
+        flock(fd, LOCK_UN)
+        close(fd)
+        let first = try waiting.finish(seconds: 120)
+        #expect(first.status == 0 && first.stdout.contains("generated data in"), "\(first.stderr)")
+        let other = try cli.rechub(trainArgs(dir, rows: 5000, ["--set", "max_steps=2", "--set", "output_dir=\(dir.path)/other"]))
+        #expect(other.status == 0 && other.stdout.contains("note: \(data) held data generated with other settings"),
+                "\(other.stdout)\(other.stderr)")
+    }
 }
