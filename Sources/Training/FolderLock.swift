@@ -15,25 +15,17 @@ public final class FolderLock {
 
     private init(descriptor: Int32) { self.descriptor = descriptor }
 
-    /// Makes `folder` (and its parents) when missing and locks it.
+    /// Makes `folder` (and its parents) when missing and locks it; held by another process,
+    /// the run is refused (the folders a run writes into).
     /// - Returns: the lock, or nil when the file system cannot lock folders.
     /// - Throws: `ConfigError` naming `key` when another process holds the lock, or when the
     ///   folder cannot be made.
     public static func acquire(_ folder: String, key: String) throws -> FolderLock? {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigError(file: "config", key: key, message: "cannot create \(folder): \(error.localizedDescription)")
+        try lock(folder, key: key) {
+            throw ConfigError(file: "config", key: key, message: "\(folder) is in use by another rechub run on this "
+                              + "machine: two runs writing one folder would set aside or prune each other's checkpoints. "
+                              + "Wait for that run to end (or stop it), or choose another \(key)")
         }
-        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FolderLock(descriptor: fd) }
-        let busy = errno == EWOULDBLOCK
-        close(fd)
-        guard busy else { return nil }
-        throw ConfigError(file: "config", key: key, message: "\(folder) is in use by another rechub run on this machine: "
-                          + "two runs writing one folder would set aside or prune each other's checkpoints. Wait for "
-                          + "that run to end (or stop it), or choose another \(key)")
     }
 
     /// Makes `folder` when missing and locks it, waiting for another process that holds it
@@ -42,6 +34,12 @@ public final class FolderLock {
     /// - Returns: the lock, or nil when the file system cannot lock folders.
     /// - Throws: `ConfigError` naming `key` when the folder cannot be made.
     public static func acquireWaiting(_ folder: String, key: String, waiting: () -> Void) throws -> FolderLock? {
+        try lock(folder, key: key) { waiting() }
+    }
+
+    /// Makes `folder`, opens it and takes its lock; when another process holds it, `busy` runs
+    /// first (it may throw), then the lock is waited for.
+    private static func lock(_ folder: String, key: String, busy: () throws -> Void) throws -> FolderLock? {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
@@ -51,7 +49,7 @@ public final class FolderLock {
         guard fd >= 0 else { return nil }
         if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FolderLock(descriptor: fd) }
         guard errno == EWOULDBLOCK else { close(fd); return nil }
-        waiting()
+        do { try busy() } catch { close(fd); throw error }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else { close(fd); return nil }
         }

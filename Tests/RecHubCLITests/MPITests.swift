@@ -42,6 +42,10 @@ struct MPITests {
         return (p.terminationStatus, output, Date().timeIntervalSince(start))
     }
 
+    /// The repository's folder (for its Launch scripts).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
     static func tempDir() throws -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("rechub-mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
@@ -325,8 +329,7 @@ struct MPITests {
     @Test func ctrlCToTheLaunchScriptKeepsTheStoppedStep() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let root = Self.repository
         let binary = RecHubCLITests.binary.path
         // A terminal's shell starts the script with no signal blocked; this test process blocks
         // most (SIGUSR1 among them), and a child inherits the mask: none blocked for the spawn.
@@ -369,8 +372,7 @@ struct MPITests {
     @Test func aResumeThroughALaunchScriptKeepsTheStoredConfig() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let root = Self.repository
         let binary = RecHubCLITests.binary.path
         let other = dir.appendingPathComponent("other.yaml")
         try "output_dir: \(dir.path)/other\nlearning_rate: 0.05\n".write(to: other, atomically: true, encoding: .utf8)
@@ -411,8 +413,7 @@ struct MPITests {
         let settings = Self.settings(dir, model: "mmoe")
         let one = try Self.run(binary, ["train"] + settings + ["--save-parameters", "\(dir.path)/one.bin"])
         #expect(one.status == 0, "\(one.output)")
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let root = Self.repository
         var env = ["BINARY=\(binary)", "HOSTS=2", "RANKS_PER_HOST=\(ranksPerHost)", "PREFIX=rht\(getpid() % 10000)",
                    "SUBNET=169.254.\(50 + Int(getpid() % 100) + 100 * (ranksPerHost - 1))"]
         env.append("PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")")
