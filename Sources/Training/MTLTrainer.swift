@@ -725,14 +725,15 @@ public final class MTLTrainer: @unchecked Sendable {
             progressLine?.finish()
             if progress.stepInEpoch < stepsPerEpoch { break }  // max_steps reached mid-epoch
             try endEpoch(meter: meter, validation: validation)
-            if maxSteps > 0 && globalStep >= maxSteps { break }
             // A request that came during the validation or the epoch's checkpoint stops here,
-            // before the next epoch's first step: its state is that checkpoint.
-            if progress.epoch <= epochs && !progress.stopped, let signal = try stopSignalOnEveryRank() {
+            // before the next epoch's first step (or the run's test evaluation): its state is
+            // that checkpoint.
+            if let signal = try stopSignalOnEveryRank() {
                 let saved = try checkpointWrittenOnRoot(since: nil)
                 throw TrainingInterrupted(signal: signal, step: globalStep, lastCheckpoint: lastCheckpoint,
                                           checkpointsOn: onCheckpoint != nil, checkpointWritten: saved)
             }
+            if maxSteps > 0 && globalStep >= maxSteps { break }
         }
         restoreBestWeights()
         return progress.history

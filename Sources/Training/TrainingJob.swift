@@ -336,16 +336,7 @@ public struct TrainingJob {
             stops.phase = .training
         }
         let history = try trainer.fit(train: data.train, validation: data.validation)
-        if let stops {
-            // A request that came after the last step's poll (during the last validation or
-            // the epoch's checkpoint, both done by now): the run stops here, every rank alike.
-            if let signal = try trainer.stopSignalOnEveryRank() {
-                throw TrainingInterrupted(signal: signal, step: trainer.globalStep, lastCheckpoint: trainer.lastCheckpoint,
-                                          checkpointsOn: config.checkpointing.enabled,
-                                          checkpointWritten: trainer.lastCheckpoint != nil)
-            }
-            stops.phase = .finishing
-        }
+        stops?.phase = .finishing  // fit polled the last request after the last epoch's end
         var testMetrics: [TaskMetrics] = []
         if let test = data.test {
             testMetrics = try evaluateMultiTask(model, test, batchSize: config.logging.evaluationBatchSize, taskNames: config.data.labels,
