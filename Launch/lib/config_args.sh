@@ -10,8 +10,10 @@ for _rechub_arg in "$@"; do
   case "$_rechub_arg" in --resume|--resume=*) _rechub_resuming=1 ;; esac
 done
 if [ "$_rechub_resuming" -eq 1 ]; then
-  [ -n "${CONFIG:-}" ] && echo "note: CONFIG=$CONFIG is not used: --resume continues with the run's stored config" \
-    "(pass --config $CONFIG to replace it whole, output_dir included)" >&2
+  if [ -n "${CONFIG:-}" ]; then  # (an if: a false `&&` line would end a sourcing script under set -e)
+    echo "note: CONFIG=$CONFIG is not used: --resume continues with the run's stored config" \
+      "(pass --config $CONFIG to replace it whole, output_dir included)" >&2
+  fi
 else
   config_args=(--config "${CONFIG:-$repo/Configs/default.yaml}")
 fi

@@ -39,6 +39,11 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         Runtime.runAlone("generate") {
             try OutputPlaces.check([.init(key: "--out", path: out, isFolder: true)])
+            // Held as a training run holds its generated data: neither rewrites the other's files.
+            let lock = try FolderLock.acquireWaiting(out, key: "--out") {
+                print("note: waiting for another rechub run using \(out)")
+            }
+            defer { lock?.release() }
             var g = GenerateConfig()
             g.trainRows = rows
             g.validationRows = valRows ?? max(1, rows / 10)

@@ -381,8 +381,12 @@ public struct TrainingJob {
         defer { dataLock?.release() }
         if let gen = config.data.generate {
             if communicator.isRoot {
-                dataLock = try FolderLock.acquireWaiting(gen.directory, key: "data.generate.dir") {
-                    say("note: waiting for another rechub run preparing data in \(gen.directory)")
+                // (Not when it is one of this run's own folders, which it holds already.)
+                let own = [config.logging.outputDirectory] + (config.checkpointing.enabled ? [checkpointDirectory] : [])
+                if !own.contains(where: { Checkpointer.samePlace($0, gen.directory) }) {
+                    dataLock = try FolderLock.acquireWaiting(gen.directory, key: "data.generate.dir") {
+                        say("note: waiting for another rechub run using \(gen.directory)")
+                    }
                 }
                 let t0 = monotonicSeconds()
                 let before = FileManager.default.fileExists(atPath: (gen.directory as NSString).appendingPathComponent("truth.json"))

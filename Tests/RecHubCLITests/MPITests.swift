@@ -384,6 +384,12 @@ struct MPITests {
         #expect(resumed.status == 0 && resumed.output.contains("note: CONFIG=\(other.path) is not used")
                 && resumed.output.contains("metrics in \(dir.path)/out/metrics.json"), "\(resumed.output)")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/other"))
+        // Without CONFIG: the stored config, no note.
+        let plain = try Self.run("/usr/bin/env", ["BINARY=\(binary)", "RANKS=2", "bash",
+                                                  root.appendingPathComponent("Launch/single-node.sh").path,
+                                                  "--resume", dir.path + "/out", "--set", "max_steps=8"])
+        #expect(plain.status == 0 && !plain.output.contains("CONFIG")
+                && plain.output.contains("metrics in \(dir.path)/out/metrics.json"), "\(plain.output)")
     }
 
     /// Whether this machine lets us make network namespaces (root and iproute2).

@@ -136,7 +136,7 @@ import Testing
         let fd = open(data, O_RDONLY | O_DIRECTORY)
         #expect(fd >= 0 && flock(fd, LOCK_EX) == 0)
         let waiting = try cli.start(trainArgs(dir, ["--set", "max_steps=2"]))
-        #expect(waiting.waitForOutput(containing: "note: waiting for another rechub run preparing data in \(data)", seconds: 60),
+        #expect(waiting.waitForOutput(containing: "note: waiting for another rechub run using \(data)", seconds: 60),
                 "\(waiting.stdoutSoFar)")
         usleep(300_000)
         #expect(!FileManager.default.fileExists(atPath: data + "/train.csv"), "it generated while the folder was held")
@@ -147,5 +147,10 @@ import Testing
         let other = try cli.rechub(trainArgs(dir, rows: 5000, ["--set", "max_steps=2", "--set", "output_dir=\(dir.path)/other"]))
         #expect(other.status == 0 && other.stdout.contains("note: \(data) held data generated with other settings"),
                 "\(other.stdout)\(other.stderr)")
+        // Data generated into the run's own output folder (which the run holds): no wait on itself.
+        let inOwn = try cli.start(trainArgs(dir, ["--set", "max_steps=2", "--set", "data.generate.dir=\(dir.path)/self",
+                                                  "--set", "output_dir=\(dir.path)/self"]))
+        let own = try inOwn.finish(seconds: 60)
+        #expect(own.status == 0 && !own.stdout.contains("waiting"), "\(own.stdout)\(own.stderr)")
     }
 }
